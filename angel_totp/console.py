@@ -1,0 +1,126 @@
+"""The console: exit codes, one-line errors, prompts.
+
+Every failure a user can cause ends as ``error: ...`` (and maybe
+``hint: ...``) on stderr with a deliberate exit code, never a traceback.
+Prompts and notes go to stderr so that stdout carries only the result.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable, NoReturn
+
+EXIT_OK = 0
+EXIT_FAILED = 1        # the job ran and failed
+EXIT_USAGE = 2         # bad input, missing setting, bad option
+EXIT_NO_ANSWER = 3     # no usable answer from the server
+EXIT_INTERRUPTED = 130
+
+
+class CliError(Exception):
+    """A failure to report as one ``error:`` line, an optional hint, and an exit code."""
+
+    def __init__(self, message: str, hint: str | None = None, exit_code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.exit_code = exit_code
+
+
+def fail(message: str, hint: str | None = None, exit_code: int = EXIT_USAGE) -> NoReturn:
+    raise CliError(message, hint, exit_code)
+
+
+def note(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def warn(message: str) -> None:
+    note(f"warning: {message}")
+
+
+def report_error(error: CliError) -> None:
+    print(f"error: {_one_line(error.message)}", file=sys.stderr)
+    if error.hint:
+        print(f"hint: {_one_line(error.hint)}", file=sys.stderr)
+    sys.stderr.flush()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
+    """Run ``main`` and turn every user-caused failure into an exit code."""
+    try:
+        return main(sys.argv[1:] if argv is None else argv)
+    except CliError as error:
+        report_error(error)
+        return error.exit_code
+    except KeyboardInterrupt:
+        note("")
+        note("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_FAILED
+
+
+def _silence_stdout() -> None:
+    # The reader went away (e.g. `| head`); stop Python complaining at exit.
+    import os
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def is_terminal(stream) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (ValueError, OSError):
+        return False
+
+
+def stdin_is_terminal() -> bool:
+    return is_terminal(sys.stdin)
+
+
+def ask_hidden(prompt: str, what: str) -> str:
+    """Read a line without echo. EOF or an empty answer is a usage error."""
+    import getpass
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # getpass's "can not control echo"
+        try:
+            answer = getpass.getpass(prompt, stream=sys.stderr)
+        except EOFError:
+            note("")
+            fail(f"no {what} was entered (end of input)",
+                 hint=f"type the {what} and press Enter")
+    if not answer.strip():
+        fail(f"no {what} was entered")
+    return answer
+
+
+def ask_line(prompt: str, what: str) -> str:
+    print(prompt, end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline()
+    if not answer:
+        note("")
+        fail(f"no {what} was entered (end of input)")
+    if not answer.strip():
+        fail(f"no {what} was entered")
+    return answer.strip()
+
+
+def ask_yes_no(question: str) -> bool:
+    """A [y/N] question on the terminal; anything but yes is no."""
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline()
+    if not answer:
+        note("")
+        return False
+    return answer.strip().lower() in ("y", "yes")

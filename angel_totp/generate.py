@@ -1,0 +1,314 @@
+"""The generate_totp.py command: options, secret intake, output, env update."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from . import console
+from .console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError, fail, note, warn
+from .secret import InvalidSecret, TotpSecret, parse_secret
+
+DEFAULT_ENV_FILE = ".env"
+
+DESCRIPTION = """\
+Print the current TOTP code for your Angel One SmartAPI login, and how long
+it stays valid. Optionally write it to the TOTP= line of your .env file
+without changing one other byte of that file.
+
+where the secret comes from (first found wins):
+  1. --secret-stdin      the first line of standard input
+  2. TOTP_SECRET         in the process environment
+  3. TOTP_SECRET         in the env file (--env-file, default ./.env)
+  4. a hidden prompt     only when standard input is a terminal
+
+  The secret is the 26-letter base32 text Angel One shows beside the QR
+  code, in any case, with or without spaces, hyphens or '=' padding; or the
+  whole otpauth://totp/... URI the QR code holds. It is never accepted as a
+  command-line argument: arguments are visible to every user of the machine.
+"""
+
+EPILOG = """\
+examples:
+  python generate_totp.py                       code from TOTP_SECRET (env or .env)
+  python generate_totp.py -q                    just the code, for scripts
+  python generate_totp.py --json                {"totp": "123456", "valid_for": 17, ...}
+  pass show angel/totp | python generate_totp.py --secret-stdin -q
+  python generate_totp.py --write               also set TOTP=<code> in .env
+  python generate_totp.py --watch               live code with a countdown; Ctrl-C stops
+  python generate_totp.py --time 2005-03-18T01:58:29Z   code for another instant
+
+the env file:
+  Without --write or --no-write you are asked "Update TOTP in .env? [y/N]"
+  when standard input is a terminal; otherwise nothing is written. Only TOTP
+  assignments change; each keeps its export prefix, quotes and comment. The
+  write is atomic, keeps the file's permissions (a new file is 0600), goes
+  through a symlink to its target, and is read back to check it. A file named
+  with --env-file must exist unless --write is given, which creates it.
+
+exit codes:
+  0    success
+  1    the env file could not be read, parsed or written
+  2    bad input or usage: invalid secret, no secret, bad option
+  130  interrupted (Ctrl-C); --watch exits 0 on Ctrl-C
+
+A code in .env lasts 30 seconds. For a bot, keep TOTP_SECRET in .env and
+make the code at login time (see README.md: "Python API for bots").
+"""
+
+
+def build_parser():
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message):  # one line and a hint, not usage + traceback
+            fail(message, hint=f"run '{self.prog} --help' for the options")
+
+    parser = Parser(
+        prog="generate_totp.py",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    source = parser.add_argument_group("secret")
+    source.add_argument("--secret-stdin", action="store_true",
+                        help="read the secret from the first line of standard input")
+    source.add_argument("--env-file", metavar="PATH",
+                        help="the env file to read TOTP_SECRET from and write TOTP to "
+                             "(default: .env in the current folder)")
+    output = parser.add_argument_group("output")
+    formats = output.add_mutually_exclusive_group()
+    formats.add_argument("-q", "--quiet", action="store_true",
+                         help="print the code alone, e.g. 123456")
+    formats.add_argument("--json", action="store_true",
+                         help="print one JSON object: totp, valid_for, valid_until, "
+                              "period, digits, algorithm")
+    output.add_argument("--watch", action="store_true",
+                        help="keep showing the current code with a countdown until "
+                             "Ctrl-C (redrawn in place on a terminal, one line per "
+                             "new code otherwise)")
+    timing = parser.add_argument_group("time")
+    timing.add_argument("--time", metavar="WHEN",
+                        help="the code for that instant: Unix seconds (1111111109) or "
+                             "ISO 8601 with a zone (2005-03-18T01:58:29Z); never waits")
+    timing.add_argument("--min-validity", metavar="SECONDS", type=_whole_seconds,
+                        default=5,
+                        help="if the current code expires sooner, wait for the next "
+                             "one and say so on stderr; 0 turns this off (default: 5)")
+    writing = parser.add_argument_group("writing the env file")
+    write_choice = writing.add_mutually_exclusive_group()
+    write_choice.add_argument("--write", action="store_true",
+                              help="set TOTP=<code> in the env file without asking")
+    write_choice.add_argument("--no-write", action="store_true",
+                              help="never write and never ask")
+    writing.add_argument("--save-secret", action="store_true",
+                         help="also store the secret as TOTP_SECRET when the env file "
+                              "has none (a secret typed at the prompt is offered for "
+                              "saving anyway, default no)")
+    from . import __version__
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {__version__}")
+    return parser
+
+
+def _whole_seconds(text: str) -> int:
+    if not text.strip().isdigit():
+        import argparse
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of seconds")
+    return int(text)
+
+
+class EnvSource:
+    """The env file, read at most once and only when something needs it."""
+
+    def __init__(self, path: str, named_by_user: bool, will_create: bool):
+        self.path = path
+        self.named_by_user = named_by_user
+        self.will_create = will_create
+        self._loaded = False
+        self._file = None
+
+    def file(self):
+        if not self._loaded:
+            from .envfile import EnvFileError, read_env_file, readable_by_others
+            self._loaded = True
+            try:
+                self._file = read_env_file(self.path, self.named_by_user)
+            except EnvFileError as error:
+                raise _env_error(error) from None
+            if self._file is None and self.named_by_user and not self.will_create:
+                fail(f"env file {self.path} does not exist",
+                     hint="check the path, or add --write to create it")
+            if self._file is not None and readable_by_others(self._file):
+                warn_permissions(self.path, self._file.mode)
+        return self._file
+
+    def get(self, key: str) -> str | None:
+        found = self.file()
+        return found.values().get(key) if found else None
+
+
+def warn_permissions(path: str, mode: int) -> None:
+    warn(f"{path} can be read by other users (mode {mode:04o}) and it holds secrets")
+    note(f"hint: chmod 600 {path}")
+
+
+def _env_error(error) -> CliError:
+    return CliError(str(error), error.hint, EXIT_USAGE if error.usage else EXIT_FAILED)
+
+
+def obtain_secret(args, env: EnvSource) -> tuple[str, str, bool]:
+    """(secret text, where it came from, typed at the prompt?)"""
+    if args.secret_stdin:
+        if console.stdin_is_terminal():
+            return console.ask_hidden("TOTP secret (input hidden): ", "secret"), \
+                "the secret you typed", True
+        line = sys.stdin.readline()
+        if not line.strip():
+            fail("--secret-stdin: standard input had no secret on its first line",
+                 hint="pipe the secret in, e.g.: pass show angel/totp | "
+                      "python generate_totp.py --secret-stdin")
+        return line, "the secret from standard input", False
+    if "TOTP_SECRET" in os.environ:
+        return os.environ["TOTP_SECRET"], "TOTP_SECRET in the environment", False
+    from_file = env.get("TOTP_SECRET")
+    if from_file is not None:
+        return from_file, f"TOTP_SECRET in {env.path}", False
+    if console.stdin_is_terminal():
+        return console.ask_hidden("TOTP secret (input hidden): ", "secret"), \
+            "the secret you typed", True
+    fail("no TOTP secret found",
+         hint=f"use --secret-stdin, set TOTP_SECRET in the environment or in "
+              f"{env.path}, or run in a terminal to be asked for it")
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.watch and (args.write or args.save_secret or args.time):
+        fail("--watch cannot be combined with --write, --save-secret or --time",
+             hint="run once with --write to update the env file")
+    if args.time and (args.write or args.save_secret):
+        fail("--time makes a code for another instant; it is not written to the env file",
+             hint="drop --write to just print it")
+    when = None
+    if args.time is not None:
+        from .codes import parse_when
+        try:
+            when = parse_when(args.time)
+        except ValueError as error:
+            fail(f"--time: {error}")
+
+    env = EnvSource(args.env_file or DEFAULT_ENV_FILE, args.env_file is not None,
+                    will_create=args.write)
+    text, source, typed = obtain_secret(args, env)
+    try:
+        secret = parse_secret(text)
+    except InvalidSecret as error:
+        fail(f"{source} is not a valid TOTP secret: {error}",
+             hint="copy the 26-letter secret shown beside the QR code on "
+                  "smartapi.angelbroking.com/enable-totp")
+    finally:
+        del text
+    caution = secret.compatibility_warning()
+    if caution:
+        warn(caution)
+
+    if args.watch:
+        return watch(secret, args)
+
+    from .codes import check_min_validity, code_at, fresh_code
+    if when is not None:
+        code = code_at(secret, when)
+    else:
+        try:
+            check_min_validity(args.min_validity, secret.period)
+        except ValueError as error:
+            fail(str(error))
+        code = fresh_code(secret, args.min_validity, on_wait=_say_waiting(args.min_validity))
+    sys.stdout.write(render(code, args) + "\n")
+    sys.stdout.flush()
+
+    if when is None and not args.no_write:
+        return update_env(args, env, secret, code, typed)
+    return EXIT_OK
+
+
+def _say_waiting(min_validity: int):
+    def say(code, wait: float) -> None:
+        note(f"the current code expires in {code.seconds_left:.0f} s "
+             f"(under --min-validity {min_validity}); waiting {wait:.0f} s for the next one")
+    return say
+
+
+def render(code, args) -> str:
+    if args.quiet:
+        return code.totp
+    if args.json:
+        import json
+        return json.dumps(code.as_json_dict())
+    return f"TOTP {code.totp} (valid for {code.valid_for} s)"
+
+
+def update_env(args, env: EnvSource, secret: TotpSecret, code, typed: bool) -> int:
+    interactive = console.stdin_is_terminal() and not args.secret_stdin
+    write_code = args.write or (interactive and console.ask_yes_no(
+        f"Update TOTP in {env.path}?"))
+    save_secret = args.save_secret
+    if typed and not save_secret and interactive:
+        existing = env.file()
+        if existing is None or not existing.parsed.has("TOTP_SECRET"):
+            save_secret = console.ask_yes_no(
+                f"Save this secret as TOTP_SECRET in {env.path} "
+                "(so you are not asked again)?")
+    if not (write_code or save_secret):
+        return EXIT_OK
+
+    from .envfile import EnvFileError, update_env_file
+    env.file()  # the same read errors and permission warning as for reading
+    values = {}
+    if write_code:
+        values["TOTP"] = code.totp
+    if save_secret:
+        values["TOTP_SECRET"] = secret.storable_text()
+    try:
+        written = update_env_file(env.path, values, keep_existing=frozenset({"TOTP_SECRET"}))
+    except EnvFileError as error:
+        raise _env_error(error) from None
+    if written.get("TOTP"):
+        note(f"updated TOTP in {env.path} (valid for {code.valid_for} s)")
+    if save_secret:
+        if written.get("TOTP_SECRET"):
+            note(f"saved TOTP_SECRET in {env.path}")
+        else:
+            note(f"{env.path} already has a TOTP_SECRET; it was left as it was")
+    return EXIT_OK
+
+
+def watch(secret: TotpSecret, args) -> int:
+    from .codes import code_at
+
+    redraw = console.is_terminal(sys.stdout) and not (args.quiet or args.json)
+    last_step = None
+    try:
+        while True:
+            code = code_at(secret, time.time())
+            if redraw:
+                sys.stdout.write("\r" + render(code, args).ljust(40))
+                sys.stdout.flush()
+                time.sleep(1 - time.time() % 1 + 0.01)
+            else:
+                if code.valid_from != last_step:
+                    sys.stdout.write(render(code, args) + "\n")
+                    sys.stdout.flush()
+                    last_step = code.valid_from
+                time.sleep(max(code.seconds_left, 0) + 0.01)
+    except KeyboardInterrupt:
+        if redraw:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        return EXIT_OK
+
+
+def run() -> int:
+    return console.run(main)
