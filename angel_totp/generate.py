@@ -201,6 +201,8 @@ def main(argv: list[str]) -> int:
 
     env = EnvSource(args.env_file or DEFAULT_ENV_FILE, args.env_file is not None,
                     will_create=args.write)
+    if args.write or args.save_secret:
+        env.file()  # a file we cannot write fails before any code is printed
     text, source, typed = obtain_secret(args, env)
     try:
         secret = parse_secret(text)
