@@ -137,7 +137,7 @@ def _update_locked(folder: str, target: str, values: dict[str, str],
                        envtext.parse(new_text), values, written)
         data = new_text.encode("utf-8")
         _atomic_write(target, data, current_mode=current.mode if current else None)
-        _verify(target, data, {k: v for k, v in values.items() if written[k]})
+        _verify(target, data)
     return written
 
 
@@ -158,11 +158,12 @@ def _check_rewrite(before: envtext.EnvText, after: envtext.EnvText,
                                 "(not its values); the file was left untouched")
 
 
-def _verify(target: str, data: bytes, expected: dict[str, str]) -> None:
+def _verify(target: str, data: bytes) -> None:
+    # ``data`` itself was checked by _check_rewrite; the same bytes on disk
+    # mean the same values.
     with open(target, "rb") as handle:
         back = handle.read()
-    values = envtext.parse(back.decode("utf-8")).raw_values()
-    if back != data or any(values.get(k) != v for k, v in expected.items()):
+    if back != data:
         raise EnvFileError(f"{target} did not read back as written",
                            hint="another program may be writing it at the same time")
 
@@ -171,13 +172,12 @@ def _atomic_write(target: str, data: bytes, current_mode: int | None) -> None:
     import tempfile
 
     folder = os.path.dirname(target) or "."
-    name = os.path.basename(target)
     try:
         info = os.stat(target)
     except FileNotFoundError:
         info = None
     # mkstemp creates the file 0600, the right mode for a new env file.
-    fd, temp = tempfile.mkstemp(prefix=f".{name}{_TEMP_MARK}", dir=folder)
+    fd, temp = tempfile.mkstemp(prefix=_temp_prefix(target), dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -216,10 +216,16 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
+def _temp_prefix(target: str) -> str:
+    # Hidden, and named after the file it replaces: ".env.totp-tmp-XXXX".
+    name = os.path.basename(target)
+    return (name if name.startswith(".") else "." + name) + _TEMP_MARK
+
+
 def _remove_stale_temp_files(folder: str, target: str) -> None:
     # Only a run killed mid-write (SIGKILL, power loss) leaves one; we hold
     # the lock, so none of them belongs to a live run.
-    prefix = f".{os.path.basename(target)}{_TEMP_MARK}"
+    prefix = _temp_prefix(target)
     try:
         names = os.listdir(folder)
     except OSError:

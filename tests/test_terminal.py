@@ -1,0 +1,167 @@
+"""The terminal flows, driven through a pseudo-terminal as a person would."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from conftest import ANGEL_SECRET, GENERATE, assert_no_leak, clean_env
+
+pexpect = pytest.importorskip("pexpect")
+pytestmark = pytest.mark.skipif(os.name == "nt", reason="pexpect.spawn needs a POSIX pty")
+
+
+class Session:
+    """A spawned generate_totp.py whose whole transcript is kept."""
+
+    def __init__(self, folder, *args, env=None):
+        self.child = pexpect.spawn(sys.executable, [str(GENERATE), *args], cwd=str(folder),
+                                   env=env or clean_env(), encoding="utf-8", timeout=15)
+        self.transcript = []
+        self.child.logfile_read = self  # collects everything the terminal showed
+
+    def write(self, data):
+        self.transcript.append(data)
+
+    def flush(self):
+        pass
+
+    def expect(self, pattern):
+        return self.child.expect(pattern)
+
+    def finish(self) -> tuple[int, str]:
+        self.child.expect(pexpect.EOF)
+        self.child.close()
+        text = "".join(self.transcript)
+        assert_no_leak(text, ANGEL_SECRET)
+        assert "Traceback" not in text
+        status = self.child.exitstatus
+        if status is None:  # killed by a signal
+            status = 128 + self.child.signalstatus
+        return status, text
+
+
+def test_hidden_prompt_then_update_yes_and_save_no(tmp_path):
+    session = Session(tmp_path)
+    session.expect(r"TOTP secret \(input hidden\): ")
+    session.child.sendline(ANGEL_SECRET.lower())
+    session.expect(r"TOTP (\d{6}) \(valid for \d+ s\)")
+    code = session.child.match.group(1)
+    session.expect(r"Update TOTP in \.env\? \[y/N\] ")
+    session.child.sendline("y")
+    session.expect(r"Save this secret as TOTP_SECRET in \.env .*\[y/N\] ")
+    session.child.sendline("")
+    status, text = session.finish()
+    assert status == 0
+    assert (tmp_path / ".env").read_text() == f"TOTP={code}\n"
+    assert "updated TOTP in .env" in text
+
+
+def test_update_no_writes_nothing(tmp_path):
+    session = Session(tmp_path)
+    session.expect("input hidden")
+    session.child.sendline(ANGEL_SECRET)
+    session.expect(r"\[y/N\] ")
+    session.child.sendline("n")
+    session.expect(r"\[y/N\] ")
+    session.child.sendline("no")
+    status, _ = session.finish()
+    assert status == 0
+    assert not (tmp_path / ".env").exists()
+
+
+def test_typed_secret_saved_when_user_says_yes(tmp_path):
+    (tmp_path / ".env").write_text("A=1\n")
+    (tmp_path / ".env").chmod(0o600)
+    session = Session(tmp_path)
+    session.expect("input hidden")
+    session.child.sendline(" ".join([ANGEL_SECRET[:13], ANGEL_SECRET[13:]]))
+    session.expect(r"Update TOTP.*\[y/N\] ")
+    session.child.sendline("")
+    session.expect(r"Save this secret.*\[y/N\] ")
+    session.child.sendline("y")
+    status, text = session.finish()
+    assert status == 0
+    assert (tmp_path / ".env").read_text() == f"A=1\nTOTP_SECRET={ANGEL_SECRET}\n"
+    assert "saved TOTP_SECRET in .env" in text
+
+
+def test_ctrl_c_at_the_secret_prompt_exits_130(tmp_path):
+    session = Session(tmp_path)
+    session.expect("input hidden")
+    session.child.sendintr()
+    status, text = session.finish()
+    assert status == 130
+    assert "interrupted" in text
+
+
+def test_ctrl_c_at_the_update_question_exits_130(tmp_path):
+    session = Session(tmp_path)
+    session.expect("input hidden")
+    session.child.sendline(ANGEL_SECRET)
+    session.expect(r"\[y/N\] ")
+    session.child.sendintr()
+    status, _ = session.finish()
+    assert status == 130
+    assert not (tmp_path / ".env").exists()
+
+
+def test_end_of_input_at_the_prompt_is_a_clean_error(tmp_path):
+    session = Session(tmp_path)
+    session.expect("input hidden")
+    session.child.sendeof()
+    status, text = session.finish()
+    assert status == 2
+    assert "error: no secret was entered (end of input)" in text
+
+
+def test_empty_answer_at_the_prompt_is_a_clean_error(tmp_path):
+    session = Session(tmp_path)
+    session.expect("input hidden")
+    session.child.sendline("")
+    status, text = session.finish()
+    assert status == 2
+    assert "error: no secret was entered" in text
+
+
+def test_secret_stdin_on_a_terminal_does_not_echo(tmp_path):
+    session = Session(tmp_path, "--secret-stdin", "--no-write")
+    session.expect("input hidden")
+    session.child.sendline(ANGEL_SECRET)
+    session.expect(r"TOTP \d{6}")
+    status, text = session.finish()
+    assert status == 0
+    assert "[y/N]" not in text
+
+
+def test_no_write_never_asks(tmp_path):
+    (tmp_path / ".env").write_text(f"TOTP_SECRET={ANGEL_SECRET}\n")
+    (tmp_path / ".env").chmod(0o600)
+    session = Session(tmp_path, "--no-write")
+    status, text = session.finish()
+    assert status == 0
+    assert "[y/N]" not in text and "TOTP " in text
+
+
+def test_write_flag_does_not_ask(tmp_path):
+    (tmp_path / ".env").write_text(f"TOTP_SECRET={ANGEL_SECRET}\n")
+    (tmp_path / ".env").chmod(0o600)
+    session = Session(tmp_path, "--write")
+    status, text = session.finish()
+    assert status == 0
+    assert "[y/N]" not in text
+    assert "TOTP=" in (tmp_path / ".env").read_text()
+
+
+def test_watch_redraws_in_place_and_ctrl_c_exits_0(tmp_path):
+    env = clean_env(TOTP_SECRET=ANGEL_SECRET)
+    session = Session(tmp_path, "--watch", env=env)
+    for _ in range(2):
+        session.expect(r"\rTOTP \d{6} \(valid for \d+ s\)")
+    session.child.sendintr()
+    status, text = session.finish()
+    assert status == 0
+    assert text.count("\rTOTP ") >= 2  # redrawn with a carriage return
+    assert text.count("\n") <= 2  # one redrawn line, not a line per second
