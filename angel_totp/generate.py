@@ -87,7 +87,8 @@ def build_parser():
     output.add_argument("--watch", action="store_true",
                         help="keep showing the current code with a countdown until "
                              "Ctrl-C (redrawn in place on a terminal, one line per "
-                             "new code otherwise)")
+                             "new code otherwise; with -q or --json always one line "
+                             "per new code)")
     timing = parser.add_argument_group("time")
     timing.add_argument("--time", metavar="WHEN",
                         help="the code for that instant: Unix seconds (1111111109) or "
