@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
 from . import console
-from .console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError, fail, note, warn
+from .console import EXIT_OK, fail, note, warn
 from .secret import InvalidSecret, TotpSecret, parse_secret
-
-DEFAULT_ENV_FILE = ".env"
+from .settings import EnvSource, env_error
 
 DESCRIPTION = """\
 Print the current TOTP code for your Angel One SmartAPI login, and how long
@@ -120,45 +118,6 @@ def _whole_seconds(text: str) -> int:
     return int(text)
 
 
-class EnvSource:
-    """The env file, read at most once and only when something needs it."""
-
-    def __init__(self, path: str, named_by_user: bool, will_create: bool):
-        self.path = path
-        self.named_by_user = named_by_user
-        self.will_create = will_create
-        self._loaded = False
-        self._file = None
-
-    def file(self):
-        if not self._loaded:
-            from .envfile import EnvFileError, read_env_file, readable_by_others
-            self._loaded = True
-            try:
-                self._file = read_env_file(self.path, self.named_by_user)
-            except EnvFileError as error:
-                raise _env_error(error) from None
-            if self._file is None and self.named_by_user and not self.will_create:
-                fail(f"env file {self.path} does not exist",
-                     hint="check the path, or add --write to create it")
-            if self._file is not None and readable_by_others(self._file):
-                warn_permissions(self.path, self._file.mode)
-        return self._file
-
-    def get(self, key: str) -> str | None:
-        found = self.file()
-        return found.values().get(key) if found else None
-
-
-def warn_permissions(path: str, mode: int) -> None:
-    warn(f"{path} can be read by other users (mode {mode:04o}) and it holds secrets")
-    note(f"hint: chmod 600 {path}")
-
-
-def _env_error(error) -> CliError:
-    return CliError(str(error), error.hint, EXIT_USAGE if error.usage else EXIT_FAILED)
-
-
 def obtain_secret(args, env: EnvSource) -> tuple[str, str, bool]:
     """(secret text, where it came from, typed at the prompt?)"""
     if args.secret_stdin:
@@ -171,11 +130,9 @@ def obtain_secret(args, env: EnvSource) -> tuple[str, str, bool]:
                  hint="pipe the secret in, e.g.: pass show angel/totp | "
                       "python generate_totp.py --secret-stdin")
         return line, "the secret from standard input", False
-    if "TOTP_SECRET" in os.environ:
-        return os.environ["TOTP_SECRET"], "TOTP_SECRET in the environment", False
-    from_file = env.get("TOTP_SECRET")
-    if from_file is not None:
-        return from_file, f"TOTP_SECRET in {env.path}", False
+    value, source = env.lookup("TOTP_SECRET")
+    if value is not None:
+        return value, source, False
     if console.stdin_is_terminal():
         return console.ask_hidden("TOTP secret (input hidden): ", "secret"), \
             "the secret you typed", True
@@ -200,8 +157,8 @@ def main(argv: list[str]) -> int:
         except ValueError as error:
             fail(f"--time: {error}")
 
-    env = EnvSource(args.env_file or DEFAULT_ENV_FILE, args.env_file is not None,
-                    will_create=args.write)
+    env = EnvSource(args.env_file, will_create=args.write,
+                    missing_hint="check the path, or add --write to create it")
     if args.write or args.save_secret:
         env.file()  # a file we cannot write fails before any code is printed
     text, source, typed = obtain_secret(args, env)
@@ -277,7 +234,7 @@ def update_env(args, env: EnvSource, secret: TotpSecret, code, typed: bool) -> i
     try:
         written = update_env_file(env.path, values, keep_existing=frozenset({"TOTP_SECRET"}))
     except EnvFileError as error:
-        raise _env_error(error) from None
+        raise env_error(error) from None
     if written.get("TOTP"):
         note(f"updated TOTP in {env.path} (valid for {code.valid_for} s)")
     if save_secret:
