@@ -68,3 +68,51 @@ def workdir(tmp_path: Path, monkeypatch) -> Path:
     """An empty folder to run in, so no test sees the developer's .env."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+LOGIN_CHECK = ROOT / "test_api_connection.py"
+API_KEY = "kQ7pZ2mXw9"
+CLIENT_CODE = "A123456"
+PIN = "908172"
+
+
+@pytest.fixture
+def standin():
+    from smartapi_standin import StandIn
+    server = StandIn(api_key=API_KEY, client_code=CLIENT_CODE, pin=PIN,
+                     secret=ANGEL_SECRET).start()
+    yield server
+    server.stop()
+
+
+def login_env(server, **overrides: str) -> dict[str, str]:
+    values = {"ANGEL_API_KEY": API_KEY, "ANGEL_CLIENT_CODE": CLIENT_CODE, "ANGEL_PIN": PIN,
+              "TOTP_SECRET": ANGEL_SECRET, "ANGEL_BASE_URL": server.url}
+    values.update(overrides)
+    return clean_env(**{k: v for k, v in values.items() if v is not None})
+
+
+def run_login(*args: str, server=None, env: dict | None = None, cwd=None,
+              command: list[str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run test_api_connection.py; fail on any leaked credential, token or file."""
+    before = sorted(os.listdir(cwd)) if cwd else None
+    result = subprocess.run(
+        (command or [sys.executable, str(LOGIN_CHECK)]) + list(args),
+        input="", capture_output=True, text=True, cwd=cwd, timeout=timeout,
+        env=env if env is not None else (login_env(server) if server else clean_env()),
+    )
+    output = result.stdout + result.stderr
+    assert_no_leak(output, ANGEL_SECRET, API_KEY, PIN)
+    if server is not None:
+        for token in server.issued:
+            assert token[-20:] not in output, "a session token appeared in the output"
+    assert "Traceback" not in result.stderr
+    if cwd:
+        assert sorted(os.listdir(cwd)) == before, "the run wrote files (logs?)"
+    return result
+
+
+def messages(result: subprocess.CompletedProcess) -> list[str]:
+    """stderr's lines without the --min-validity waiting note, which depends on timing."""
+    return [line for line in result.stderr.splitlines()
+            if not line.startswith("the current code expires in ")]

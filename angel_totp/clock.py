@@ -1,0 +1,71 @@
+"""How far the local clock is from Angel One's, from replies' Date headers.
+
+A ``Date`` header has one-second resolution and is stamped somewhere
+between the moment we sent the request and the moment the reply arrived.
+So each reply bounds the offset (local minus server) to an interval:
+
+    local time of stamping in [sent, received]
+    server time of stamping in [date, date + 1)
+    offset in [sent - (date + 1), received - date]
+
+Several replies are intersected, which narrows the bound.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+WARN_OFFSET_S = 10.0
+
+
+class ClockOffset(NamedTuple):
+    """Local clock minus server clock, in seconds, within [low, high]."""
+
+    low: float
+    high: float
+
+    @property
+    def estimate(self) -> float:
+        return (self.low + self.high) / 2
+
+    @property
+    def uncertainty(self) -> float:
+        return (self.high - self.low) / 2
+
+    def is_far_off(self, limit: float = WARN_OFFSET_S) -> bool:
+        return abs(self.estimate) > limit
+
+    def describe(self) -> str:
+        """``12.3 s ahead of Angel One's (±0.6 s)``"""
+        estimate = self.estimate
+        if abs(estimate) < 0.05:
+            side = "in step with Angel One's"
+        else:
+            side = f"{abs(estimate):.1f} s {'ahead of' if estimate > 0 else 'behind'} Angel One's"
+        return f"{side} (±{self.uncertainty:.1f} s)"
+
+
+def offset_from_reply(sent: float, received: float, date_header: str | None) -> ClockOffset | None:
+    """The bound one reply gives, or None without a usable Date header."""
+    if not date_header:
+        return None
+    from email.utils import parsedate_to_datetime
+    try:
+        server = parsedate_to_datetime(date_header)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if server is None or server.tzinfo is None:
+        return None
+    stamp = server.timestamp()
+    return ClockOffset(low=sent - (stamp + 1), high=received - stamp)
+
+
+def combine(bounds: list[ClockOffset]) -> ClockOffset | None:
+    """Intersect the bounds; if they disagree (a clock step mid-run), keep the latest."""
+    if not bounds:
+        return None
+    low = max(b.low for b in bounds)
+    high = min(b.high for b in bounds)
+    if low > high:
+        return bounds[-1]
+    return ClockOffset(low, high)
