@@ -2,9 +2,12 @@
 
 For a bot, the whole job is one call::
 
-    from angel_totp import fresh_code
-    code = fresh_code(os.environ["TOTP_SECRET"])   # waits if it would expire in < 5 s
+    from angel_totp import code_from_env
+    code = code_from_env()      # TOTP_SECRET from the environment, else .env;
+                                # waits if the code would expire in < 5 s
     smart_api.generateSession(client_code, pin, code.totp)
+
+or, with the secret in hand, ``fresh_code(secret)``. See :mod:`angel_totp.api`.
 
 Submodules are imported lazily so that ``import angel_totp`` costs almost
 nothing and each command loads only what its path needs.
@@ -15,6 +18,9 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "code_from_env": "api",
+    "MissingSecret": "api",
+    "EnvFileError": "envfile",
     "fresh_code": "codes",
     "code_at": "codes",
     "Code": "codes",
