@@ -9,23 +9,31 @@ waits for the next step instead.
 from __future__ import annotations
 
 import time
-from typing import Callable, NamedTuple
+from typing import Callable
 
 from .secret import TotpSecret, parse_secret
 
 DEFAULT_MIN_VALIDITY = 5
 
 
-class Code(NamedTuple):
+class Code:
     """One TOTP code and the window in which it is valid."""
 
-    totp: str
-    at: float            # the instant it was made for (Unix seconds)
-    valid_from: int      # start of its time step (Unix seconds)
-    valid_until: int     # start of the next step (Unix seconds)
-    period: int
-    digits: int
-    algorithm: str
+    __slots__ = ("totp", "at", "valid_from", "valid_until", "period", "digits", "algorithm")
+
+    def __init__(self, totp: str, at: float, valid_from: int, valid_until: int,
+                 period: int, digits: int, algorithm: str):
+        self.totp = totp                # the code, e.g. "123456"
+        self.at = at                    # the instant it was made for (Unix seconds)
+        self.valid_from = valid_from    # start of its time step (Unix seconds)
+        self.valid_until = valid_until  # start of the next step (Unix seconds)
+        self.period = period
+        self.digits = digits
+        self.algorithm = algorithm
+
+    def __repr__(self) -> str:
+        return (f"Code(totp={self.totp!r}, valid_from={self.valid_from}, "
+                f"valid_until={self.valid_until}, period={self.period})")
 
     @property
     def seconds_left(self) -> float:

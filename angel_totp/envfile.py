@@ -24,7 +24,7 @@ import os
 import stat
 import time
 from contextlib import contextmanager
-from typing import Iterator, NamedTuple
+from typing import Iterator
 
 from . import envtext
 
@@ -45,11 +45,16 @@ class EnvFileError(Exception):
         self.usage = usage
 
 
-class EnvFile(NamedTuple):
-    path: str
-    text: str                      # decoded, BOM included, newlines as on disk
-    parsed: envtext.EnvText
-    mode: int | None               # permission bits, None where not meaningful
+class EnvFile:
+    """An env file as read: its text, parsed form and permission bits."""
+
+    __slots__ = ("path", "text", "parsed", "mode")
+
+    def __init__(self, path: str, text: str, parsed: envtext.EnvText, mode: int | None):
+        self.path = path
+        self.text = text        # decoded, BOM included, newlines as on disk
+        self.parsed = parsed
+        self.mode = mode        # permission bits, None where not meaningful
 
     def values(self) -> dict[str, str | None]:
         return envtext.values_as_loaded(self.text)

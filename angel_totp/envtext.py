@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import re
-from typing import NamedTuple
 
 # dotenv's grammar for the part of an assignment before the value,
 # mirroring dotenv.parser (_multiline_whitespace, _export, key, _equal_sign).
@@ -37,18 +36,26 @@ class EnvSyntaxError(ValueError):
         self.line = line
 
 
-class Binding(NamedTuple):
-    key: str | None     # None for blank lines and comments
-    value: str | None   # None for a bare key without '='
-    text: str           # the original text, line ending included
-    line: int
+class Binding:
+    """One statement of the file, with its original text."""
+
+    __slots__ = ("key", "value", "text", "line")
+
+    def __init__(self, key: str | None, value: str | None, text: str, line: int):
+        self.key = key          # None for blank lines and comments
+        self.value = value      # None for a bare key without '='
+        self.text = text        # the original text, line ending included
+        self.line = line
 
 
-class EnvText(NamedTuple):
+class EnvText:
     """A parsed env file: an optional byte-order mark, then the bindings."""
 
-    bom: str
-    bindings: tuple[Binding, ...]
+    __slots__ = ("bom", "bindings")
+
+    def __init__(self, bom: str, bindings: tuple[Binding, ...]):
+        self.bom = bom
+        self.bindings = bindings
 
     def render(self) -> str:
         return self.bom + "".join(b.text for b in self.bindings)

@@ -8,7 +8,6 @@ import time
 from . import console
 from .console import EXIT_OK, fail, note, warn
 from .secret import InvalidSecret, TotpSecret, parse_secret
-from .settings import EnvSource, env_error
 
 DESCRIPTION = """\
 Print the current TOTP code for your Angel One SmartAPI login, and how long
@@ -111,6 +110,50 @@ def build_parser():
     return parser
 
 
+# The documented spellings are parsed here without argparse, whose import
+# (gettext, locale, shutil) costs more start-up time than making the code.
+# Anything else (--help, --version, abbreviations, mistakes, conflicts) goes
+# to argparse, which stays the reference; a test checks that both agree.
+_FLAGS = {"--secret-stdin": "secret_stdin", "-q": "quiet", "--quiet": "quiet",
+          "--json": "json", "--watch": "watch", "--write": "write",
+          "--no-write": "no_write", "--save-secret": "save_secret"}
+_VALUES = {"--env-file": "env_file", "--time": "time", "--min-validity": "min_validity"}
+_EXCLUSIVE = (("quiet", "json"), ("write", "no_write"))
+
+
+def parse_args(argv: list[str]):
+    fast = parse_fast(argv)
+    return fast if fast is not None else build_parser().parse_args(argv)
+
+
+def parse_fast(argv: list[str]):
+    """Options as argparse would parse them, or None to let argparse decide."""
+    from types import SimpleNamespace
+
+    options = dict.fromkeys(_FLAGS.values(), False)
+    options.update(env_file=None, time=None, min_validity=5)
+    items = iter(argv)
+    for item in items:
+        if item in _FLAGS:
+            options[_FLAGS[item]] = True
+            continue
+        name, equals, value = item.partition("=")
+        if name not in _VALUES:
+            return None
+        if not equals:
+            value = next(items, None)
+            if value is None or value.startswith("-"):
+                return None
+        if name == "--min-validity":
+            if not value.strip().isdigit():
+                return None
+            value = int(value)
+        options[_VALUES[name]] = value
+    if any(options[a] and options[b] for a, b in _EXCLUSIVE):
+        return None
+    return SimpleNamespace(**options)
+
+
 def _whole_seconds(text: str) -> int:
     if not text.strip().isdigit():
         import argparse
@@ -142,7 +185,7 @@ def obtain_secret(args, env: EnvSource) -> tuple[str, str, bool]:
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     if args.watch and (args.write or args.save_secret or args.time):
         fail("--watch cannot be combined with --write, --save-secret or --time",
              hint="run once with --write to update the env file")
@@ -157,6 +200,7 @@ def main(argv: list[str]) -> int:
         except ValueError as error:
             fail(f"--time: {error}")
 
+    from .settings import EnvSource
     env = EnvSource(args.env_file, will_create=args.write,
                     missing_hint="check the path, or add --write to create it")
     if args.write or args.save_secret:
@@ -234,6 +278,7 @@ def update_env(args, env: EnvSource, secret: TotpSecret, code, typed: bool) -> i
     try:
         written = update_env_file(env.path, values, keep_existing=frozenset({"TOTP_SECRET"}))
     except EnvFileError as error:
+        from .settings import env_error
         raise env_error(error) from None
     if written.get("TOTP"):
         note(f"updated TOTP in {env.path} (valid for {code.valid_for} s)")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import NamedTuple
 
 BASE32_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 # pyotp 2.12 and NIST SP 800-63B refuse shorter keys.
@@ -31,13 +30,25 @@ class InvalidSecret(ValueError):
     """The text is not a usable TOTP secret. The message never contains it."""
 
 
-class TotpSecret(NamedTuple):
+class TotpSecret:
     """A validated secret and the parameters codes are made with."""
 
-    base32: str
-    algorithm: str = ANGEL_ONE_ALGORITHM
-    digits: int = ANGEL_ONE_DIGITS
-    period: int = ANGEL_ONE_PERIOD
+    # A plain class, not a NamedTuple: those exec generated code at import,
+    # which costs start-up time on every run.
+    __slots__ = ("base32", "algorithm", "digits", "period")
+
+    def __init__(self, base32: str, algorithm: str = ANGEL_ONE_ALGORITHM,
+                 digits: int = ANGEL_ONE_DIGITS, period: int = ANGEL_ONE_PERIOD):
+        self.base32 = base32
+        self.algorithm = algorithm
+        self.digits = digits
+        self.period = period
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, TotpSecret) and all(
+            getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None
 
     def __repr__(self) -> str:  # never show the key, even in a debugger
         return (f"TotpSecret(<hidden>, algorithm={self.algorithm!r}, "

@@ -49,7 +49,8 @@ def gateway(errorcode: str, message: str) -> dict:
 class StandIn:
     def __init__(self, *, api_key: str, client_code: str, pin: str, secret: str,
                  name: str = "Test User", trading_password: str = "Trading@2024",
-                 tls: bool = False):
+                 tls: bool = False, enforce_rate_limit: bool = True,
+                 reject_reused_codes: bool = True):
         self.api_key = api_key
         self.client_code = client_code
         self.pin = pin
@@ -57,6 +58,9 @@ class StandIn:
         self.name = name
         self.trading_password = trading_password
         self.tls = tls
+        # Both on, as at Angel One; benchmarks turn them off to log in back to back.
+        self.enforce_rate_limit = enforce_rate_limit
+        self.reject_reused_codes = reject_reused_codes
         self.clock_shift = 0.0     # seconds added to the stand-in's clock
         self.send_date = True
         self.blocked = False
@@ -157,7 +161,7 @@ class StandIn:
             now = time.monotonic()
             too_fast = now - self._last_login < 1.0
             self._last_login = now
-        if too_fast:
+        if too_fast and self.enforce_rate_limit:
             raise RateLimited()
         if headers.get("X-UserType") != "USER":
             return usual("AB1005", "User Type Must Be USER"), 200
@@ -191,7 +195,7 @@ class StandIn:
         except Exception:
             return usual("AB1050", "Invalid totp"), 200
         with self._lock:
-            if timecode in self.used_timecodes:
+            if timecode in self.used_timecodes and self.reject_reused_codes:
                 return usual("AB1050", "Invalid totp"), 200
             self.used_timecodes.add(timecode)
             token = "eyJhbGciOiJIUzUxMiJ9." + secrets.token_urlsafe(48)
