@@ -13,16 +13,17 @@ Several replies are intersected, which narrows the bound.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 WARN_OFFSET_S = 10.0
 
 
-class ClockOffset(NamedTuple):
+class ClockOffset:
     """Local clock minus server clock, in seconds, within [low, high]."""
 
-    low: float
-    high: float
+    __slots__ = ("low", "high")
+
+    def __init__(self, low: float, high: float):
+        self.low = low
+        self.high = high
 
     @property
     def estimate(self) -> float:

@@ -76,6 +76,75 @@ def _silence_stdout() -> None:
         pass
 
 
+def parse_plain_options(argv: list[str], flags: dict[str, str],
+                        values: dict[str, tuple[str, Callable[[str], object]]],
+                        defaults: dict[str, object],
+                        exclusive: tuple[tuple[str, str], ...] = ()):
+    """Parse the documented spellings of the options, or return None.
+
+    argparse's import (gettext, locale, shutil) costs more start-up time
+    than making a code, so each command parses its own exact option names
+    here and hands anything else (--help, --version, abbreviations,
+    mistakes, conflicts) to its argparse parser, which stays the reference.
+    Tests check both agree. ``values`` maps an option to (destination,
+    converter); a converter that raises ValueError defers to argparse.
+    """
+    from types import SimpleNamespace
+
+    options = dict.fromkeys(flags.values(), False)
+    options.update(defaults)
+    items = iter(argv)
+    for item in items:
+        if item in flags:
+            options[flags[item]] = True
+            continue
+        name, equals, value = item.partition("=")
+        if name not in values:
+            return None
+        if not equals:
+            value = next(items, None)
+            if value is None or value.startswith("-"):
+                return None
+        destination, convert = values[name]
+        try:
+            options[destination] = convert(value)
+        except ValueError:
+            return None
+    if any(options[a] and options[b] for a, b in exclusive):
+        return None
+    return SimpleNamespace(**options)
+
+
+def whole_seconds(text: str) -> int:
+    """An option's whole number of seconds (a ValueError is argparse's cue)."""
+    if not text.strip().isdigit():
+        raise ValueError(f"'{text}' is not a whole number of seconds")
+    return int(text)
+
+
+def positive_seconds(text: str) -> float:
+    """Seconds above 0 and up to 300, e.g. for --timeout."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 300:
+        raise ValueError(f"'{text}' is not a number of seconds from 0 to 300")
+    return value
+
+
+def for_argparse(convert: Callable[[str], object]) -> Callable[[str], object]:
+    """A converter whose ValueError argparse reports with its own message."""
+    import argparse
+
+    def checked(text: str):
+        try:
+            return convert(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return checked
+
+
 def is_terminal(stream) -> bool:
     try:
         return stream is not None and stream.isatty()

@@ -6,16 +6,17 @@ documentation, its SDK and its users' forum (see smartapi-facts.md).
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from .clock import ClockOffset
 
 
-class Diagnosis(NamedTuple):
-    errorcode: str
-    message: str      # Angel One's own words, or ours for transport failures
-    cause: str        # one line: what went wrong
-    hint: str         # one line: what to do next
+class Diagnosis:
+    __slots__ = ("errorcode", "message", "cause", "hint")
+
+    def __init__(self, errorcode: str, message: str, cause: str, hint: str):
+        self.errorcode = errorcode
+        self.message = message    # Angel One's own words, or ours for transport failures
+        self.cause = cause        # one line: what went wrong
+        self.hint = hint          # one line: what to do next
 
 
 KNOWN_CODES = {

@@ -90,7 +90,7 @@ def build_parser():
     timing.add_argument("--time", metavar="WHEN",
                         help="the code for that instant: Unix seconds (1111111109) or "
                              "ISO 8601 with a zone (2005-03-18T01:58:29Z); never waits")
-    timing.add_argument("--min-validity", metavar="SECONDS", type=_whole_seconds,
+    timing.add_argument("--min-validity", metavar="SECONDS", type=console.for_argparse(console.whole_seconds),
                         default=5,
                         help="if the current code expires sooner, wait for the next "
                              "one and say so on stderr; 0 turns this off (default: 5)")
@@ -110,55 +110,25 @@ def build_parser():
     return parser
 
 
-# The documented spellings are parsed here without argparse, whose import
-# (gettext, locale, shutil) costs more start-up time than making the code.
-# Anything else (--help, --version, abbreviations, mistakes, conflicts) goes
-# to argparse, which stays the reference; a test checks that both agree.
+# The exact spellings parse_plain_options handles without argparse.
 _FLAGS = {"--secret-stdin": "secret_stdin", "-q": "quiet", "--quiet": "quiet",
           "--json": "json", "--watch": "watch", "--write": "write",
           "--no-write": "no_write", "--save-secret": "save_secret"}
-_VALUES = {"--env-file": "env_file", "--time": "time", "--min-validity": "min_validity"}
-_EXCLUSIVE = (("quiet", "json"), ("write", "no_write"))
+
+
+def parse_fast(argv: list[str]):
+    """Options as argparse would parse them, or None to let argparse decide."""
+    return console.parse_plain_options(
+        argv, _FLAGS,
+        {"--env-file": ("env_file", str), "--time": ("time", str),
+         "--min-validity": ("min_validity", console.whole_seconds)},
+        defaults={"env_file": None, "time": None, "min_validity": 5},
+        exclusive=(("quiet", "json"), ("write", "no_write")))
 
 
 def parse_args(argv: list[str]):
     fast = parse_fast(argv)
     return fast if fast is not None else build_parser().parse_args(argv)
-
-
-def parse_fast(argv: list[str]):
-    """Options as argparse would parse them, or None to let argparse decide."""
-    from types import SimpleNamespace
-
-    options = dict.fromkeys(_FLAGS.values(), False)
-    options.update(env_file=None, time=None, min_validity=5)
-    items = iter(argv)
-    for item in items:
-        if item in _FLAGS:
-            options[_FLAGS[item]] = True
-            continue
-        name, equals, value = item.partition("=")
-        if name not in _VALUES:
-            return None
-        if not equals:
-            value = next(items, None)
-            if value is None or value.startswith("-"):
-                return None
-        if name == "--min-validity":
-            if not value.strip().isdigit():
-                return None
-            value = int(value)
-        options[_VALUES[name]] = value
-    if any(options[a] and options[b] for a, b in _EXCLUSIVE):
-        return None
-    return SimpleNamespace(**options)
-
-
-def _whole_seconds(text: str) -> int:
-    if not text.strip().isdigit():
-        import argparse
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of seconds")
-    return int(text)
 
 
 def obtain_secret(args, env: EnvSource) -> tuple[str, str, bool]:

@@ -64,9 +64,9 @@ def build_parser():
     parser.add_argument("--base-url", metavar="URL",
                         help="the SmartAPI root (default: ANGEL_BASE_URL, else "
                              "https://apiconnect.angelone.in)")
-    parser.add_argument("--timeout", metavar="SECONDS", type=_positive_seconds, default=10.0,
+    parser.add_argument("--timeout", metavar="SECONDS", type=console.for_argparse(console.positive_seconds), default=10.0,
                         help="give up on a request after this long (default: 10)")
-    parser.add_argument("--min-validity", metavar="SECONDS", type=_whole_seconds, default=5,
+    parser.add_argument("--min-validity", metavar="SECONDS", type=console.for_argparse(console.whole_seconds), default=5,
                         help="with TOTP_SECRET, wait for the next code if the current one "
                              "expires sooner than this (default: 5; 0 turns it off)")
     parser.add_argument("--json", action="store_true",
@@ -81,22 +81,19 @@ def build_parser():
     return parser
 
 
-def _positive_seconds(text: str) -> float:
-    import argparse
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 300:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds from 0 to 300")
-    return value
+def parse_fast(argv: list[str]):
+    """Options as argparse would parse them, or None to let argparse decide."""
+    return console.parse_plain_options(
+        argv, {"--json": "json", "--dry-run": "dry_run"},
+        {"--env-file": ("env_file", str), "--base-url": ("base_url", str),
+         "--timeout": ("timeout", console.positive_seconds),
+         "--min-validity": ("min_validity", console.whole_seconds)},
+        defaults={"env_file": None, "base_url": None, "timeout": 10.0, "min_validity": 5})
 
 
-def _whole_seconds(text: str) -> int:
-    import argparse
-    if not text.strip().isdigit():
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of seconds")
-    return int(text)
+def parse_args(argv: list[str]):
+    fast = parse_fast(argv)
+    return fast if fast is not None else build_parser().parse_args(argv)
 
 
 class Credentials:
@@ -199,7 +196,7 @@ def resolve_base_url(args, env: EnvSource) -> str:
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     env = EnvSource(args.env_file)
     base_url = resolve_base_url(args, env)
     creds = gather_credentials(env)
@@ -356,7 +353,7 @@ def _refused(api, answer, report: Report, prefix: str) -> int:
     diagnosis = diagnose_refusal(answer.errorcode, answer.message, clock)
     if diagnosis.errorcode in KNOWN_CODES:  # unknown codes quote Angel One already
         said = f"{diagnosis.errorcode} {diagnosis.message}".strip()
-        diagnosis = diagnosis._replace(cause=f"{diagnosis.cause} ({said})")
+        diagnosis.cause = f"{diagnosis.cause} ({said})"
     return report.failure(diagnosis, clock, EXIT_FAILED, prefix)
 
 

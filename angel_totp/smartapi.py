@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import time
-from typing import NamedTuple
 
 DEFAULT_BASE_URL = "https://apiconnect.angelone.in"
 LOGIN_PATH = "/rest/auth/angelbroking/user/v1/loginByPassword"
@@ -27,20 +26,31 @@ MAX_REPLY_BYTES = 1 << 20
 MASK = "********"
 
 
-class Reply(NamedTuple):
-    http_status: int
-    content_type: str
-    body: bytes
-    sent: float        # local clock when the request went out
-    received: float    # local clock when the reply was in
-    date: str | None   # the reply's Date header
+class Reply:
+    """What came back, and when (for the clock offset)."""
+
+    __slots__ = ("http_status", "content_type", "body", "sent", "received", "date")
+
+    def __init__(self, http_status: int, content_type: str, body: bytes, sent: float,
+                 received: float, date: str | None):
+        self.http_status = http_status
+        self.content_type = content_type
+        self.body = body
+        self.sent = sent            # local clock when the request went out
+        self.received = received    # local clock when the reply was in
+        self.date = date            # the reply's Date header
 
 
-class Answer(NamedTuple):
-    ok: bool
-    errorcode: str
-    message: str
-    data: object
+class Answer:
+    """A reply in either of Angel One's shapes, read as one."""
+
+    __slots__ = ("ok", "errorcode", "message", "data")
+
+    def __init__(self, ok: bool, errorcode: str, message: str, data: object):
+        self.ok = ok
+        self.errorcode = errorcode
+        self.message = message
+        self.data = data
 
 
 class TransportError(Exception):
@@ -89,11 +99,14 @@ def read_reply(reply: Reply) -> Answer:
     return answer
 
 
-class Request(NamedTuple):
-    method: str
-    url: str
-    headers: dict
-    body: dict | None
+class Request:
+    __slots__ = ("method", "url", "headers", "body")
+
+    def __init__(self, method: str, url: str, headers: dict, body: dict | None):
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
 
 
 class SmartApi:
