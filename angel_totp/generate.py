@@ -144,12 +144,13 @@ def obtain_secret(args, env: EnvSource) -> tuple[str, str, bool]:
                       "python generate_totp.py --secret-stdin")
         return line, "the secret from standard input", False
     value, source = env.lookup("TOTP_SECRET")
-    if value is not None:
+    if value is not None and value.strip():
         return value, source, False
+    # An empty TOTP_SECRET (a fresh copy of .env.example) counts as missing.
     if console.stdin_is_terminal():
         return console.ask_hidden("TOTP secret (input hidden): ", "secret"), \
             "the secret you typed", True
-    fail("no TOTP secret found",
+    fail(f"{source} is empty" if value is not None else "no TOTP secret found",
          hint=f"use --secret-stdin, set TOTP_SECRET in the environment or in "
               f"{env.path}, or run in a terminal to be asked for it")
 

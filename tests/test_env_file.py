@@ -245,3 +245,14 @@ def test_time_and_write_do_not_mix(tmp_path):
     result, _ = write_with(tmp_path, "--write", "--time", "59")
     assert result.returncode == 2
     assert not (tmp_path / ".env").exists()
+
+
+def test_empty_secret_in_a_fresh_copy_of_the_example_counts_as_missing(tmp_path):
+    import shutil
+    from conftest import ROOT
+    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+    (tmp_path / ".env").chmod(0o600)
+    result = run_generate(cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: TOTP_SECRET in .env is empty")
+    assert "hint: use --secret-stdin" in result.stderr

@@ -165,3 +165,14 @@ def test_watch_redraws_in_place_and_ctrl_c_exits_0(tmp_path):
     assert status == 0
     assert text.count("\rTOTP ") >= 2  # redrawn with a carriage return
     assert text.count("\n") <= 2  # one redrawn line, not a line per second
+
+
+def test_empty_secret_in_env_file_leads_to_the_prompt(tmp_path):
+    (tmp_path / ".env").write_text("TOTP_SECRET=\nTOTP=\n")
+    (tmp_path / ".env").chmod(0o600)
+    session = Session(tmp_path, "--no-write")
+    session.expect("input hidden")
+    session.child.sendline(ANGEL_SECRET)
+    session.expect(r"TOTP \d{6}")
+    status, _ = session.finish()
+    assert status == 0
