@@ -112,6 +112,19 @@ def run_login(*args: str, server=None, env: dict | None = None, cwd=None,
     return result
 
 
+def assert_parsers_agree(parse_fast, build_parser, argv: list[str]) -> None:
+    """A command's fast option parser reads argv exactly as its argparse does."""
+    from angel_totp.console import CliError
+    fast = parse_fast(argv)
+    if fast is None:
+        return  # argparse decides, so nothing can differ
+    try:
+        reference = build_parser().parse_args(argv)
+    except (CliError, SystemExit):
+        raise AssertionError(f"argparse rejects {argv} but the fast parser accepted it")
+    assert vars(fast) == vars(reference), argv
+
+
 def messages(result: subprocess.CompletedProcess) -> list[str]:
     """stderr's lines without the --min-validity waiting note, which depends on timing."""
     return [line for line in result.stderr.splitlines()

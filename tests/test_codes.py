@@ -209,8 +209,8 @@ def test_watch_refuses_write():
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from angel_totp.console import CliError  # noqa: E402
 from angel_totp.generate import build_parser, parse_fast  # noqa: E402
+from conftest import assert_parsers_agree  # noqa: E402
 
 _WORDS = ["--secret-stdin", "-q", "--quiet", "--json", "--watch", "--write", "--no-write",
           "--save-secret", "--env-file", "--time", "--min-validity", "--sec", "--jso", "-h",
@@ -221,11 +221,4 @@ _WORDS = ["--secret-stdin", "-q", "--quiet", "--json", "--watch", "--write", "--
 @settings(max_examples=600, deadline=None)
 @given(st.lists(st.sampled_from(_WORDS), max_size=6))
 def test_fast_parser_agrees_with_argparse(argv):
-    fast = parse_fast(argv)
-    if fast is None:
-        return  # argparse decides, so nothing can differ
-    try:
-        reference = build_parser().parse_args(argv)
-    except (CliError, SystemExit):
-        raise AssertionError(f"argparse rejects {argv} but the fast parser accepted it")
-    assert vars(fast) == vars(reference), argv
+    assert_parsers_agree(parse_fast, build_parser, argv)

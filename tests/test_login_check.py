@@ -401,8 +401,8 @@ def test_logout_failure_is_a_warning_not_a_failure(standin):
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from angel_totp.console import CliError  # noqa: E402
 from angel_totp.login_check import build_parser, parse_fast  # noqa: E402
+from conftest import assert_parsers_agree  # noqa: E402
 
 _WORDS = ["--json", "--dry-run", "--env-file", "--base-url", "--timeout", "--min-validity",
           "--dry", "--js", "-h", "--", "x.env", "http://127.0.0.1:1", "5", "0", "-1", "301",
@@ -413,11 +413,4 @@ _WORDS = ["--json", "--dry-run", "--env-file", "--base-url", "--timeout", "--min
 @settings(max_examples=600, deadline=None)
 @given(st.lists(st.sampled_from(_WORDS), max_size=6))
 def test_fast_parser_agrees_with_argparse(argv):
-    fast = parse_fast(argv)
-    if fast is None:
-        return  # argparse decides, so nothing can differ
-    try:
-        reference = build_parser().parse_args(argv)
-    except (CliError, SystemExit):
-        raise AssertionError(f"argparse rejects {argv} but the fast parser accepted it")
-    assert vars(fast) == vars(reference), argv
+    assert_parsers_agree(parse_fast, build_parser, argv)
