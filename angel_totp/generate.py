@@ -183,8 +183,6 @@ def main(argv: list[str]) -> int:
         fail(f"{source} is not a valid TOTP secret: {error}",
              hint="copy the 26-letter secret shown beside the QR code on "
                   "smartapi.angelbroking.com/enable-totp")
-    finally:
-        del text
     caution = secret.compatibility_warning()
     if caution:
         warn(caution)
@@ -243,6 +241,13 @@ def update_env(args, env: EnvSource, secret: TotpSecret, code, typed: bool) -> i
     env.file()  # the same read errors and permission warning as for reading
     values = {}
     if write_code:
+        # The user may have taken a while to answer: write a code that is
+        # still fresh, not the one printed if it has expired since.
+        from .codes import fresh_code
+        printed = code.totp
+        code = fresh_code(secret, args.min_validity, on_wait=_say_waiting(args.min_validity))
+        if code.totp != printed:
+            note(f"the code above has expired; writing the next one, {code.totp}")
         values["TOTP"] = code.totp
     if save_secret:
         values["TOTP_SECRET"] = secret.storable_text()
@@ -252,7 +257,8 @@ def update_env(args, env: EnvSource, secret: TotpSecret, code, typed: bool) -> i
         from .settings import env_error
         raise env_error(error) from None
     if written.get("TOTP"):
-        note(f"updated TOTP in {env.path} (valid for {code.valid_for} s)")
+        left = int(code.valid_until - time.time())
+        note(f"updated TOTP in {env.path} (valid for {left} s)")
     if save_secret:
         if written.get("TOTP_SECRET"):
             note(f"saved TOTP_SECRET in {env.path}")

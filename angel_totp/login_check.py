@@ -126,8 +126,6 @@ def gather_credentials(env: EnvSource) -> Credentials:
         except InvalidSecret as error:
             fail(f"{secret_source} is not a valid TOTP secret: {error}",
                  hint="copy the secret again from smartapi.angelbroking.com/enable-totp")
-        finally:
-            del secret_text
         caution = secret.compatibility_warning()
         if caution:
             warn(caution)
@@ -192,6 +190,10 @@ def resolve_base_url(args, env: EnvSource) -> str:
         valid = False
     if not valid:
         fail(f"{origin} is not an http(s) URL", hint=f"for example {DEFAULT_BASE_URL}")
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "::1") \
+            and not parts.hostname.startswith("127."):
+        warn(f"{origin} uses plain http: the PIN and API key would cross the network "
+             "unencrypted; use https")
     return url
 
 

@@ -414,3 +414,13 @@ _WORDS = ["--json", "--dry-run", "--env-file", "--base-url", "--timeout", "--min
 @given(st.lists(st.sampled_from(_WORDS), max_size=6))
 def test_fast_parser_agrees_with_argparse(argv):
     assert_parsers_agree(parse_fast, build_parser, argv)
+
+
+def test_plain_http_to_a_remote_host_is_warned_about():
+    env = clean_env(ANGEL_API_KEY=API_KEY, ANGEL_CLIENT_CODE=CLIENT_CODE, ANGEL_PIN=PIN,
+                    TOTP_SECRET=ANGEL_SECRET)
+    result = run_login("--dry-run", "--base-url", "http://apiconnect.example", env=env)
+    assert result.returncode == 0
+    assert "warning: --base-url uses plain http" in result.stderr
+    local = run_login("--dry-run", "--base-url", "http://127.0.0.1:1", env=env)
+    assert "plain http" not in local.stderr

@@ -176,3 +176,20 @@ def test_empty_secret_in_env_file_leads_to_the_prompt(tmp_path):
     session.expect(r"TOTP \d{6}")
     status, _ = session.finish()
     assert status == 0
+
+
+def test_a_slow_answer_writes_a_code_that_is_still_valid(tmp_path):
+    import time
+    uri = f"otpauth://totp/x?secret={ANGEL_SECRET}&period=2"  # codes last 2 s
+    env = clean_env(TOTP_SECRET=uri)
+    session = Session(tmp_path, "--min-validity", "1", env=env)
+    session.expect(r"TOTP (\d{6})")
+    printed = session.child.match.group(1)
+    session.expect(r"\[y/N\] ")
+    time.sleep(2.5)  # the printed code has expired by now
+    session.child.sendline("y")
+    status, text = session.finish()
+    assert status == 0
+    written = (tmp_path / ".env").read_text().strip().split("=")[1]
+    assert written != printed
+    assert f"the code above has expired; writing the next one, {written}" in text
