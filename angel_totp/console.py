@@ -64,6 +64,22 @@ def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_FAILED
+    except Exception as error:  # a bug: still one line, and no values in it
+        report_error(CliError(f"unexpected {type(error).__name__} at {_where(error)}",
+                              hint="this is a bug; please report it with the command "
+                                   "you ran (never your secrets)"))
+        return EXIT_FAILED
+
+
+def _where(error: BaseException) -> str:
+    # File and line only: an exception's message may carry a secret's value.
+    import os
+    frame = error.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    if frame is None:
+        return "an unknown place"
+    return f"{os.path.basename(frame.tb_frame.f_code.co_filename)}:{frame.tb_lineno}"
 
 
 def _silence_stdout() -> None:

@@ -137,7 +137,7 @@ def obtain_secret(args, env: EnvSource) -> tuple[str, str, bool]:
         if console.stdin_is_terminal():
             return console.ask_hidden("TOTP secret (input hidden): ", "secret"), \
                 "the secret you typed", True
-        line = sys.stdin.readline()
+        line = sys.stdin.readline() if sys.stdin is not None else ""
         if not line.strip():
             fail("--secret-stdin: standard input had no secret on its first line",
                  hint="pipe the secret in, e.g.: pass show angel/totp | "
