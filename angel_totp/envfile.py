@@ -141,7 +141,7 @@ def _update_locked(folder: str, target: str, values: dict[str, str],
         _check_rewrite(current.parsed if current else envtext.parse(""),
                        envtext.parse(new_text), values, written)
         data = new_text.encode("utf-8")
-        _atomic_write(target, data, current_mode=current.mode if current else None)
+        _atomic_write(target, data)
         _verify(target, data)
     return written
 
@@ -173,7 +173,7 @@ def _verify(target: str, data: bytes) -> None:
                            hint="another program may be writing it at the same time")
 
 
-def _atomic_write(target: str, data: bytes, current_mode: int | None) -> None:
+def _atomic_write(target: str, data: bytes) -> None:
     import tempfile
 
     folder = os.path.dirname(target) or "."

@@ -181,6 +181,8 @@ class SmartApi:
                 received = time.time()
                 return Reply(response.status, response.headers.get("Content-Type", ""),
                              body, sent, received, response.headers.get("Date"))
+        except TransportError:
+            raise
         except urllib.error.URLError as error:
             raise _classify(error.reason) from None
         except (OSError, ValueError) as error:  # timeouts and resets while reading

@@ -424,3 +424,11 @@ def test_plain_http_to_a_remote_host_is_warned_about():
     assert "warning: --base-url uses plain http" in result.stderr
     local = run_login("--dry-run", "--base-url", "http://127.0.0.1:1", env=env)
     assert "plain http" not in local.stderr
+
+
+def test_an_oversized_reply_is_refused_as_a_bad_reply(standin):
+    standin.fail_with("login", b"{" + b" " * (2 << 20) + b"}")
+    result = run_login("--json", server=standin)
+    assert result.returncode == 3
+    assert json.loads(result.stdout)["errorcode"] == "BAD_REPLY"
+    assert "over 1 MiB" in json.loads(result.stdout)["cause"]
