@@ -70,3 +70,19 @@ def test_missing_folder_is_reported(tmp_path):
     with pytest.raises(envfile.EnvFileError) as caught:
         envfile.update_env_file(str(tmp_path / "no" / ".env"), {"TOTP": "1"})
     assert "does not exist" in str(caught.value)
+
+
+def test_permission_denied_on_read_is_reported_with_a_hint(tmp_path, monkeypatch):
+    # Root reads any file, so CI cannot make one unreadable; simulate the OS's answer.
+    env_path = tmp_path / ".env"
+    env_path.write_text("A=1\n")
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("builtins.open", denied)
+    with pytest.raises(envfile.EnvFileError) as caught:
+        envfile.read_env_file(str(env_path), named_by_user=True)
+    assert str(caught.value) == f"cannot read {env_path}: permission denied"
+    assert "check the permissions" in caught.value.hint
+    assert caught.value.usage is False  # exit 1: the file exists but cannot be read
