@@ -239,7 +239,7 @@ def main() -> int:
 
     report = [f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, "
               f"{os.cpu_count()} cores, Python {platform.python_version()}, "
-              f"{platform.system()}; `bash benchmarks/run`. Bytecode cached, as on a "
+              f"{platform.system()}; `bash benchmarks/run --runs {args.runs}`. Bytecode cached, as on a "
               "user's machine; medians of alternating runs.", ""]
     report += ["### Start-up", ""] + bench_startup(python, args.runs)
     report += ["", "### The login check against the official SDK", ""]
