@@ -31,6 +31,11 @@ class Session:
     def expect(self, pattern):
         return self.child.expect(pattern)
 
+    def answer(self, prompt, reply):
+        """Wait for a prompt, then type a reply and Enter."""
+        self.child.expect(prompt)
+        self.child.sendline(reply)
+
     def finish(self) -> tuple[int, str]:
         self.child.expect(pexpect.EOF)
         self.child.close()
@@ -45,14 +50,11 @@ class Session:
 
 def test_hidden_prompt_then_update_yes_and_save_no(tmp_path):
     session = Session(tmp_path)
-    session.expect(r"TOTP secret \(input hidden\): ")
-    session.child.sendline(ANGEL_SECRET.lower())
+    session.answer(r"TOTP secret \(input hidden\): ", ANGEL_SECRET.lower())
     session.expect(r"TOTP (\d{6}) \(valid for \d+ s\)")
     code = session.child.match.group(1)
-    session.expect(r"Update TOTP in \.env\? \[y/N\] ")
-    session.child.sendline("y")
-    session.expect(r"Save this secret as TOTP_SECRET in \.env .*\[y/N\] ")
-    session.child.sendline("")
+    session.answer(r"Update TOTP in \.env\? \[y/N\] ", "y")
+    session.answer(r"Save this secret as TOTP_SECRET in \.env .*\[y/N\] ", "")
     status, text = session.finish()
     assert status == 0
     assert (tmp_path / ".env").read_text() == f"TOTP={code}\n"
@@ -61,12 +63,9 @@ def test_hidden_prompt_then_update_yes_and_save_no(tmp_path):
 
 def test_update_no_writes_nothing(tmp_path):
     session = Session(tmp_path)
-    session.expect("input hidden")
-    session.child.sendline(ANGEL_SECRET)
-    session.expect(r"\[y/N\] ")
-    session.child.sendline("n")
-    session.expect(r"\[y/N\] ")
-    session.child.sendline("no")
+    session.answer("input hidden", ANGEL_SECRET)
+    session.answer(r"\[y/N\] ", "n")
+    session.answer(r"\[y/N\] ", "no")
     status, _ = session.finish()
     assert status == 0
     assert not (tmp_path / ".env").exists()
@@ -76,12 +75,9 @@ def test_typed_secret_saved_when_user_says_yes(tmp_path):
     (tmp_path / ".env").write_text("A=1\n")
     (tmp_path / ".env").chmod(0o600)
     session = Session(tmp_path)
-    session.expect("input hidden")
-    session.child.sendline(" ".join([ANGEL_SECRET[:13], ANGEL_SECRET[13:]]))
-    session.expect(r"Update TOTP.*\[y/N\] ")
-    session.child.sendline("")
-    session.expect(r"Save this secret.*\[y/N\] ")
-    session.child.sendline("y")
+    session.answer("input hidden", " ".join([ANGEL_SECRET[:13], ANGEL_SECRET[13:]]))
+    session.answer(r"Update TOTP.*\[y/N\] ", "")
+    session.answer(r"Save this secret.*\[y/N\] ", "y")
     status, text = session.finish()
     assert status == 0
     assert (tmp_path / ".env").read_text() == f"A=1\nTOTP_SECRET={ANGEL_SECRET}\n"
@@ -99,8 +95,7 @@ def test_ctrl_c_at_the_secret_prompt_exits_130(tmp_path):
 
 def test_ctrl_c_at_the_update_question_exits_130(tmp_path):
     session = Session(tmp_path)
-    session.expect("input hidden")
-    session.child.sendline(ANGEL_SECRET)
+    session.answer("input hidden", ANGEL_SECRET)
     session.expect(r"\[y/N\] ")
     session.child.sendintr()
     status, _ = session.finish()
@@ -119,8 +114,7 @@ def test_end_of_input_at_the_prompt_is_a_clean_error(tmp_path):
 
 def test_empty_answer_at_the_prompt_is_a_clean_error(tmp_path):
     session = Session(tmp_path)
-    session.expect("input hidden")
-    session.child.sendline("")
+    session.answer("input hidden", "")
     status, text = session.finish()
     assert status == 2
     assert "error: no secret was entered" in text
@@ -128,8 +122,7 @@ def test_empty_answer_at_the_prompt_is_a_clean_error(tmp_path):
 
 def test_secret_stdin_on_a_terminal_does_not_echo(tmp_path):
     session = Session(tmp_path, "--secret-stdin", "--no-write")
-    session.expect("input hidden")
-    session.child.sendline(ANGEL_SECRET)
+    session.answer("input hidden", ANGEL_SECRET)
     session.expect(r"TOTP \d{6}")
     status, text = session.finish()
     assert status == 0
@@ -171,8 +164,7 @@ def test_empty_secret_in_env_file_leads_to_the_prompt(tmp_path):
     (tmp_path / ".env").write_text("TOTP_SECRET=\nTOTP=\n")
     (tmp_path / ".env").chmod(0o600)
     session = Session(tmp_path, "--no-write")
-    session.expect("input hidden")
-    session.child.sendline(ANGEL_SECRET)
+    session.answer("input hidden", ANGEL_SECRET)
     session.expect(r"TOTP \d{6}")
     status, _ = session.finish()
     assert status == 0
