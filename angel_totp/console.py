@@ -149,6 +149,26 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def argument_parser(prog: str, description: str, epilog: str):
+    """An argparse parser whose errors are one line and a hint, not usage + exit."""
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message):
+            fail(message, hint=f"run '{self.prog} --help' for the options")
+
+    return Parser(prog=prog, description=description, epilog=epilog,
+                  formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def waiting_note(min_validity: int) -> Callable[[object, float], None]:
+    """The on_wait callback that tells the user why a run pauses for the next code."""
+    def say(code, wait: float) -> None:
+        note(f"the current code expires in {code.seconds_left:.0f} s "
+             f"(under --min-validity {min_validity}); waiting {wait:.0f} s for the next one")
+    return say
+
+
 def for_argparse(convert: Callable[[str], object]) -> Callable[[str], object]:
     """A converter whose ValueError argparse reports with its own message."""
     import argparse

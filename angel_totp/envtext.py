@@ -66,10 +66,6 @@ class EnvText:
     def has(self, key: str) -> bool:
         return bool(self.assignments(key))
 
-    def raw_values(self) -> dict[str, str | None]:
-        """Each key's last value, before ``${VAR}`` interpolation."""
-        return {b.key: b.value for b in self.bindings if b.key is not None}
-
     def line_ending(self) -> str:
         match = _LINE_END.search(self.render())
         return match.group(0) if match else "\n"

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from . import console
 from .console import EXIT_OK, fail, note, warn
 from .secret import InvalidSecret, TotpSecret, parse_secret
+
+if TYPE_CHECKING:  # imported lazily at run time: the stdin path never needs it
+    from .settings import EnvSource
 
 DESCRIPTION = """\
 Print the current TOTP code for your Angel One SmartAPI login, and how long
@@ -56,18 +60,7 @@ make the code at login time (see README.md: "Python API for bots").
 
 
 def build_parser():
-    import argparse
-
-    class Parser(argparse.ArgumentParser):
-        def error(self, message):  # one line and a hint, not usage + traceback
-            fail(message, hint=f"run '{self.prog} --help' for the options")
-
-    parser = Parser(
-        prog="generate_totp.py",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = console.argument_parser("generate_totp.py", DESCRIPTION, EPILOG)
     source = parser.add_argument_group("secret")
     source.add_argument("--secret-stdin", action="store_true",
                         help="read the secret from the first line of standard input")
@@ -90,8 +83,8 @@ def build_parser():
     timing.add_argument("--time", metavar="WHEN",
                         help="the code for that instant: Unix seconds (1111111109) or "
                              "ISO 8601 with a zone (2005-03-18T01:58:29Z); never waits")
-    timing.add_argument("--min-validity", metavar="SECONDS", type=console.for_argparse(console.whole_seconds),
-                        default=5,
+    timing.add_argument("--min-validity", metavar="SECONDS", default=5,
+                        type=console.for_argparse(console.whole_seconds),
                         help="if the current code expires sooner, wait for the next "
                              "one and say so on stderr; 0 turns this off (default: 5)")
     writing = parser.add_argument_group("writing the env file")
@@ -198,20 +191,14 @@ def main(argv: list[str]) -> int:
             check_min_validity(args.min_validity, secret.period)
         except ValueError as error:
             fail(str(error))
-        code = fresh_code(secret, args.min_validity, on_wait=_say_waiting(args.min_validity))
+        code = fresh_code(secret, args.min_validity,
+                          on_wait=console.waiting_note(args.min_validity))
     sys.stdout.write(render(code, args) + "\n")
     sys.stdout.flush()
 
     if when is None and not args.no_write:
         return update_env(args, env, secret, code, typed)
     return EXIT_OK
-
-
-def _say_waiting(min_validity: int):
-    def say(code, wait: float) -> None:
-        note(f"the current code expires in {code.seconds_left:.0f} s "
-             f"(under --min-validity {min_validity}); waiting {wait:.0f} s for the next one")
-    return say
 
 
 def render(code, args) -> str:
@@ -241,11 +228,12 @@ def update_env(args, env: EnvSource, secret: TotpSecret, code, typed: bool) -> i
     env.file()  # the same read errors and permission warning as for reading
     values = {}
     if write_code:
-        # The user may have taken a while to answer: write a code that is
-        # still fresh, not the one printed if it has expired since.
+        # Any question above may have taken the user a while: write a code
+        # that is still fresh, not the printed one if it has expired since.
         from .codes import fresh_code
         printed = code.totp
-        code = fresh_code(secret, args.min_validity, on_wait=_say_waiting(args.min_validity))
+        code = fresh_code(secret, args.min_validity,
+                          on_wait=console.waiting_note(args.min_validity))
         if code.totp != printed:
             note(f"the code above has expired; writing the next one, {code.totp}")
         values["TOTP"] = code.totp

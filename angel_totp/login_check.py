@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-
 from . import console
-from .console import (EXIT_FAILED, EXIT_NO_ANSWER, EXIT_OK, EXIT_USAGE, CliError, fail,
-                      note, warn)
+from .console import EXIT_FAILED, EXIT_NO_ANSWER, EXIT_OK, CliError, fail, warn
 from .settings import EnvSource
 
 DESCRIPTION = """\
@@ -50,23 +47,18 @@ a second per account.
 
 
 def build_parser():
-    import argparse
-
-    class Parser(argparse.ArgumentParser):
-        def error(self, message):
-            fail(message, hint=f"run '{self.prog} --help' for the options")
-
-    parser = Parser(prog="test_api_connection.py", description=DESCRIPTION, epilog=EPILOG,
-                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = console.argument_parser("test_api_connection.py", DESCRIPTION, EPILOG)
     parser.add_argument("--env-file", metavar="PATH",
                         help="where to read settings the environment does not set "
                              "(default: .env in the current folder)")
     parser.add_argument("--base-url", metavar="URL",
                         help="the SmartAPI root (default: ANGEL_BASE_URL, else "
                              "https://apiconnect.angelone.in)")
-    parser.add_argument("--timeout", metavar="SECONDS", type=console.for_argparse(console.positive_seconds), default=10.0,
+    parser.add_argument("--timeout", metavar="SECONDS", default=10.0,
+                        type=console.for_argparse(console.positive_seconds),
                         help="give up on a request after this long (default: 10)")
-    parser.add_argument("--min-validity", metavar="SECONDS", type=console.for_argparse(console.whole_seconds), default=5,
+    parser.add_argument("--min-validity", metavar="SECONDS", default=5,
+                        type=console.for_argparse(console.whole_seconds),
                         help="with TOTP_SECRET, wait for the next code if the current one "
                              "expires sooner than this (default: 5; 0 turns it off)")
     parser.add_argument("--json", action="store_true",
@@ -147,7 +139,8 @@ def gather_credentials(env: EnvSource) -> Credentials:
                   "or run in a terminal to be asked")
     if interactive:
         if "ANGEL_API_KEY" not in found:
-            found["ANGEL_API_KEY"] = console.ask_hidden("API key (input hidden): ", "API key").strip()
+            found["ANGEL_API_KEY"] = console.ask_hidden("API key (input hidden): ",
+                                                        "API key").strip()
         if "ANGEL_CLIENT_CODE" not in found:
             found["ANGEL_CLIENT_CODE"] = console.ask_line("Client code (e.g. A123456): ",
                                                           "client code")
@@ -216,14 +209,10 @@ def main(argv: list[str]) -> int:
             check_min_validity(args.min_validity, creds.secret.period)
         except ValueError as error:
             fail(str(error))
-        totp = fresh_code(creds.secret, args.min_validity, on_wait=_say_waiting).totp
+        totp = fresh_code(creds.secret, args.min_validity,
+                          on_wait=console.waiting_note(args.min_validity)).totp
     report = Report(args.json)
     return login_once(api, creds, totp, report)
-
-
-def _say_waiting(code, wait: float) -> None:
-    note(f"the current code expires in {code.seconds_left:.0f} s; "
-         f"waiting {wait:.0f} s for the next one")
 
 
 def dry_run(api, creds: Credentials) -> int:

@@ -132,7 +132,8 @@ class SmartApi:
     def logout_request(self, token: str, client_code: str) -> Request:
         return self._build("POST", LOGOUT_PATH, {"clientcode": client_code}, token)
 
-    def _build(self, method: str, path: str, body: dict | None, token: str | None = None) -> Request:
+    def _build(self, method: str, path: str, body: dict | None,
+               token: str | None = None) -> Request:
         # urllib sends these names title-cased ("X-Privatekey"), as Angel One's
         # own Go client does; header names are case-insensitive in HTTP.
         local_ip, mac = self._machine_identity()

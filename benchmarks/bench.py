@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from smartapi_standin import LOGIN, StandIn  # noqa: E402
+from smartapi_standin import StandIn  # noqa: E402
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEH"
 API_KEY, CLIENT_CODE, PIN = "kQ7pZ2mXw9", "A123456", "908172"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 
 import pytest
 
@@ -42,7 +41,7 @@ def test_write_changes_only_totp_values(tmp_path):
     expected = (LAYOUT.replace('"111111"', f'"{code}"').replace("=222222", f"={code}")
                 .replace("'333333'", f"'{code}'"))
     assert env_path.read_bytes() == expected.encode()
-    assert f"updated TOTP in .env" in result.stderr
+    assert "updated TOTP in .env" in result.stderr
     assert result.stdout == code + "\n"
 
 
