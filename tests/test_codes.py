@@ -202,23 +202,3 @@ def test_watch_refuses_write():
     result = run_generate("--secret-stdin", "--watch", "--write", stdin=RFC_SHA1)
     assert result.returncode == 2
     assert "--watch cannot be combined" in result.stderr
-
-
-# The fast option parser must read every command line exactly as argparse does.
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from angel_totp.generate import build_parser, parse_fast  # noqa: E402
-from conftest import assert_parsers_agree  # noqa: E402
-
-_WORDS = ["--secret-stdin", "-q", "--quiet", "--json", "--watch", "--write", "--no-write",
-          "--save-secret", "--env-file", "--time", "--min-validity", "--sec", "--jso", "-h",
-          "--", "-qq", "x.env", "59", "-5", "0", "abc", "2.5", " 7", "--env-file=a=b",
-          "--time=2005-03-18T01:58:29Z", "--min-validity=3", "--min-validity=x", "--time="]
-
-
-@settings(max_examples=600, deadline=None)
-@given(st.lists(st.sampled_from(_WORDS), max_size=6))
-def test_fast_parser_agrees_with_argparse(argv):
-    assert_parsers_agree(parse_fast, build_parser, argv)
