@@ -1,16 +1,13 @@
 #!/usr/bin/env python3
-"""Print the current TOTP code for an Angel One SmartAPI login.
-
-Run ``python generate_totp.py --help`` for the manual; the logic lives in
-the ``angel_totp`` package beside this file.
-"""
-
+"""Print the current TOTP code for an Angel One SmartAPI login (see --help)."""
 import sys
 
-if sys.version_info < (3, 10):
-    sys.exit("error: generate_totp.py needs Python 3.10 or newer")
-
-from angel_totp.generate import run
-
+try:
+    if sys.version_info < (3, 10):
+        sys.exit("error: this needs Python 3.10 or newer")
+    from angel_totp.cli import angel_totp
+except KeyboardInterrupt:  # Ctrl-C while Python is still loading
+    print("\ninterrupted", file=sys.stderr)
+    sys.exit(130)
 if __name__ == "__main__":
-    sys.exit(run())
+    sys.exit(angel_totp())

@@ -1,16 +1,13 @@
 #!/usr/bin/env python3
-"""Check that an Angel One SmartAPI login works, and say why if it does not.
-
-Run ``python test_api_connection.py --help`` for the manual; the logic lives
-in the ``angel_totp`` package beside this file.
-"""
-
+"""Check that an Angel One SmartAPI login works, and say why if not (see --help)."""
 import sys
 
-if sys.version_info < (3, 10):
-    sys.exit("error: test_api_connection.py needs Python 3.10 or newer")
-
-from angel_totp.login_check import run
-
+try:
+    if sys.version_info < (3, 10):
+        sys.exit("error: this needs Python 3.10 or newer")
+    from angel_totp.cli import angel_login_check
+except KeyboardInterrupt:  # Ctrl-C while Python is still loading
+    print("\ninterrupted", file=sys.stderr)
+    sys.exit(130)
 if __name__ == "__main__":
-    sys.exit(run())
+    sys.exit(angel_login_check())

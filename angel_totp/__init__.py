@@ -1,39 +1,57 @@
-"""TOTP codes and a login check for Angel One SmartAPI.
+"""TOTP codes, Angel One's clock and a SmartAPI login, for bots and scripts.
 
-For a bot, the whole job is one call::
+A bot logs in with one call, and never needs a ``TOTP=`` line in ``.env``::
 
-    from angel_totp import code_from_env
-    code = code_from_env()      # TOTP_SECRET from the environment, else .env;
-                                # waits if the code would expire in < 5 s
-    smart_api.generateSession(client_code, pin, code.totp)
+    import angel_totp
+    with angel_totp.login_from_env() as session:   # settings from env, then .env
+        smart_api.setAccessToken(session.jwt_token)
+        ...
 
-or, with the secret in hand, ``fresh_code(secret)``. See :mod:`angel_totp.api`.
+or makes just the code, at the moment it needs it::
 
-Submodules are imported lazily so that ``import angel_totp`` costs almost
-nothing and each command loads only what its path needs.
+    code = angel_totp.code_from_env()    # TOTP_SECRET from the environment, else .env
+    code.totp                            # "123456", valid for at least 5 more seconds
+
+Every error is an :class:`AngelTotpError`. Submodules load lazily, so that
+``import angel_totp`` costs almost nothing and each command loads only
+what its path needs.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from typing import TYPE_CHECKING, Any
 
-_EXPORTS = {
-    "code_from_env": "api",
-    "MissingSecret": "api",
-    "EnvFileError": "envfile",
-    "fresh_code": "codes",
-    "code_at": "codes",
-    "Code": "codes",
-    "parse_secret": "secret",
-    "TotpSecret": "secret",
-    "InvalidSecret": "secret",
+from .errors import (AngelTotpError, EnvFileError, InvalidInputError, InvalidSecret,
+                     InvalidSecretError, InvalidSettingError, LoginError, LoginRefusedError,
+                     MissingSecret, MissingSecretError, MissingSettingError, NoAnswerError)
+
+__version__ = "0.2.0"
+
+if TYPE_CHECKING:  # what type checkers see; at run time, _LAZY below
+    from .clock import ClockOffset
+    from .codes import Code, code_at, fresh_code
+    from .secret import TotpSecret, parse_secret
+    from .servertime import measure_server_clock
+    from .session import Session, login, login_from_env
+    from .settings import Setting, Settings, code_from_env
+
+_LAZY = {
+    "Code": "codes", "code_at": "codes", "fresh_code": "codes",
+    "TotpSecret": "secret", "parse_secret": "secret",
+    "Setting": "settings", "Settings": "settings", "code_from_env": "settings",
+    "ClockOffset": "clock", "measure_server_clock": "servertime",
+    "Session": "session", "login": "session", "login_from_env": "session",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([
+    *_LAZY, "AngelTotpError", "EnvFileError", "InvalidInputError", "InvalidSecret",
+    "InvalidSecretError", "InvalidSettingError", "LoginError", "LoginRefusedError",
+    "MissingSecret", "MissingSecretError", "MissingSettingError", "NoAnswerError",
+])
 
 
-def __getattr__(name: str):
-    module_name = _EXPORTS.get(name)
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'angel_totp' has no attribute {name!r}")
     from importlib import import_module

@@ -9,10 +9,28 @@ from __future__ import annotations
 from .clock import ClockOffset
 
 
+# Diagnoses name what the user can change in the words of whoever reads them:
+# a program's parameters here, a command's options in the commands.
+PROGRAM_TERMS = {
+    "server_time": "server_time=True",
+    "timeout": "a longer timeout",
+    "base_url": "the base URL (base_url or ANGEL_BASE_URL)",
+    "proxy": "the proxy setting",
+}
+
+_STATIC_IP_HINT = (
+    "register this machine's public IP as the primary or secondary static IP of your "
+    "app under My Apps at smartapi.angelbroking.com, or run from the address registered "
+    "there; a router restart, a VPN or a laptop away from home changes the IP (the "
+    "X-ClientPublicIP header does not matter)")
+
+
 class Diagnosis:
+    """A cause in one line and a next step in one line, for one failure."""
+
     __slots__ = ("errorcode", "message", "cause", "hint")
 
-    def __init__(self, errorcode: str, message: str, cause: str, hint: str):
+    def __init__(self, errorcode: str, message: str, cause: str, hint: str) -> None:
         self.errorcode = errorcode
         self.message = message    # Angel One's own words, or ours for transport failures
         self.cause = cause        # one line: what went wrong
@@ -37,7 +55,7 @@ KNOWN_CODES = {
     "AB1006": ("the account is blocked for trading",
                "contact Angel One support; no setting here can fix this"),
     "AB1005": ("the request's user type was refused",
-               "this is a bug in the login check (X-UserType must be USER); please report it"),
+               "this is a bug in angel-totp (X-UserType must be USER); please report it"),
     "AB1032": ("Angel One does not know this client code",
                "check ANGEL_CLIENT_CODE: it is your client ID, e.g. A123456"),
     "AB2000": ("Angel One had an internal error",
@@ -50,43 +68,56 @@ KNOWN_CODES = {
     "AG8002": ("the session expired",
                "log in again; sessions end every day"),
     "AG8003": ("the request carried no session token",
-               "this is a bug in the login check; please report it"),
+               "this is a bug in angel-totp; please report it"),
+    "AG7002": ("Angel One refused this machine's IP address: it is not registered for "
+               "this API key", _STATIC_IP_HINT),
+    "AB1010": ("the session expired", "log in again; sessions end every day"),
+    "AB1011": ("the client is not logged in (the session ended)", "log in again"),
+    "AB8050": ("the refresh token is invalid", "log in again"),
+    "AB8051": ("the refresh token expired", "log in again"),
+    "AB1021": ("too many requests", "wait a minute; Angel One allows one login a second "
+                                    "per account, so stop other bots logging in too"),
 }
 
 
-def diagnose_refusal(errorcode: str, message: str, clock: ClockOffset | None) -> Diagnosis:
-    """Angel One answered and said no."""
-    code = (errorcode or "").strip().upper()
+def diagnose_refusal(errorcode: str, message: str, clock: ClockOffset | None,
+                     terms: dict[str, str] = PROGRAM_TERMS) -> Diagnosis:
+    """Angel One answered and said no. ``message`` must already be cleaned."""
+    code = errorcode.strip().upper()
     known = KNOWN_CODES.get(code)
     if known is None:
         cause = f"{message or 'no message'} ({code or 'no code'})"
         hint = "look up this code in Angel One's SmartAPI forum; the reply said nothing more"
         return Diagnosis(code, message, cause, hint)
     cause, hint = known
+    said = f"{code} {message}".strip()
     if code == "AB1050":
-        hint = _invalid_totp_hint(clock)
-    return Diagnosis(code, message, cause, hint)
+        hint = _invalid_totp_hint(clock, terms)
+    return Diagnosis(code, message, f"{cause} ({said})", hint)
 
 
-def _invalid_totp_hint(clock: ClockOffset | None) -> str:
+def _invalid_totp_hint(clock: ClockOffset | None, terms: dict[str, str]) -> str:
+    server_time = terms["server_time"]
     if clock is None:
-        return ("the clock could not be measured (no Date header); " + KNOWN_CODES["AB1050"][1])
+        return ("the clock could not be measured (no Date header); " + KNOWN_CODES["AB1050"][1]
+                + f"; or make the code for Angel One's clock with {server_time}")
     if clock.is_far_off(15):
         return (f"your clock is {clock.describe()}: that alone makes codes fail; "
-                "turn on automatic time sync, then try again")
+                f"turn on automatic time sync, or use {server_time}")
     if clock.is_far_off(5):
         return (f"your clock is {clock.describe()}, enough to fail near the end of a "
-                "code's 30 s; turn on automatic time sync")
+                f"code's 30 s; turn on automatic time sync, or use {server_time}")
     return (f"your clock is {clock.describe()}, which is fine, so the secret is "
             "probably wrong: copy TOTP_SECRET again from "
             "smartapi.angelbroking.com/enable-totp (re-enabling TOTP makes a new secret)")
 
 
-def clock_warning(clock: ClockOffset | None) -> str | None:
+def clock_warning(clock: ClockOffset | None, terms: dict[str, str] = PROGRAM_TERMS) -> str | None:
     if clock is None or not clock.is_far_off():
         return None
     return (f"your clock is {clock.describe()}; TOTP logins fail when it is off by "
-            "more than a few seconds: turn on automatic time sync")
+            f"more than a few seconds: turn on automatic time sync, or use "
+            f"{terms['server_time']}")
 
 
 # Failures where no usable answer came back (exit 3). errorcode is ours.
@@ -99,29 +130,42 @@ TRANSPORT = {
                    "try again later; if it persists, try another network: some "
                    "networks and VPNs are blocked"),
     "NOT_JSON": ("Angel One's reply was not JSON",
-                 "try again later; check --base-url if you changed it"),
-    "SERVER_ERROR": ("Angel One's server failed",
-                     "try again in a few minutes"),
+                 "try again later; check {base_url} if you changed it"),
+    "SERVER_ERROR": ("Angel One's server failed", "try again in a few minutes"),
     "HTTP_ERROR": ("Angel One answered with an unexpected HTTP error",
-                   "check --base-url; try again later"),
+                   "check {base_url}; try again later"),
     "TIMEOUT": ("no answer from Angel One in time",
-                "check your internet connection, or allow more time with --timeout"),
+                "check your internet connection, or allow {timeout}"),
     "CONNECTION_REFUSED": ("the connection was refused",
-                           "check --base-url / ANGEL_BASE_URL and any proxy settings"),
+                           "check {base_url} and any proxy settings"),
     "DNS": ("the server's name could not be resolved",
-            "check your internet connection and DNS, and the host in --base-url"),
+            "check your internet connection and DNS, and the host in {base_url}"),
     "TLS": ("the server's TLS certificate could not be verified",
             "on macOS run 'Install Certificates.command' in your Python folder; "
             "behind a company proxy set SSL_CERT_FILE to its CA bundle"),
     "NETWORK": ("the connection failed",
                 "check your internet connection and proxy settings"),
+    "PROXY_AUTH": ("the proxy wants credentials (HTTP 407)",
+                   "put the proxy's user name and password in {proxy_variable} "
+                   "(http://user:password@proxy:port), or ask your network admin"),
+    "PROXY_UNREACHABLE": ("the proxy could not be reached",
+                          "check the proxy's host and port in {proxy_variable}, or unset "
+                          "it if you need no proxy"),
+    "PROXY_ERROR": ("the proxy refused to connect to Angel One",
+                    "check {proxy_variable}, or ask your network admin whether Angel "
+                    "One's host is allowed"),
     "BAD_REPLY": ("Angel One's reply did not have the expected shape",
                   "try again later; the API may have changed"),
+    "INVALID_REQUEST": ("the request could not be sent",
+                        "check the settings for stray characters"),
 }
 
 
-def diagnose_transport(errorcode: str, detail: str = "") -> Diagnosis:
-    cause, hint = TRANSPORT[errorcode]
+def diagnose_transport(errorcode: str, detail: str = "", proxy_variable: str | None = None,
+                       terms: dict[str, str] = PROGRAM_TERMS) -> Diagnosis:
+    """No usable answer. ``detail`` is ours, never the server's bytes."""
+    cause, hint = TRANSPORT.get(errorcode, TRANSPORT["NETWORK"])
     if detail:
         cause = f"{cause} ({detail})"
+    hint = hint.format(proxy_variable=proxy_variable or "HTTPS_PROXY", **terms)
     return Diagnosis(errorcode, detail, cause, hint)

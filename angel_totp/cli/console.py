@@ -1,79 +1,207 @@
-"""The console: exit codes, one-line errors, prompts.
+"""The console: the one gate for outside text, the streams, exit codes, prompts.
 
-Every failure a user can cause ends as ``error: ...`` (and maybe
-``hint: ...``) on stderr with a deliberate exit code, never a traceback.
-Prompts and notes go to stderr so that stdout carries only the result.
+Everything a command shows goes through :func:`out` or :func:`err`, and
+every piece of outside text (a server's words, a file's, the environment's)
+through :func:`shown` first. So, whatever a server or a file sends:
+
+* no control character, escape sequence or invisible/bidi format character
+  reaches the terminal, and outside text stays on one line of <= 200 chars;
+* no secret, PIN, API key or token that the run holds is shown, however it
+  is echoed (any case, URL- or JSON-escaped, a long piece of a token);
+* a closed or broken stdout ends the run with 141, silently; a closed
+  stderr drops messages; characters the encoding cannot carry are replaced.
+
+Failures end as ``error: ...`` (and maybe ``hint: ...``) with a deliberate
+exit code, never a traceback.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
-from typing import Callable, NoReturn
+from typing import Callable, NoReturn, TextIO
+
+from .. import redact
+from ..errors import (AngelTotpError, EnvFileError, InvalidInputError, LoginRefusedError,
+                      MissingSettingError, NoAnswerError)
 
 EXIT_OK = 0
-EXIT_FAILED = 1        # the job ran and failed
-EXIT_USAGE = 2         # bad input, missing setting, bad option
-EXIT_NO_ANSWER = 3     # no usable answer from the server
-EXIT_INTERRUPTED = 130
+EXIT_FAILED = 1         # the job ran and failed
+EXIT_USAGE = 2          # bad input, missing setting, bad option
+EXIT_NO_ANSWER = 3      # no usable answer from the server
+EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_CLOSED_OUTPUT = 141  # what a shell shows for SIGPIPE
+EXIT_TERMINATED = 143   # SIGTERM
 
 
-class CliError(Exception):
+
+class CommandError(Exception):
     """A failure to report as one ``error:`` line, an optional hint, and an exit code."""
 
-    def __init__(self, message: str, hint: str | None = None, exit_code: int = EXIT_USAGE):
+    def __init__(self, message: str, hint: str | None = None,
+                 exit_code: int = EXIT_USAGE) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.exit_code = exit_code
 
 
+class UsageError(CommandError):
+    """A bad option or input: exit 2."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint, EXIT_USAGE)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised like Ctrl-C so that every ``finally`` cleans up."""
+
+
+class ClosedOutput(Exception):
+    """Standard output is closed or its reader went away."""
+
+
 def fail(message: str, hint: str | None = None, exit_code: int = EXIT_USAGE) -> NoReturn:
-    raise CliError(message, hint, exit_code)
+    raise CommandError(message, hint, exit_code)
+
+
+# The gate for outside text: the rule is redact's; the run's credentials are here.
+
+_hidden: list[str] = []
+
+
+def hide(*values: str | None) -> None:
+    """Never show these (a secret, PIN, API key, token), however they are echoed."""
+    for value in values:
+        if value and len(value.strip()) >= 4 and value.strip() not in _hidden:
+            _hidden.append(value.strip())
+
+
+def shown(text: object, limit: int = redact.LIMIT) -> str:
+    """Outside text, safe to show: one line, printable, masked, at most ``limit`` chars."""
+    return redact.clean(text, _hidden, limit)
+
+
+def _scrub(text: str) -> str:
+    """Every line written: no control characters, the run's credentials masked."""
+    return redact.scrub(text, _hidden)
+
+
+# Streams.
+
+_REPLACEMENTS = {"±": "+/-", "…": "...", "—": "-", "–": "-", "’": "'", "“": '"', "”": '"'}
+
+
+def _fit(text: str, stream: TextIO) -> str:
+    """The text in a form the stream's encoding can carry."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding)
+        return text
+    except (UnicodeEncodeError, LookupError):
+        for wide, narrow in _REPLACEMENTS.items():
+            text = text.replace(wide, narrow)
+        return text.encode(encoding, errors="replace").decode(encoding, errors="replace")
+
+
+def out(line: str = "", end: str = "\n") -> None:
+    """A line of the result on stdout; a closed stdout raises ClosedOutput."""
+    stream = sys.stdout
+    if stream is None:
+        raise ClosedOutput()
+    try:
+        stream.write(_fit(_scrub(line), stream) + end)
+        stream.flush()
+    except (BrokenPipeError, ValueError) as error:  # ValueError: closed file
+        raise ClosedOutput() from error
+    except OSError as error:
+        import errno
+        if error.errno in (errno.EPIPE, errno.EBADF, errno.EINVAL):
+            raise ClosedOutput() from error
+        raise
+
+
+def err(line: str = "", end: str = "\n") -> None:
+    """A message on stderr; dropped if stderr is closed, never sent to stdout."""
+    stream = sys.stderr
+    if stream is None:
+        return
+    try:
+        stream.write(_fit(_scrub(line), stream) + end)
+        stream.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def note(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    err(message)
 
 
 def warn(message: str) -> None:
-    note(f"warning: {message}")
+    err(f"warning: {message}")
 
 
-def report_error(error: CliError) -> None:
-    print(f"error: {_one_line(error.message)}", file=sys.stderr)
-    if error.hint:
-        print(f"hint: {_one_line(error.hint)}", file=sys.stderr)
-    sys.stderr.flush()
+def report_error(message: str, hint: str | None = None) -> None:
+    err(f"error: {' '.join(message.split())}")
+    if hint:
+        err(f"hint: {' '.join(hint.split())}")
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+# Running a command.
+
+def exit_code_for(error: AngelTotpError) -> int:
+    """The exit code the contract gives each kind of library error."""
+    if isinstance(error, NoAnswerError):
+        return EXIT_NO_ANSWER
+    if isinstance(error, (LoginRefusedError, EnvFileError)):
+        return EXIT_FAILED
+    if isinstance(error, (InvalidInputError, MissingSettingError)):
+        return EXIT_USAGE
+    return EXIT_FAILED
 
 
 def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
-    """Run ``main`` and turn every user-caused failure into an exit code."""
+    """Run ``main`` and turn every failure into one error line and an exit code."""
+    _install_signal_handlers()
     try:
         return main(sys.argv[1:] if argv is None else argv)
-    except CliError as error:
-        report_error(error)
+    except CommandError as error:
+        report_error(error.message, error.hint)
         return error.exit_code
+    except AngelTotpError as error:
+        report_error(shown(error.message, 400), error.hint and shown(error.hint, 400))
+        return exit_code_for(error)
     except KeyboardInterrupt:
-        note("")
-        note("interrupted")
+        err("")
+        err("interrupted")
         return EXIT_INTERRUPTED
-    except BrokenPipeError:
+    except Terminated:
+        err("terminated")
+        return EXIT_TERMINATED
+    except ClosedOutput:
         _silence_stdout()
-        return EXIT_FAILED
+        return EXIT_CLOSED_OUTPUT
     except Exception as error:  # a bug: still one line, and no values in it
-        report_error(CliError(f"unexpected {type(error).__name__} at {_where(error)}",
-                              hint="this is a bug; please report it with the command "
-                                   "you ran (never your secrets)"))
+        report_error(f"unexpected {type(error).__name__} at {_where(error)}",
+                     hint="this is a bug; please report it with the command you ran "
+                          "(never your secrets)")
         return EXIT_FAILED
+    finally:
+        _flush_quietly()
+
+
+def _install_signal_handlers() -> None:
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated()
+    try:
+        signal.signal(signal.SIGTERM, terminate)
+    except (ValueError, OSError, AttributeError):  # not the main thread, or no SIGTERM
+        pass
 
 
 def _where(error: BaseException) -> str:
     # File and line only: an exception's message may carry a secret's value.
-    import os
     frame = error.__traceback__
     while frame is not None and frame.tb_next is not None:
         frame = frame.tb_next
@@ -82,114 +210,43 @@ def _where(error: BaseException) -> str:
     return f"{os.path.basename(frame.tb_frame.f_code.co_filename)}:{frame.tb_lineno}"
 
 
+def _flush_quietly() -> None:
+    # A reader that went away must not make Python complain at exit.
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except (OSError, ValueError):
+        _silence_stdout()
+
+
 def _silence_stdout() -> None:
-    # The reader went away (e.g. `| head`); stop Python complaining at exit.
-    import os
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
+        os.dup2(devnull, sys.stdout.fileno() if sys.stdout is not None else 1)
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
         pass
 
 
-def parse_plain_options(argv: list[str], flags: dict[str, str],
-                        values: dict[str, tuple[str, Callable[[str], object]]],
-                        defaults: dict[str, object],
-                        exclusive: tuple[tuple[str, str], ...] = ()):
-    """Parse the documented spellings of the options, or return None.
+# Terminals and prompts (prompts go to stderr, so stdout carries only the result).
 
-    argparse's import (gettext, locale, shutil) costs more start-up time
-    than making a code, so each command parses its own exact option names
-    here and hands anything else (--help, --version, abbreviations,
-    mistakes, conflicts) to its argparse parser, which stays the reference.
-    Tests check both agree. ``values`` maps an option to (destination,
-    converter); a converter that raises ValueError defers to argparse.
-    """
-    from types import SimpleNamespace
-
-    options = dict.fromkeys(flags.values(), False)
-    options.update(defaults)
-    items = iter(argv)
-    for item in items:
-        if item in flags:
-            options[flags[item]] = True
-            continue
-        name, equals, value = item.partition("=")
-        if name not in values:
-            return None
-        if not equals:
-            value = next(items, None)
-            if value is None or value.startswith("-"):
-                return None
-        destination, convert = values[name]
-        try:
-            options[destination] = convert(value)
-        except ValueError:
-            return None
-    if any(options[a] and options[b] for a, b in exclusive):
-        return None
-    return SimpleNamespace(**options)
-
-
-def whole_seconds(text: str) -> int:
-    """An option's whole number of seconds (a ValueError is argparse's cue)."""
-    if not text.strip().isdigit():
-        raise ValueError(f"'{text}' is not a whole number of seconds")
-    return int(text)
-
-
-def positive_seconds(text: str) -> float:
-    """Seconds above 0 and up to 300, e.g. for --timeout."""
+def is_terminal(stream: object) -> bool:
     try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 300:
-        raise ValueError(f"'{text}' is not a number of seconds from 0 to 300")
-    return value
-
-
-def argument_parser(prog: str, description: str, epilog: str):
-    """An argparse parser whose errors are one line and a hint, not usage + exit."""
-    import argparse
-
-    class Parser(argparse.ArgumentParser):
-        def error(self, message):
-            fail(message, hint=f"run '{self.prog} --help' for the options")
-
-    return Parser(prog=prog, description=description, epilog=epilog,
-                  formatter_class=argparse.RawDescriptionHelpFormatter)
-
-
-def waiting_note(min_validity: int) -> Callable[[object, float], None]:
-    """The on_wait callback that tells the user why a run pauses for the next code."""
-    def say(code, wait: float) -> None:
-        note(f"the current code expires in {code.seconds_left:.0f} s "
-             f"(under --min-validity {min_validity}); waiting {wait:.0f} s for the next one")
-    return say
-
-
-def for_argparse(convert: Callable[[str], object]) -> Callable[[str], object]:
-    """A converter whose ValueError argparse reports with its own message."""
-    import argparse
-
-    def checked(text: str):
-        try:
-            return convert(text)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-    return checked
-
-
-def is_terminal(stream) -> bool:
-    try:
-        return stream is not None and stream.isatty()
-    except (ValueError, OSError):
+        return stream is not None and bool(stream.isatty())  # type: ignore[attr-defined]
+    except (ValueError, OSError, AttributeError):
         return False
 
 
 def stdin_is_terminal() -> bool:
     return is_terminal(sys.stdin)
+
+
+def terminal_width(stream: TextIO | None = None, default: int = 80) -> int:
+    try:
+        target = stream if stream is not None else sys.stdout
+        return os.get_terminal_size(target.fileno()).columns or default
+    except (OSError, ValueError, AttributeError):
+        return default
 
 
 def ask_hidden(prompt: str, what: str) -> str:
@@ -202,19 +259,18 @@ def ask_hidden(prompt: str, what: str) -> str:
         try:
             answer = getpass.getpass(prompt, stream=sys.stderr)
         except EOFError:
-            note("")
-            fail(f"no {what} was entered (end of input)",
-                 hint=f"type the {what} and press Enter")
+            err("")
+            fail(f"no {what} was entered (end of input)", hint=f"type the {what} and press Enter")
     if not answer.strip():
         fail(f"no {what} was entered")
     return answer
 
 
 def ask_line(prompt: str, what: str) -> str:
-    print(prompt, end="", file=sys.stderr, flush=True)
-    answer = sys.stdin.readline()
+    err(prompt, end="")
+    answer = sys.stdin.readline() if sys.stdin is not None else ""
     if not answer:
-        note("")
+        err("")
         fail(f"no {what} was entered (end of input)")
     if not answer.strip():
         fail(f"no {what} was entered")
@@ -223,9 +279,37 @@ def ask_line(prompt: str, what: str) -> str:
 
 def ask_yes_no(question: str) -> bool:
     """A [y/N] question on the terminal; anything but yes is no."""
-    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
-    answer = sys.stdin.readline()
+    err(f"{question} [y/N] ", end="")
+    answer = sys.stdin.readline() if sys.stdin is not None else ""
     if not answer:
-        note("")
+        err("")
         return False
     return answer.strip().lower() in ("y", "yes")
+
+
+def out_redraw(line: str) -> None:
+    """Redraw the current stdout line in place (a terminal of any width)."""
+    _redraw(line, sys.stdout, out)
+
+
+def err_redraw(line: str) -> None:
+    """Redraw the current stderr line in place; "" clears it."""
+    _redraw(line, sys.stderr, err)
+
+
+def _redraw(line: str, stream: TextIO | None, write: Callable[..., None]) -> None:
+    # \r goes back to the line's start; the text is cut to the terminal's width
+    # so it never wraps (a wrapped line cannot be redrawn); ESC [K clears the
+    # rest of a longer line drawn before.
+    if stream is None:
+        write("", end="")  # out() raises ClosedOutput; err() drops it
+        return
+    text = shown(line, max(1, terminal_width(stream) - 1)) if line else ""
+    try:
+        stream.write("\r")
+        write(text, end="")
+        stream.write("\x1b[K")
+        stream.flush()
+    except (OSError, ValueError):
+        if write is out:
+            raise ClosedOutput() from None

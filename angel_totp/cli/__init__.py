@@ -1,0 +1,50 @@
+"""The two commands, ``angel-totp`` and ``angel-login-check``.
+
+This layer holds what only people see: options, prompts, output formats,
+exit codes, and the wording that names flags and files. The library
+beside it knows none of that.
+
+The entry points import their command inside a ``try``, so that Ctrl-C
+while Python is still loading modules ends as ``interrupted`` (130), not
+as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+def _start(load: Callable[[], Callable[[], int]]) -> int:
+    try:
+        run = load()
+    except KeyboardInterrupt:
+        try:
+            print("\ninterrupted", file=sys.stderr)
+        except (OSError, ValueError, AttributeError):
+            pass
+        return EXIT_INTERRUPTED
+    return run()
+
+
+def _load_generate() -> Callable[[], int]:
+    from .generate import run
+    return run
+
+
+def _load_login_check() -> Callable[[], int]:
+    from .login_check import run
+    return run
+
+
+def angel_totp() -> int:
+    """``angel-totp`` / ``generate_totp.py``: print the current code."""
+    return _start(_load_generate)
+
+
+def angel_login_check() -> int:
+    """``angel-login-check`` / ``test_api_connection.py``: check a login."""
+    return _start(_load_login_check)
