@@ -13,17 +13,38 @@ Several replies are intersected, which narrows the bound.
 
 from __future__ import annotations
 
+from email.utils import parsedate_to_datetime
+
 WARN_OFFSET_S = 10.0
 
 
 class ClockOffset:
-    """Local clock minus server clock, in seconds, within [low, high]."""
+    """Local clock minus Angel One's, in seconds: somewhere in [low, high].
+
+    An immutable, comparable value. ``estimate`` is the middle of the
+    bound, ``uncertainty`` its half-width.
+    """
 
     __slots__ = ("low", "high")
 
-    def __init__(self, low: float, high: float):
-        self.low = low
-        self.high = high
+    low: float
+    high: float
+
+    def __init__(self, low: float, high: float) -> None:
+        object.__setattr__(self, "low", low)
+        object.__setattr__(self, "high", high)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("ClockOffset is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ClockOffset) and (self.low, self.high) == (other.low, other.high)
+
+    def __hash__(self) -> int:
+        return hash((self.low, self.high))
+
+    def __repr__(self) -> str:
+        return f"ClockOffset(low={self.low:.3f}, high={self.high:.3f})"
 
     @property
     def estimate(self) -> float:
@@ -50,14 +71,16 @@ def offset_from_reply(sent: float, received: float, date_header: str | None) -> 
     """The bound one reply gives, or None without a usable Date header."""
     if not date_header:
         return None
-    from email.utils import parsedate_to_datetime
     try:
         server = parsedate_to_datetime(date_header)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if server is None or server.tzinfo is None:
         return None
-    stamp = server.timestamp()
+    try:
+        stamp = server.timestamp()
+    except (OverflowError, ValueError, OSError):
+        return None
     return ClockOffset(low=sent - (stamp + 1), high=received - stamp)
 
 

@@ -96,13 +96,21 @@ class LoginError(AngelTotpError):
     failure with no usable answer (``TIMEOUT``, ``DNS``...). ``message`` is
     what the server said (cleaned of control characters and credentials),
     ``cause`` one line on what went wrong, ``hint`` what to do next.
+    ``stage`` is the request that failed (``clock``, ``login``, ``profile``),
+    ``clock`` Angel One's clock as measured so far (a ``ClockOffset`` or
+    None), ``proxy_variable`` the proxy setting at fault, if any.
     """
 
-    def __init__(self, errorcode: str, message: str, cause: str, hint: str) -> None:
+    def __init__(self, errorcode: str, message: str, cause: str, hint: str, *,
+                 stage: str = "login", clock: object = None,
+                 proxy_variable: str | None = None) -> None:
         super().__init__(cause, hint)
         self.errorcode = errorcode
         self.message = message
         self.cause = cause
+        self.stage = stage
+        self.clock = clock
+        self.proxy_variable = proxy_variable
 
     def __str__(self) -> str:
         return f"{self.cause} [{self.errorcode}]" if self.errorcode else self.cause

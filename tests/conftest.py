@@ -26,7 +26,7 @@ _SCRUBBED = ("TOTP_SECRET", "TOTP", "ANGEL_API_KEY", "ANGEL_CLIENT_CODE", "ANGEL
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    env = {k: v for k, v in os.environ.items() if not _is_ours(k)}
     env["PYTHONIOENCODING"] = "utf-8"
     env.update(extra)
     return env
@@ -63,11 +63,42 @@ def run_generate(*args: str, stdin: str | None = None, env: dict | None = None,
     return result
 
 
+def _is_ours(name: str) -> bool:
+    upper = name.upper()
+    return upper.startswith(("ANGEL_", "TOTP")) or upper in {n.upper() for n in _SCRUBBED}
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path_factory, monkeypatch) -> Path:
+    """Every test: an empty current folder and home, and none of the user's settings.
+
+    So no test reads the developer's .env, home folder, ANGEL_* / TOTP*
+    variables or proxy settings, in-process or in the scripts it runs.
+    """
+    folder = tmp_path_factory.mktemp("run")
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.chdir(folder)
+    for name in list(os.environ):
+        if _is_ours(name):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("USERPROFILE", str(home))
+    return folder
+
+
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch) -> Path:
-    """An empty folder to run in, so no test sees the developer's .env."""
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def workdir(isolated: Path) -> Path:
+    """The test's own empty folder (also the current one)."""
+    return isolated
+
+
+def write_env_file(folder: Path, text: str, name: str = ".env", mode: int = 0o600) -> Path:
+    """A private env file with exactly this text (bytes as given, no newline translation)."""
+    path = Path(folder) / name
+    path.write_bytes(text.encode("utf-8"))
+    if os.name != "nt":
+        path.chmod(mode)
+    return path
 
 
 LOGIN_CHECK = ROOT / "test_api_connection.py"
@@ -112,20 +143,58 @@ def run_login(*args: str, server=None, env: dict | None = None, cwd=None,
     return result
 
 
-def assert_parsers_agree(parse_fast, build_parser, argv: list[str]) -> None:
-    """A command's fast option parser reads argv exactly as its argparse does."""
-    from angel_totp.console import CliError
-    fast = parse_fast(argv)
-    if fast is None:
-        return  # argparse decides, so nothing can differ
-    try:
-        reference = build_parser().parse_args(argv)
-    except (CliError, SystemExit):
-        raise AssertionError(f"argparse rejects {argv} but the fast parser accepted it")
-    assert vars(fast) == vars(reference), argv
-
-
 def messages(result: subprocess.CompletedProcess) -> list[str]:
     """stderr's lines without the --min-validity waiting note, which depends on timing."""
     return [line for line in result.stderr.splitlines()
             if not line.startswith("the current code expires in ")]
+
+
+def assert_clean_output(text: str) -> None:
+    """No control character but line ends, and no escape sequence, reached the output."""
+    import re
+    bad = re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]",
+                    text)
+    assert bad is None, f"a control character reached the output: {bad.group(0)!r}"
+
+
+class Dialogue:
+    """A command on a pseudo-terminal, driven prompt by prompt; the transcript is kept."""
+
+    def __init__(self, script: Path, *args: str, cwd: Path | str | None = None,
+                 env: dict | None = None, timeout: float = 15) -> None:
+        import pexpect
+        self.pexpect = pexpect
+        self.child = pexpect.spawn(sys.executable, [str(script), *args],
+                                   cwd=str(cwd or os.getcwd()), env=env or clean_env(),
+                                   encoding="utf-8", timeout=timeout)
+        self.transcript: list[str] = []
+        self.child.logfile_read = self  # collects everything the terminal showed
+
+    def write(self, data: str) -> None:
+        self.transcript.append(data)
+
+    def flush(self) -> None:
+        pass
+
+    def expect(self, pattern):
+        return self.child.expect(pattern)
+
+    def answer(self, prompt: str, reply: str) -> None:
+        """Wait for a prompt, then type a reply and Enter."""
+        self.child.expect(prompt)
+        self.child.sendline(reply)
+
+    def text(self) -> str:
+        return "".join(self.transcript)
+
+    def finish(self, *secrets: str) -> tuple[int, str]:
+        """Wait for the end; no secret and no traceback may have been shown."""
+        self.child.expect(self.pexpect.EOF)
+        self.child.close()
+        text = self.text()
+        assert_no_leak(text, *secrets)
+        assert "Traceback" not in text
+        status = self.child.exitstatus
+        if status is None:  # killed by a signal
+            status = 128 + self.child.signalstatus
+        return status, text

@@ -10,7 +10,15 @@ and can be told to fail in each way the real one does:
 * the rate-limit 403 text, an HTML "Request Rejected" page, non-JSON, 5xx;
 * hanging without an answer, or closing the connection;
 * a Date header shifted, or missing;
-* TLS with a self-signed certificate.
+* TLS with a self-signed certificate;
+* hostile replies: escape sequences and line breaks in text fields, echoed
+  credentials, fields of the wrong type, tokens with CR/LF
+  (``profile_fields``, ``token``, ``fail_with``).
+
+``GET /`` answers with only a Date header's worth of information, as Angel
+One's root does, for measuring its clock; a credential sent there is a
+violation. Header names are checked in the exact case smartapi-facts.md
+gives, and connections are counted, to show that the requests share one.
 """
 
 from __future__ import annotations
@@ -77,6 +85,10 @@ class StandIn:
         self._lock = threading.Lock()
         self._release = threading.Event()
         self._server = None
+        self.connections = 0
+        # Hostile knobs: profile fields merged over the real ones, a login token to issue.
+        self.profile_fields: dict[str, object] = {}
+        self.token: str | None = None
 
     # Lifecycle.
 
@@ -122,6 +134,12 @@ class StandIn:
     # What each endpoint answers: (http status, content type, body bytes).
 
     def answer(self, method: str, path: str, headers, raw_body: bytes):
+        if path == "/":
+            if any(name in headers for name in ("X-PrivateKey", "Authorization")):
+                self.violations.append("a credential was sent to measure the clock")
+            forced = self.force.get("clock")
+            return forced if forced is not None else (
+                404, "text/html", b"<html><body>Not Found</body></html>")
         self._check_headers(headers)
         endpoint = {LOGIN: "login", PROFILE: "profile", LOGOUT: "logout"}.get(path)
         if endpoint is None:
@@ -146,6 +164,13 @@ class StandIn:
         for name, value in expected.items():
             if headers.get(name) != value:
                 self.violations.append(f"header {name}={headers.get(name)!r}")
+        sent_names = set(headers.keys())  # as the client spelled them
+        for name in ("Content-Type", "Accept", "X-UserType", "X-SourceID", "X-ClientLocalIP",
+                     "X-ClientPublicIP", "X-MACAddress", "X-PrivateKey"):
+            if name not in sent_names:
+                self.violations.append(f"header {name} not sent in that exact case")
+        if not str(headers.get("User-Agent", "")).startswith("angel-totp/"):
+            self.violations.append("User-Agent is not angel-totp/<version>")
         for name in ("X-ClientLocalIP", "X-ClientPublicIP"):
             try:
                 ipaddress.IPv4Address(headers.get(name, ""))
@@ -198,7 +223,7 @@ class StandIn:
             if timecode in self.used_timecodes and self.reject_reused_codes:
                 return usual("AB1050", "Invalid totp"), 200
             self.used_timecodes.add(timecode)
-            token = "eyJhbGciOiJIUzUxMiJ9." + secrets.token_urlsafe(48)
+            token = self.token or "eyJhbGciOiJIUzUxMiJ9." + secrets.token_urlsafe(48)
             self.sessions.add(token)
             self.issued.append(token)
         return {"status": True, "message": "SUCCESS", "errorcode": "",
@@ -220,7 +245,8 @@ class StandIn:
         return {"status": True, "message": "SUCCESS", "errorcode": "", "data": {
             "clientcode": self.client_code, "name": self.name, "email": "",
             "mobileno": "", "exchanges": ["nse_cm", "bse_cm", "nse_fo"],
-            "products": ["MARGIN", "MIS"], "lastlogintime": "", "broker": ""}}
+            "products": ["MARGIN", "MIS"], "lastlogintime": "", "broker": "",
+            **self.profile_fields}}
 
     def _logout(self, token, raw_body):
         try:
@@ -243,6 +269,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):  # keep test output quiet
         pass
+
+    def setup(self):
+        super().setup()
+        with self.standin._lock:
+            self.standin.connections += 1
 
     def date_time_string(self, timestamp=None):
         return email.utils.formatdate(self.standin.now(), usegmt=True)

@@ -396,26 +396,6 @@ def test_logout_failure_is_a_warning_not_a_failure(standin):
     assert "logged out" not in result.stdout
 
 
-# The fast option parser must read every command line exactly as argparse does.
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from angel_totp.login_check import build_parser, parse_fast  # noqa: E402
-from conftest import assert_parsers_agree  # noqa: E402
-
-_WORDS = ["--json", "--dry-run", "--env-file", "--base-url", "--timeout", "--min-validity",
-          "--dry", "--js", "-h", "--", "x.env", "http://127.0.0.1:1", "5", "0", "-1", "301",
-          "2.5", "abc", "nan", "inf", "--timeout=3", "--timeout=0", "--base-url=https://a",
-          "--min-validity=29", "--env-file="]
-
-
-@settings(max_examples=600, deadline=None)
-@given(st.lists(st.sampled_from(_WORDS), max_size=6))
-def test_fast_parser_agrees_with_argparse(argv):
-    assert_parsers_agree(parse_fast, build_parser, argv)
-
-
 def test_plain_http_to_a_remote_host_is_warned_about():
     env = clean_env(ANGEL_API_KEY=API_KEY, ANGEL_CLIENT_CODE=CLIENT_CODE, ANGEL_PIN=PIN,
                     TOTP_SECRET=ANGEL_SECRET)

@@ -14,6 +14,7 @@ from ..errors import EnvFileError, InvalidInputError, InvalidSecretError
 from ..secret import TotpSecret, parse_secret
 from . import console
 from .console import EXIT_OK, UsageError, err, fail, out, shown, warn
+from .waiting import Waiter
 from .options import (Command, Option, min_validity_seconds, program_name, text_value,
                       timeout_seconds)
 
@@ -399,44 +400,6 @@ def offer_update(args: SimpleNamespace, settings: Settings, secret: Secret,
     _check_writable(args, settings)
     choice = SimpleNamespace(**{**vars(args), "write": write_code, "save_secret": save})
     write_env(choice, settings, secret, clock, printed if write_code else None)
-
-
-class Waiter:
-    """Says why a run pauses for the next code: a countdown on a terminal, else one note."""
-
-    def __init__(self, min_validity: int) -> None:
-        self.min_validity = min_validity
-        self.live = console.is_terminal(sys.stderr)
-        self.drawn = False
-
-    def announce(self, code: Code, wait: float) -> None:
-        left = _seconds(code.seconds_left)
-        message = (f"the current code expires in {left} (under --min-validity "
-                   f"{self.min_validity}); waiting {_seconds(wait)} for the next one")
-        if not self.live:
-            err(message)
-
-    def sleep(self, seconds: float) -> None:
-        if not self.live:
-            time.sleep(seconds)
-            return
-        end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
-            console.err_redraw(f"waiting {_seconds(left)} for the next code "
-                               f"(--min-validity {self.min_validity})")
-            self.drawn = True
-            time.sleep(min(left, left % 1 or 1))
-
-    def done(self) -> None:
-        if self.drawn:
-            console.err_redraw("")
-            self.drawn = False
-
-
-def _seconds(value: float) -> str:
-    import math
-    whole = math.ceil(value)
-    return "less than 1 s" if whole < 1 else f"{whole} s"
 
 
 def watch(secret: TotpSecret, args: SimpleNamespace, clock: ClockOffset | None) -> int:

@@ -1,0 +1,70 @@
+"""What both commands say about the network: the base URL, Angel One's clock, failures."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
+
+from .. import protocol
+from ..errors import EnvFileError, InvalidSettingError, LoginError
+from . import console
+from .console import UsageError, err, shown, warn
+
+if TYPE_CHECKING:
+    from ..clock import ClockOffset
+    from ..settings import Settings
+
+# The diagnosis's words for what a user of the commands can change.
+TERMS = {
+    "server_time": "--server-time",
+    "timeout": "more time with --timeout",
+    "base_url": "--base-url / ANGEL_BASE_URL",
+    "proxy": "HTTPS_PROXY / NO_PROXY",
+}
+
+
+def base_url(args: SimpleNamespace, settings: Settings) -> str:
+    """--base-url, else ANGEL_BASE_URL, else Angel One's; checked, never shown."""
+    if args.base_url is not None:
+        url, name = args.base_url, "--base-url"
+    else:
+        try:
+            url = settings.get("ANGEL_BASE_URL").value or protocol.DEFAULT_BASE_URL
+        except EnvFileError as error:
+            raise env_file_unusable(error) from None
+        name = "ANGEL_BASE_URL"
+    try:
+        checked = protocol.check_base_url(url, name)
+    except InvalidSettingError as error:
+        raise UsageError(error.message, error.hint) from None
+    if protocol.sends_in_clear(checked):
+        warn(f"{name} uses plain http: the PIN and API key would cross the network "
+             "unencrypted; use https")
+    return checked
+
+
+def env_file_unusable(error: EnvFileError) -> UsageError:
+    """An env file the login check cannot read or parse: exit 2, nothing was sent."""
+    return UsageError(shown(error.message, 400),
+                      shown(error.hint, 400) if error.hint else None)
+
+
+def show_clock(clock: ClockOffset) -> None:
+    err(f"Angel One's clock: this machine's clock is {clock.describe()}; "
+        "codes are made for Angel One's time")
+
+
+def measure_clock_for_people(args: SimpleNamespace, settings: Settings) -> ClockOffset:
+    """--server-time in generate: one credential-free request, the offset on stderr."""
+    from ..connection import Connection
+    from ..servertime import measure
+
+    url = base_url(args, settings)
+    try:
+        with Connection(url, timeout=args.timeout) as connection:
+            clock = measure(connection, TERMS)
+    except LoginError as error:
+        raise console.CommandError(shown(error.cause, 400), error.hint,
+                                   console.EXIT_NO_ANSWER) from None
+    show_clock(clock)
+    return clock
