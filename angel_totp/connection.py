@@ -72,7 +72,7 @@ _IN_PROGRESS = frozenset(
 _CLOSED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError,
            ssl.SSLZeroReturnError, ssl.SSLEOFError)
 
-Resolver = Callable[..., "list[Any]"]
+Resolver = Callable[..., list[Any]]
 
 
 class TransportError(AngelTotpError):
@@ -214,8 +214,9 @@ class Connection:
         ``headers`` are sent in this order and case, after ``Host`` and
         before ``Content-Length`` (added for a body, and as 0 for a POST,
         PUT or PATCH without one). Any reply, 3xx and 4xx included, is
-        returned; a failure raises :class:`TransportError`. On any error,
-        and on Ctrl-C, the connection is closed.
+        returned; a failure raises :class:`TransportError`. A request that
+        cannot be sent (INVALID_REQUEST) is refused before anything is
+        written; any other error, and Ctrl-C, also close the connection.
         """
         if self._setup_error is not None:
             raise self._setup_error
@@ -437,13 +438,7 @@ class Connection:
             lines.append(f"Proxy-Authorization: {proxy.authorization}")
         try:
             link.send_all(("\r\n".join(lines) + "\r\n\r\n").encode("ascii"))
-            # One byte at a time, so that nothing after the proxy's answer
-            # (the start of TLS) is read by mistake.
-            reader = _Reader(link, _HEADER_CAP, "the proxy's answer is over 64 KiB")
-            response = http.client.HTTPResponse(_as_socket(io.BufferedReader(reader, 1)),
-                                                method="CONNECT")
-            response.begin()
-            status = response.status
+            status = _proxy_status(link)
         except _ClosedBeforeSend:
             raise TransportError("PROXY_ERROR", "the proxy closed the connection",
                                  proxy_variable=proxy.variable) from None
@@ -490,6 +485,20 @@ class Connection:
         except OSError as error:
             raise TransportError("NETWORK", "the connection failed during the TLS handshake "
                                  f"({_os_reason(error)})") from None
+
+
+def _proxy_status(link: _Link) -> int:
+    """The status of the proxy's answer to CONNECT, read up to its blank line and no further."""
+    # One byte at a time, so that nothing after the answer (the server's
+    # TLS) is read by mistake.
+    reader = _Reader(link, _HEADER_CAP, "the proxy's answer is over 64 KiB")
+    response = http.client.HTTPResponse(_as_socket(io.BufferedReader(reader, 1)),
+                                        method="CONNECT")
+    try:
+        response.begin()
+        return response.status
+    finally:
+        response.close()
 
 
 def _exchange_failure(error: Exception, timeout: float, fresh: bool) -> TransportError | None:
