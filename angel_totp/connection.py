@@ -620,8 +620,8 @@ class _Lookup:
 
     def wait(self, deadline: _Deadline) -> list[Any]:
         """The addresses; TimeoutError at the deadline. Ctrl-C gets through between slices."""
-        while not self._done.wait(deadline.slice()):
-            pass
+        while not self._done.is_set():
+            self._done.wait(deadline.slice())
         if self._error is not None:
             raise self._error
         return self._result
