@@ -53,6 +53,12 @@ Request modes:
     ``huge_headers``       more than 64 KiB of headers (each line short)
     ``garbage``            bytes that are not HTTP (they contain ``GARBAGE``), then close
 
+Knobs (keywords of the constructor, and attributes that may be changed):
+``tls`` (HTTPS with the stand-in certificate; set before start), ``trickle_bytes`` and
+``trickle_interval`` (default 1 byte every 0.05 s), ``slow_seconds`` (0.6),
+``idle_close_after`` (0.1), ``big_bytes`` (1 MiB + 1), ``status`` and
+``body`` (of the ``json`` replies), ``lifetime`` (60 s).
+
 Every loop is bounded: the server stops by itself after ``lifetime``
 seconds, and every thread is a daemon. What it received is in ``received``
 (one :class:`Received` per request, CONNECTs included); ``sni`` lists the
