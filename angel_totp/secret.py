@@ -2,21 +2,32 @@
 
 Users paste secrets from a web page, a password manager or a QR-code
 reader, so the same key arrives as ``abcd efgh ...``, ``ABCD-EFGH-...``,
-``ABCDEFGH...====`` or a whole ``otpauth://totp/...`` URI. All of them
-parse to one :class:`TotpSecret`. Every error says what is wrong and
-where, but never repeats the secret or any character of it.
+``ABCDEFGH...====``, with non-breaking spaces from a web page, or as a
+whole ``otpauth://totp/...`` URI. All of them parse to one
+:class:`TotpSecret`. Every error says what is wrong and where, but never
+repeats the secret, any character of it, or any value of a URI parameter
+(a secret pasted into the wrong parameter would otherwise be shown).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from typing import Any
+
+from .errors import InvalidSecret, InvalidSecretError
+
+__all__ = ["TotpSecret", "parse_secret", "normalise_base32", "InvalidSecret",
+           "InvalidSecretError", "MAX_SECRET_LENGTH"]
 
 BASE32_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 # pyotp 2.12 and NIST SP 800-63B refuse shorter keys.
 MIN_KEY_BITS = 112
 # Base32 lengths (mod 8) that no whole number of bytes can produce.
 _IMPOSSIBLE_LENGTHS = {1, 3, 6}
+# Far above any real secret or otpauth URI; checked before anything else,
+# so that a pasted file or a 10 MB line is refused at once.
+MAX_SECRET_LENGTH = 1024
 
 ANGEL_ONE_ALGORITHM = "SHA1"
 ANGEL_ONE_DIGITS = 6
@@ -25,114 +36,211 @@ SUPPORTED_ALGORITHMS = ("SHA1", "SHA256", "SHA512")
 MIN_DIGITS, MAX_DIGITS = 6, 10
 MAX_PERIOD = 120  # pyotp 2.12's limit
 
-
-class InvalidSecret(ValueError):
-    """The text is not a usable TOTP secret. The message never contains it."""
+_HINT = "copy the 26 letters (A-Z and 2-7) shown beside the QR code when you enable TOTP"
+_URI_PARAMETERS = ("secret", "algorithm", "digits", "period", "issuer", "counter")
 
 
 class TotpSecret:
-    """A validated secret and the parameters codes are made with."""
+    """A validated TOTP secret and the parameters its codes are made with.
 
-    # A plain class, not a NamedTuple: those exec generated code at import,
-    # which costs start-up time on every run.
-    __slots__ = ("base32", "algorithm", "digits", "period")
+    Immutable and comparable (``==``, usable as a dict key). Its ``repr``
+    and ``str`` never show the key, so that a log line or a traceback
+    cannot leak it; read :attr:`base32` when you really need it.
+
+    Build one with :func:`parse_secret` (which accepts every form users
+    paste), or directly: ``TotpSecret("JBSW...", digits=8)``.
+    """
+
+    __slots__ = ("_base32", "_algorithm", "_digits", "_period")
+
+    _base32: str
+    _algorithm: str
+    _digits: int
+    _period: int
 
     def __init__(self, base32: str, algorithm: str = ANGEL_ONE_ALGORITHM,
-                 digits: int = ANGEL_ONE_DIGITS, period: int = ANGEL_ONE_PERIOD):
-        self.base32 = base32
-        self.algorithm = algorithm
-        self.digits = digits
-        self.period = period
+                 digits: int = ANGEL_ONE_DIGITS, period: int = ANGEL_ONE_PERIOD) -> None:
+        if not isinstance(base32, str):
+            raise InvalidSecretError("the secret must be text", _HINT)
+        if len(base32) > MAX_SECRET_LENGTH:
+            raise _too_long()
+        letters = normalise_base32(base32)
+        if algorithm not in SUPPORTED_ALGORITHMS:
+            raise InvalidSecretError("unsupported algorithm; supported: SHA1, SHA256, SHA512")
+        if type(digits) is not int or not MIN_DIGITS <= digits <= MAX_DIGITS:
+            raise InvalidSecretError(f"digits must be a whole number from {MIN_DIGITS} "
+                                     f"to {MAX_DIGITS}")
+        if type(period) is not int or not 1 <= period <= MAX_PERIOD:
+            raise InvalidSecretError(f"period must be a whole number of seconds from 1 "
+                                     f"to {MAX_PERIOD}")
+        for name, value in (("_base32", letters), ("_algorithm", algorithm),
+                            ("_digits", digits), ("_period", period)):
+            object.__setattr__(self, name, value)
 
-    def __eq__(self, other) -> bool:
-        return isinstance(other, TotpSecret) and all(
-            getattr(self, name) == getattr(other, name) for name in self.__slots__)
+    @property
+    def base32(self) -> str:
+        """The key: upper-case base32, without spaces, hyphens or padding."""
+        return self._base32
 
-    __hash__ = None
+    @property
+    def algorithm(self) -> str:
+        """The HMAC hash: ``"SHA1"`` (Angel One's), ``"SHA256"`` or ``"SHA512"``."""
+        return self._algorithm
+
+    @property
+    def digits(self) -> int:
+        """How many digits a code has (Angel One: 6)."""
+        return self._digits
+
+    @property
+    def period(self) -> int:
+        """How many seconds a code lasts (Angel One: 30)."""
+        return self._period
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("TotpSecret is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("TotpSecret is immutable")
+
+    def _key(self) -> tuple[str, str, int, int]:
+        return (self._base32, self._algorithm, self._digits, self._period)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TotpSecret):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
     def __repr__(self) -> str:  # never show the key, even in a debugger
-        return (f"TotpSecret(<hidden>, algorithm={self.algorithm!r}, "
-                f"digits={self.digits}, period={self.period})")
+        return (f"TotpSecret(<hidden>, algorithm={self._algorithm!r}, "
+                f"digits={self._digits}, period={self._period})")
 
     __str__ = __repr__
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (TotpSecret, self._key())
+
     @property
     def is_angel_one_compatible(self) -> bool:
-        return (self.algorithm, self.digits, self.period) == (
+        """Whether the codes are what Angel One expects: SHA1, 6 digits, 30 s."""
+        return (self._algorithm, self._digits, self._period) == (
             ANGEL_ONE_ALGORITHM, ANGEL_ONE_DIGITS, ANGEL_ONE_PERIOD)
 
     def compatibility_warning(self) -> str | None:
-        """A sentence for stderr when the codes will not work at Angel One."""
+        """A sentence for a warning when Angel One will reject the codes, else None."""
         if self.is_angel_one_compatible:
             return None
-        return (f"this secret makes {self.algorithm}, {self.digits}-digit, "
-                f"{self.period}-second codes; Angel One expects SHA1, 6 digits, "
+        return (f"this secret makes {self._algorithm}, {self._digits}-digit, "
+                f"{self._period}-second codes; Angel One expects SHA1, 6 digits, "
                 "30 seconds, so its login will reject them")
 
     def storable_text(self) -> str:
-        """What to save as TOTP_SECRET: plain base32, or a URI when needed."""
+        """What to save as ``TOTP_SECRET``, read back by :func:`parse_secret` as an
+        equal secret: the base32 key, or, when the parameters differ from Angel
+        One's, a whole ``otpauth://totp/`` URI (which needs quoting in a file)."""
         if self.is_angel_one_compatible:
-            return self.base32
-        return (f"otpauth://totp/Angel%20One?secret={self.base32}"
-                f"&algorithm={self.algorithm}&digits={self.digits}"
-                f"&period={self.period}")
+            return self._base32
+        return (f"otpauth://totp/Angel%20One?secret={self._base32}"
+                f"&algorithm={self._algorithm}&digits={self._digits}"
+                f"&period={self._period}")
 
 
 def parse_secret(text: str) -> TotpSecret:
-    """Parse base32 (any case, spaces, hyphens, padding) or an otpauth URI."""
+    """Parse a secret as users paste it, or raise :class:`InvalidSecretError`.
+
+    Accepts base32 in any case, with any Unicode spaces (such as the
+    non-breaking space of a web page) and hyphens, with or without ``=``
+    padding, or a whole ``otpauth://totp/...`` URI, whose ``secret``,
+    ``algorithm``, ``digits`` and ``period`` are used. A non-ASCII letter
+    is an error at its position, never read as a Latin one. Text over
+    :data:`MAX_SECRET_LENGTH` characters is refused before anything else.
+
+    The error message never contains the secret or any part of it.
+    """
     if text is None:
-        raise InvalidSecret("no secret was given")
-    stripped = text.strip()
+        raise InvalidSecretError("no secret was given", _HINT)
+    if not isinstance(text, str):
+        raise InvalidSecretError("the secret must be text", _HINT)
+    if len(text) > MAX_SECRET_LENGTH:
+        raise _too_long()
+    stripped = text.strip()  # str.strip() removes every Unicode space
     if not stripped:
-        raise InvalidSecret("the secret is empty")
-    if stripped[:10].lower() == "otpauth://":
+        raise InvalidSecretError("the secret is empty", _HINT)
+    head = stripped[:10]
+    if head.isascii() and head.lower() == "otpauth://":
         return _parse_uri(stripped)
     if "://" in stripped:
-        raise InvalidSecret("this is a link, not an otpauth://totp/ URI or a base32 secret")
-    return TotpSecret(base32=normalise_base32(stripped))
+        raise InvalidSecretError(
+            "this is a link, not an otpauth://totp/ URI or a base32 secret", _HINT)
+    return TotpSecret(normalise_base32(stripped))
 
 
 def normalise_base32(text: str) -> str:
     """Return the secret as upper-case base32 without separators or padding.
 
-    Positions in errors count characters of the text as given (from 1), so
-    the user can find the culprit in what they pasted.
+    Raises :class:`InvalidSecretError`. Positions in errors count the
+    characters of ``text`` from 1, so the user can find the culprit in what
+    they pasted; the character itself is never shown.
     """
+    if len(text) > MAX_SECRET_LENGTH:
+        raise _too_long()
+    compact = "".join(char for char in text if not (char.isspace() or char == "-"))
+    if compact.isascii() and compact.isdigit() and 6 <= len(compact) <= 8:
+        raise InvalidSecretError(
+            f"this is a {len(compact)}-digit code from an authenticator app, not the "
+            "secret that makes the codes",
+            "the secret is the 26 letters (A-Z and 2-7) shown beside the QR code when you "
+            "enable TOTP")
     letters = []
     padding_from = None
     for position, char in enumerate(text, start=1):
-        if char in " \t-":
+        if char.isspace() or char == "-":
             continue
         if char == "=":
             if padding_from is None:
                 padding_from = position
             continue
         if padding_from is not None:
-            raise InvalidSecret(
+            raise InvalidSecretError(
                 f"character {position} follows '=' padding; '=' may only "
-                "stand at the end of a base32 secret")
+                "stand at the end of a base32 secret", _HINT)
+        if not char.isascii():
+            # str.upper() would turn some into Latin letters (a dotless i into
+            # I, a long s into S, a ligature into ST): never guess.
+            raise InvalidSecretError(
+                f"character {position} is not a base32 letter (it is not an ASCII "
+                "character; base32 uses A-Z and 2-7)", _HINT)
         upper = char.upper()
         if upper not in BASE32_ALPHABET:
-            raise InvalidSecret(
+            raise InvalidSecretError(
                 f"character {position} is not a base32 letter "
-                f"(base32 uses A-Z and 2-7{_confusion_hint(char)})")
+                f"(base32 uses A-Z and 2-7{_confusion_hint(char)})", _HINT)
         letters.append(upper)
     joined = "".join(letters)
     if not joined:
-        raise InvalidSecret("the secret has no base32 letters")
+        raise InvalidSecretError("the secret has no base32 letters", _HINT)
     if len(joined) % 8 in _IMPOSSIBLE_LENGTHS:
-        raise InvalidSecret(
+        raise InvalidSecretError(
             f"{len(joined)} base32 letters cannot be a whole key; "
-            "a letter is probably missing or extra")
+            "a letter is probably missing or extra", _HINT)
     if len(joined) * 5 // 8 < MIN_KEY_BITS // 8:
-        raise InvalidSecret(
+        raise InvalidSecretError(
             f"too short: {len(joined)} base32 letters; a TOTP secret needs at "
-            f"least {MIN_KEY_BITS} bits (23 letters), and Angel One's has 26")
+            f"least {MIN_KEY_BITS} bits (23 letters), and Angel One's has 26", _HINT)
     try:
         base64.b32decode(joined + "=" * (-len(joined) % 8))
     except binascii.Error:  # unreachable after the checks above; kept as a guard
-        raise InvalidSecret("not valid base32") from None
+        raise InvalidSecretError("not valid base32", _HINT) from None
     return joined
+
+
+def _too_long() -> InvalidSecretError:
+    return InvalidSecretError(
+        f"too long: over {MAX_SECRET_LENGTH:,} characters; a TOTP secret is 26 letters, "
+        "an otpauth:// URI a few dozen", "paste only the secret, or only the otpauth:// URI")
 
 
 def _confusion_hint(char: str) -> str:
@@ -146,59 +254,54 @@ def _confusion_hint(char: str) -> str:
 
 
 def _parse_uri(uri: str) -> TotpSecret:
-    from urllib.parse import parse_qs, urlsplit
+    from urllib.parse import parse_qsl, urlsplit
 
     try:
         parts = urlsplit(uri)
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
     except ValueError:
-        raise InvalidSecret("the otpauth:// URI is malformed") from None
-    kind = parts.netloc.lower()
+        raise InvalidSecretError("the otpauth:// URI is malformed", _HINT) from None
+    kind = parts.netloc.lower() if parts.netloc.isascii() else ""
     if kind == "hotp":
-        raise InvalidSecret("this is an otpauth://hotp/ (counter-based) URI; "
-                            "Angel One needs a time-based otpauth://totp/ one")
+        raise InvalidSecretError("this is an otpauth://hotp/ (counter-based) URI; "
+                                 "Angel One needs a time-based otpauth://totp/ one", _HINT)
     if kind != "totp":
-        raise InvalidSecret("not a TOTP URI: expected otpauth://totp/...")
-    query = parse_qs(parts.query, keep_blank_values=True)
-    for name, values in query.items():
-        if len(values) > 1:
-            raise InvalidSecret(f"the URI gives '{_printable(name)}' more than once")
+        raise InvalidSecretError("not a TOTP URI: expected otpauth://totp/...", _HINT)
+    query: dict[str, str] = {}
+    for name, value in pairs:
+        known = name.lower() if name.isascii() else ""
+        if not known:
+            continue
+        if known in query:
+            # Only known names are shown: an unknown one may be a pasted secret.
+            shown = f"'{known}'" if known in _URI_PARAMETERS else "a parameter"
+            raise InvalidSecretError(f"the URI gives {shown} more than once", _HINT)
+        query[known] = value.strip()
 
-    def param(name: str) -> str | None:
-        for key, values in query.items():
-            if key.lower() == name:
-                return values[0].strip()
-        return None
-
-    raw_secret = param("secret")
+    raw_secret = query.get("secret")
     if not raw_secret:
-        raise InvalidSecret("the otpauth:// URI has no secret= parameter")
+        raise InvalidSecretError("the otpauth:// URI has no secret= parameter", _HINT)
     try:
         base32 = normalise_base32(raw_secret)
-    except InvalidSecret as error:
-        raise InvalidSecret(f"the URI's secret: {error}") from None
+    except InvalidSecretError as error:
+        raise InvalidSecretError(f"the URI's secret: {error.message}", error.hint) from None
 
-    algorithm = (param("algorithm") or ANGEL_ONE_ALGORITHM).upper().replace("-", "")
+    # No parameter's value is ever shown: a secret pasted there would leak.
+    algorithm = query.get("algorithm") or ANGEL_ONE_ALGORITHM
+    algorithm = algorithm.upper().replace("-", "") if algorithm.isascii() else ""
     if algorithm not in SUPPORTED_ALGORITHMS:
-        raise InvalidSecret(
-            f"unsupported algorithm '{_printable(algorithm)}' in the URI; "
-            "supported: SHA1, SHA256, SHA512")
-    digits = _int_param(param("digits"), "digits", ANGEL_ONE_DIGITS, MIN_DIGITS, MAX_DIGITS)
-    period = _int_param(param("period"), "period", ANGEL_ONE_PERIOD, 1, MAX_PERIOD)
-    return TotpSecret(base32=base32, algorithm=algorithm, digits=digits, period=period)
+        raise InvalidSecretError(
+            "unsupported algorithm in the URI; supported: SHA1, SHA256, SHA512", _HINT)
+    digits = _int_param(query.get("digits"), "digits", ANGEL_ONE_DIGITS, MIN_DIGITS, MAX_DIGITS)
+    period = _int_param(query.get("period"), "period", ANGEL_ONE_PERIOD, 1, MAX_PERIOD)
+    return TotpSecret(base32, algorithm=algorithm, digits=digits, period=period)
 
 
 def _int_param(raw: str | None, name: str, default: int, low: int, high: int) -> int:
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise InvalidSecret(
-            f"unsupported {name} '{_printable(raw)}' in the URI; "
-            f"it must be a whole number from {low} to {high}")
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4 and low <= int(raw) <= high):
+        raise InvalidSecretError(
+            f"unsupported {name} in the URI; it must be a whole number from {low} to {high}",
+            _HINT)
     return int(raw)
-
-
-def _printable(value: str) -> str:
-    # Parameter names and values other than secret= are not secret, but keep
-    # them short and on one line.
-    clean = "".join(c if c.isprintable() else "?" for c in value)
-    return clean[:20] + ("..." if len(clean) > 20 else "")

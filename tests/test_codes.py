@@ -9,11 +9,19 @@ import sys
 import time
 
 import pytest
+from conftest import (
+    ANGEL_SECRET,
+    GENERATE,
+    RFC_SHA1,
+    RFC_SHA256,
+    RFC_SHA512,
+    assert_no_leak,
+    clean_env,
+    run_generate,
+)
 
 from angel_totp.codes import code_at, fresh_code, parse_when
 from angel_totp.secret import parse_secret
-from conftest import (ANGEL_SECRET, GENERATE, RFC_SHA1, RFC_SHA256, RFC_SHA512,
-                      assert_no_leak, clean_env, run_generate)
 
 # RFC 6238 appendix B: (time, SHA1, SHA256, SHA512), 8 digits.
 RFC_VECTORS = [
@@ -202,3 +210,193 @@ def test_watch_refuses_write():
     result = run_generate("--secret-stdin", "--watch", "--write", stdin=RFC_SHA1)
     assert result.returncode == 2
     assert "--watch cannot be combined" in result.stderr
+
+
+# -- in-process: the library, whatever the command layer does -------------
+
+import math  # noqa: E402
+import pickle  # noqa: E402
+import pydoc  # noqa: E402
+
+from angel_totp.codes import DEFAULT_MIN_VALIDITY, MAX_TIME, Code, check_min_validity  # noqa: E402
+from angel_totp.errors import InvalidInputError  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _time_bound():
+    """Fail a test that runs for over 60 s instead of hanging the run."""
+    import signal
+    if not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expired(signum, frame):
+        raise TimeoutError("test took over 60 s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, 60)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class FakeClock:
+    """A clock that only moves when slept on; records every wait."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.slept: list[float] = []
+        self.announced: list[tuple[str, float]] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def on_wait(self, code, seconds: float) -> None:
+        self.announced.append((code.totp, seconds))
+
+    def fresh(self, secret=RFC_SHA1, min_validity=5, uncertainty=0.0):
+        return fresh_code(secret, min_validity, clock=self, sleep=self.sleep,
+                          on_wait=self.on_wait, uncertainty=uncertainty)
+
+
+STEP = 1_000_000_020  # a multiple of 30: a step starts here
+
+
+@pytest.mark.parametrize("offset,waits,step_start", [
+    (1.9, True, STEP),          # early edge 1.9 - 2 is still in the previous step
+    (2.0, False, STEP),         # the whole +/- 2 s is in this step, 26 s left at the late edge
+    (22.99, False, STEP),       # late edge 24.99: 5.01 s left
+    (23.01, True, STEP + 30),   # late edge 25.01: 4.99 s left, under 5
+    (29.0, True, STEP + 30),
+])
+def test_uncertainty_at_a_code_boundary(offset, waits, step_start):
+    clock = FakeClock(STEP + offset)
+    code = clock.fresh(min_validity=5, uncertainty=2.0)
+    assert bool(clock.slept) == waits
+    assert code.valid_from == step_start
+    assert code == code_at(RFC_SHA1, clock.now)
+    early, late = clock.now - 2.0, clock.now + 2.0
+    assert math.floor(early / 30) == math.floor(late / 30)
+    assert code.valid_until - late >= 5
+    if waits:  # exactly one wait, to the first instant whose whole window qualifies
+        assert len(clock.slept) == 1 and clock.announced[0][1] == clock.slept[0]
+        assert clock.now == pytest.approx(step_start + 2.0 + 0.05, abs=1e-6)
+
+
+def test_without_uncertainty_the_old_rule_holds():
+    assert not FakeClock(STEP + 25.0).fresh(min_validity=5).valid_for < 5
+    clock = FakeClock(STEP + 25.01)
+    assert clock.fresh(min_validity=5).valid_from == STEP + 30 and len(clock.slept) == 1
+    assert FakeClock(STEP + 29.99).fresh(min_validity=0).valid_from == STEP
+
+
+@pytest.mark.parametrize("uncertainty,min_validity", [(12.5, 5), (15, 0), (10, 10), (12, 6)])
+def test_an_uncertainty_no_code_can_meet_is_refused_before_any_wait(uncertainty, min_validity):
+    clock = FakeClock(STEP + 29.0)
+    with pytest.raises(InvalidInputError) as caught:
+        clock.fresh(min_validity=min_validity, uncertainty=uncertainty)
+    assert caught.value.what in ("uncertainty", "min_validity")
+    assert not clock.slept
+    if min_validity < 29:
+        assert caught.value.what == "uncertainty"
+    assert "--" not in caught.value.message
+
+
+@pytest.mark.parametrize("uncertainty", [-1, float("nan"), float("inf"), "2", True])
+def test_uncertainty_must_be_a_non_negative_number(uncertainty):
+    with pytest.raises(InvalidInputError) as caught:
+        FakeClock(STEP).fresh(uncertainty=uncertainty)
+    assert caught.value.what == "uncertainty"
+
+
+@pytest.mark.parametrize("value", [-1, 30, 31, float("nan"), float("inf"), "5", None])
+def test_min_validity_outside_the_period_names_min_validity(value):
+    with pytest.raises(InvalidInputError) as caught:
+        FakeClock(STEP).fresh(min_validity=value)
+    error = caught.value
+    assert error.what == "min_validity" and "min_validity" in error.message
+    assert "--" not in error.message
+
+
+def test_a_short_period_says_the_codes_last_too_little():
+    uri = f"otpauth://totp/x?secret={RFC_SHA1}&period=5"
+    with pytest.raises(InvalidInputError) as caught:
+        FakeClock(STEP).fresh(uri, min_validity=DEFAULT_MIN_VALIDITY)
+    assert caught.value.what == "min_validity"
+    assert "this secret's codes last only 5 s" in caught.value.message
+    assert "5 s of validity asked for" in caught.value.message
+    assert FakeClock(STEP).fresh(uri, min_validity=4).period == 5
+    check_min_validity(29, 30)
+
+
+def test_code_at_takes_every_form_fresh_code_takes():
+    secret = parse_secret(RFC_SHA1)
+    uri = f"otpauth://totp/x?secret={RFC_SHA1.lower()}"
+    assert code_at(secret, 59) == code_at(RFC_SHA1, 59) == code_at(uri, 59)
+    assert code_at(" ".join(RFC_SHA1[i:i + 4] for i in range(0, 32, 4)), 59).totp == "287082"
+
+
+def test_code_is_an_immutable_comparable_value():
+    code = code_at(RFC_SHA1, 1111111109)
+    same = code_at(RFC_SHA1, 1111111109)
+    assert code == same and hash(code) == hash(same) and code != code_at(RFC_SHA1, 1111111110)
+    for name in ("totp", "at", "valid_until", "x"):
+        with pytest.raises(AttributeError):
+            setattr(code, name, 1)
+    assert (code.totp, code.at, code.valid_from, code.valid_until) == (
+        "081804", 1111111109.0, 1111111110 - 30, 1111111110)
+    assert (code.period, code.digits, code.algorithm) == (30, 6, "SHA1")
+    assert code.seconds_left == 1 and code.valid_for == 1
+    assert code.valid_until_iso() == "2005-03-18T01:58:30Z"
+    assert pickle.loads(pickle.dumps(code)) == code
+    assert "window in which it is valid" in pydoc.render_doc(Code)
+    assert "min_validity" in pydoc.render_doc(fresh_code)
+
+
+@pytest.mark.parametrize("text,seconds", [
+    ("0", 0.0), ("-0", 0.0), ("1111111109.5", 1111111109.5), (" 59 ", 59.0),
+    ("2005-03-18T07:28:29+05:30", 1111111109.0), ("253402300799", MAX_TIME),
+    ("9999-12-31T23:59:59Z", MAX_TIME), ("1970-01-01T00:00:00Z", 0.0),
+])
+def test_parse_when_accepts_1970_to_9999(text, seconds):
+    assert parse_when(text) == seconds
+
+
+@pytest.mark.parametrize("text,words,hint", [
+    ("253402300800", "after 9999-12-31T23:59:59Z", None),
+    ("1700000000000", "looks like milliseconds", "divide by 1000"),
+    ("1700000000000123", "looks like microseconds", "divide by 1000000"),
+    ("1e20", "after 9999-12-31T23:59:59Z", None),
+    ("1e300", "after 9999-12-31T23:59:59Z", None),
+    ("nan", "finite", None), ("inf", "finite", None), ("-inf", "finite", None),
+    ("-1", "before 1970", None), ("1969-12-31T23:59:59Z", "before 1970", None),
+    ("0001-01-01T00:00:00+01:00", "before 1970", None),
+    ("10000-01-01T00:00:00Z", "not a Unix timestamp", None),
+    ("9999-12-31T23:59:59-01:00", "after 9999-12-31T23:59:59Z", None),
+    ("2005-03-18T01:58:29", "needs a zone", None),
+    ("", "not a Unix timestamp", None), ("1" * 100, "not a Unix timestamp", None),
+])
+def test_parse_when_refuses_out_of_range_and_odd_values(text, words, hint):
+    with pytest.raises(InvalidInputError) as caught:
+        parse_when(text)
+    assert caught.value.what == "time" and words in caught.value.message
+    if hint:
+        assert hint in (caught.value.hint or "")
+
+
+def test_the_very_last_code_has_a_valid_json_form():
+    code = code_at(RFC_SHA1, parse_when("9999-12-31T23:59:59Z"))
+    assert code.valid_until == MAX_TIME + 1  # the start of year 10000
+    out = code.as_json_dict()
+    assert out["valid_until"] == "9999-12-31T23:59:59Z"  # capped: never overstated
+    assert out["valid_for"] == 1 and len(out["totp"]) == 6
+    import json
+    assert json.loads(json.dumps(out)) == out
+    with pytest.raises(InvalidInputError):
+        code_at(RFC_SHA1, MAX_TIME + 1)

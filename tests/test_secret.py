@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from conftest import ANGEL_SECRET, RFC_SHA1, run_generate
 
 from angel_totp.secret import InvalidSecret, parse_secret
-from conftest import ANGEL_SECRET, RFC_SHA1, run_generate
 
 T = "1111111109"  # an RFC 6238 instant
 RFC_SHA1_CODE = "081804"  # last 6 digits of 07081804
@@ -54,7 +54,7 @@ INVALID = [
     ("otpauth://totp/x?issuer=Angel", ["no secret="]),
     ("otpauth://totp/x?secret=JBSWY3DPEH0K3PXPJBSWY3DPEH", ["URI's secret", "character 11"]),
     ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXPJBSWY3DPEH&algorithm=MD5",
-     ["unsupported algorithm", "MD5"]),
+     ["unsupported algorithm", "SHA1, SHA256, SHA512"]),
     ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXPJBSWY3DPEH&digits=4", ["unsupported digits"]),
     ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXPJBSWY3DPEH&digits=six", ["unsupported digits"]),
     ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXPJBSWY3DPEH&period=0", ["unsupported period"]),
@@ -110,3 +110,151 @@ def test_secret_object_never_shows_its_key():
     secret = parse_secret(ANGEL_SECRET)
     assert ANGEL_SECRET not in repr(secret) and ANGEL_SECRET not in str(secret)
     assert "<hidden>" in repr(secret)
+
+
+# -- in-process: the library, whatever the command layer does -------------
+
+import pickle  # noqa: E402
+import pydoc  # noqa: E402
+import time  # noqa: E402
+
+from angel_totp import secret as secret_module  # noqa: E402
+from angel_totp.errors import AngelTotpError, InvalidSecretError  # noqa: E402
+from angel_totp.secret import TotpSecret  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _time_bound():
+    """Fail a test that runs for over 60 s instead of hanging the run."""
+    import signal
+    if not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expired(signum, frame):
+        raise TimeoutError("test took over 60 s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, 60)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _refused(text: str) -> InvalidSecretError:
+    with pytest.raises(InvalidSecretError) as caught:
+        parse_secret(text)
+    error = caught.value
+    assert isinstance(error, ValueError) and isinstance(error, AngelTotpError)
+    assert error.what == "secret"
+    return error
+
+
+@pytest.mark.parametrize("space", [" ", "\t", "\u00a0", "\u2007", "\u202f", "\u3000",
+                                   "\u2009", "\n"])
+def test_any_unicode_space_is_ignored(space):
+    spaced = space.join(ANGEL_SECRET[i:i + 4] for i in range(0, 26, 4))
+    assert parse_secret(space + spaced + space).base32 == ANGEL_SECRET
+
+
+@pytest.mark.parametrize("letter", ["\u0131", "\u017f", "\ufb05", "\u212a", "\uff21"])
+def test_a_non_ascii_letter_is_an_error_at_its_position_never_folded(letter):
+    # str.upper() makes I, S, ST of the first three; none may pass as a letter.
+    text = "JBSWY3DPEH" + letter + "K3PXPJBSWY3DPEH"
+    error = _refused(text)
+    assert "character 11" in error.message and "not an ASCII character" in error.message
+    assert letter not in error.message and "JBSWY3DP" not in error.message
+    uri_error = _refused(f"otpauth://totp/x?secret={text}")
+    assert "character 11" in uri_error.message
+
+
+def test_over_1024_characters_is_too_long_and_refused_at_once():
+    assert "too long" in _refused("A" * 1025).message
+    assert "1,024" in _refused("A" * 1025).message
+    huge = "JBSWY3DPEHPK3PXPJBSWY3DPEH" * 400_000  # a 10 MB line
+    started = time.perf_counter()
+    error = _refused(huge)
+    assert time.perf_counter() - started < 0.05
+    assert "too long" in error.message and "JBSW" not in error.message + (error.hint or "")
+    assert parse_secret(" " * 998 + ANGEL_SECRET).base32 == ANGEL_SECRET  # 1,024 exactly
+
+
+@pytest.mark.parametrize("code", ["123456", "1234567", "12345678", "123 456", " 654321\n"])
+def test_an_authenticator_code_is_not_the_secret(code):
+    error = _refused(code)
+    assert "code from an authenticator app" in error.message
+    assert "26 letters" in (error.hint or "")
+    assert code.strip() not in error.message
+
+
+@pytest.mark.parametrize("text", ["12345", "123456789"])
+def test_other_digit_strings_get_the_usual_messages(text):
+    assert "authenticator" not in _refused(text).message
+
+
+LEAKY = "JBSWY3DPEHPK3PXPJBSWY3DP"
+
+
+@pytest.mark.parametrize("query", [
+    f"secret={ANGEL_SECRET}&algorithm={LEAKY}",
+    f"secret={ANGEL_SECRET}&digits={LEAKY}",
+    f"secret={ANGEL_SECRET}&period={LEAKY}",
+    f"secret={ANGEL_SECRET}&{LEAKY}=1&{LEAKY}=2",
+    f"secret={ANGEL_SECRET}&algorithm=\u017fha1",
+    f"secret={ANGEL_SECRET}&digits=\uff16",
+    f"secret={LEAKY}0",
+])
+def test_no_uri_parameter_value_is_ever_echoed(query):
+    error = _refused("otpauth://totp/x?" + query)
+    shown = error.message + (error.hint or "")
+    assert LEAKY[:8] not in shown and "JBSWY3DP" not in shown and "\u017f" not in shown
+
+
+def test_totp_secret_is_an_immutable_comparable_value_that_hides_its_key():
+    one = parse_secret(ANGEL_SECRET.lower())
+    two = TotpSecret(ANGEL_SECRET)
+    assert one == two and hash(one) == hash(two) and len({one, two}) == 1
+    assert one != TotpSecret(ANGEL_SECRET, digits=8) and one != ANGEL_SECRET
+    for name in ("base32", "digits", "period", "algorithm", "_base32", "anything"):
+        with pytest.raises(AttributeError):
+            setattr(one, name, "x")
+    with pytest.raises(AttributeError):
+        del one.base32
+    for shown in (repr(one), str(one), f"{one}", str([one])):
+        assert ANGEL_SECRET not in shown and "<hidden>" in shown
+    assert pickle.loads(pickle.dumps(one)) == one
+    text = pydoc.render_doc(TotpSecret)
+    assert "never show the key" in text and "base32" in text and "Angel One" in text
+    assert "Parse a secret as users paste it" in pydoc.render_doc(parse_secret)
+
+
+@pytest.mark.parametrize("kwargs", [{"digits": 5}, {"digits": True}, {"period": 0},
+                                    {"period": 121}, {"algorithm": "MD5"}])
+def test_totp_secret_checks_its_parameters(kwargs):
+    with pytest.raises(InvalidSecretError):
+        TotpSecret(ANGEL_SECRET, **kwargs)
+
+
+def test_storable_text_round_trips_through_a_quoted_env_value():
+    import io
+
+    from dotenv import dotenv_values
+
+    from angel_totp import envtext
+
+    plain = parse_secret(ANGEL_SECRET)
+    assert plain.storable_text() == ANGEL_SECRET
+    odd = parse_secret(f"otpauth://totp/Bank:me?secret={RFC_SHA1}&digits=8&period=60"
+                       "&algorithm=SHA256&issuer=Bank")
+    stored = odd.storable_text()
+    assert stored.startswith("otpauth://totp/") and parse_secret(stored) == odd
+    text = envtext.parse("A=1\n").set_value("TOTP_SECRET", stored).render()
+    assert text == f"A=1\nTOTP_SECRET='{stored}'\n"
+    assert dotenv_values(stream=io.StringIO(text))["TOTP_SECRET"] == stored
+
+
+def test_the_first_versions_names_still_import():
+    assert secret_module.InvalidSecret is InvalidSecretError
+    assert InvalidSecret is InvalidSecretError
