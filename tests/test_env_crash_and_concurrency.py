@@ -11,7 +11,6 @@ import sys
 import time
 
 import pytest
-
 from conftest import ANGEL_SECRET, GENERATE, ROOT, clean_env, run_generate
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="SIGKILL and fork timing are POSIX")
@@ -89,7 +88,8 @@ WRITER = """
 import sys
 sys.path.insert(0, {root!r})
 from angel_totp.envfile import update_env_file
-update_env_file(sys.argv[1], {{"WRITER_" + sys.argv[2]: "done" + sys.argv[2]}})
+update_env_file(sys.argv[1],
+                lambda parsed: ({{"WRITER_" + sys.argv[2]: "done" + sys.argv[2]}}, float("inf")))
 """
 
 
@@ -131,3 +131,44 @@ def test_concurrent_cli_runs_add_each_key_once(tmp_path):
     assert sum(line.startswith("TOTP=") for line in lines) == 1
     assert lines.count(f"TOTP_SECRET={ANGEL_SECRET}") == 1
     assert len(lines) == 3
+
+
+SIGTERM_WRITER = """
+import os, signal, sys, time
+sys.path.insert(0, {root!r})
+from angel_totp import envfile
+
+def terminated(signum, frame):
+    raise SystemExit(143)  # what a command's SIGTERM handler does
+
+signal.signal(signal.SIGTERM, terminated)
+real_fsync = os.fsync
+
+def slow_fsync(fd):
+    real_fsync(fd)
+    sys.stdout.write("writing\\n")
+    sys.stdout.flush()
+    time.sleep(20)  # SIGTERM arrives here, mid-write
+
+envfile.os.fsync = slow_fsync
+envfile.update_env_file(sys.argv[1], lambda parsed: ({{"TOTP": "123456"}}, float("inf")))
+"""
+
+
+def test_sigterm_mid_write_leaves_the_old_file_and_no_temp_file(tmp_path):
+    env_path = tmp_path / ".env"
+    env_path.write_bytes(BIG_PREFIX[:BIG_PREFIX.index(b"KEY_3000=")] + b"TOTP=000000\n")
+    proc = subprocess.Popen([sys.executable, "-c", SIGTERM_WRITER.format(root=str(ROOT)),
+                             str(env_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"writing\n"  # the temporary file exists now
+        assert any(name.startswith(".env.totp-tmp-") for name in os.listdir(tmp_path))
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err.decode()
+    assert b"Traceback" not in err
+    assert env_path.read_bytes() == BIG_PREFIX[:BIG_PREFIX.index(b"KEY_3000=")] + b"TOTP=000000\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]

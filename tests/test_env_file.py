@@ -6,7 +6,6 @@ import os
 import stat
 
 import pytest
-
 from conftest import ANGEL_SECRET, RFC_SHA1, clean_env, run_generate
 
 posix_only = pytest.mark.skipif(os.name == "nt", reason="POSIX permission bits")
@@ -248,6 +247,7 @@ def test_time_and_write_do_not_mix(tmp_path):
 
 def test_empty_secret_in_a_fresh_copy_of_the_example_counts_as_missing(tmp_path):
     import shutil
+
     from conftest import ROOT
     shutil.copy(ROOT / ".env.example", tmp_path / ".env")
     (tmp_path / ".env").chmod(0o600)
