@@ -122,7 +122,7 @@ def _loaded(text: str) -> dict:
     return dotenv_values(stream=io.StringIO(body))
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(env_file())
 def test_rewrite_changes_only_totp_values(case):
     old, expected, eol, has_totp = case
@@ -146,7 +146,7 @@ def test_rewrite_changes_only_totp_values(case):
     assert after == before
 
 
-@settings(max_examples=200)
+@settings(max_examples=100, deadline=None)
 @given(env_file())
 def test_parse_is_lossless(case):
     old = case[0]
@@ -241,7 +241,7 @@ def _plain(text):
     return text[1:] if text.startswith(envtext.BOM) else text
 
 
-@settings(max_examples=1500, deadline=None,
+@settings(max_examples=700, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(tricky_env(), st.booleans())
 @example("TOTP='abc\\\\' # note\n", False)
@@ -289,4 +289,6 @@ def test_rewrite_keeps_every_other_byte_and_value_as_dotenv_reads_them(text, bom
         token = rewritten[start:len(rewritten) - (len(original) - end)]
         expected = {"'": f"'{NEW}'", '"': f'"{NEW}"', "bare": NEW, "hash": NEW + " ",
                     "bare_key": "=" + NEW}[style]
-        assert token == expected or (style == "bare_key" and token == f"='{NEW}'")
+        # "KEY#c" needs quotes; after a value that closed on the file's last
+        # "'", no "'" may follow, so double ones.
+        assert token == expected or (style == "bare_key" and token in (f"='{NEW}'", f'="{NEW}"'))

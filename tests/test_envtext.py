@@ -77,7 +77,7 @@ def loaded(text: str) -> dict[str, str | None]:
     return dict(dotenv_values(stream=io.StringIO(body, newline=None)))
 
 
-@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fragments)
 @example("TOTP='abc\\\\' # note\n")
 @example("TOTP='abc\\\\' # note\nB='x'\n")
@@ -89,7 +89,7 @@ def test_statements_match_dotenvs_parser(text):
     assert our_view(text) == dotenv_view(text)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(fragments)
 def test_values_match_dotenv_values(text):
     if isinstance(dotenv_view(text), tuple):
@@ -99,7 +99,7 @@ def test_values_match_dotenv_values(text):
     assert parsed.values(interpolate=False) == dict(
         dotenv_values(stream=io.StringIO(text, newline=None), interpolate=False))
     for key, value in loaded(text).items():
-        if "${" not in (value or ""):
+        if "${" not in (value or "") and "\n" not in key:  # keys are looked up as written
             assert parsed.value(key) == value
 
 
@@ -118,7 +118,7 @@ def test_values_match_dotenv_reading_a_file(tmp_path):
     assert envtext.parse(text).values(override=True) == dict(dotenv_values(path))
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(["$", "{", "}", ":", "-", "a", "B"]), max_size=16).map("".join))
 def test_variable_scanner_finds_what_dotenvs_expression_finds(raw):
     pattern = re.compile(r"\$\{(?P<name>[^\}:]*)(?::-(?P<default>[^\}]*))?\}")
@@ -127,7 +127,7 @@ def test_variable_scanner_finds_what_dotenvs_expression_finds(raw):
     assert list(envtext._variables(raw)) == expected
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from([" ", "\t", "\xa0", "#", "a", "b"]), max_size=16).map("".join))
 def test_comment_cut_is_dotenvs_substitution(part):
     expected = re.sub(r"\s+#.*", "", part)
