@@ -13,6 +13,7 @@ Several replies are intersected, which narrows the bound.
 
 from __future__ import annotations
 
+import time
 from email.utils import parsedate_to_datetime
 
 WARN_OFFSET_S = 10.0
@@ -53,6 +54,14 @@ class ClockOffset:
     @property
     def uncertainty(self) -> float:
         return (self.high - self.low) / 2
+
+    def server_now(self) -> float:
+        """Angel One's time now, as best known: this machine's clock minus the estimate.
+
+        With ``uncertainty``, what :func:`~angel_totp.fresh_code` needs to
+        make a code for Angel One's clock.
+        """
+        return time.time() - self.estimate
 
     def is_far_off(self, limit: float = WARN_OFFSET_S) -> bool:
         return abs(self.estimate) > limit

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from .clock import ClockOffset
 
-
 # Diagnoses name what the user can change in the words of whoever reads them:
 # a program's parameters here, a command's options in the commands.
 PROGRAM_TERMS = {
@@ -55,7 +54,7 @@ KNOWN_CODES = {
     "AB1006": ("the account is blocked for trading",
                "contact Angel One support; no setting here can fix this"),
     "AB1005": ("the request's user type was refused",
-               "this is a bug in angel-totp (X-UserType must be USER); please report it"),
+               "this is a bug in angel_totp (X-UserType must be USER); please report it"),
     "AB1032": ("Angel One does not know this client code",
                "check ANGEL_CLIENT_CODE: it is your client ID, e.g. A123456"),
     "AB2000": ("Angel One had an internal error",
@@ -68,7 +67,7 @@ KNOWN_CODES = {
     "AG8002": ("the session expired",
                "log in again; sessions end every day"),
     "AG8003": ("the request carried no session token",
-               "this is a bug in angel-totp; please report it"),
+               "this is a bug in angel_totp; please report it"),
     "AG7002": ("Angel One refused this machine's IP address: it is not registered for "
                "this API key", _STATIC_IP_HINT),
     "AB1010": ("the session expired", "log in again; sessions end every day"),
@@ -81,8 +80,13 @@ KNOWN_CODES = {
 
 
 def diagnose_refusal(errorcode: str, message: str, clock: ClockOffset | None,
-                     terms: dict[str, str] = PROGRAM_TERMS) -> Diagnosis:
-    """Angel One answered and said no. ``message`` must already be cleaned."""
+                     terms: dict[str, str] = PROGRAM_TERMS, *,
+                     server_time: bool = False) -> Diagnosis:
+    """Angel One answered and said no. ``message`` must already be cleaned.
+
+    ``server_time`` says the code was made for Angel One's clock, so that a
+    wrong clock is not blamed for an invalid code.
+    """
     code = errorcode.strip().upper()
     known = KNOWN_CODES.get(code)
     if known is None:
@@ -92,12 +96,18 @@ def diagnose_refusal(errorcode: str, message: str, clock: ClockOffset | None,
     cause, hint = known
     said = f"{code} {message}".strip()
     if code == "AB1050":
-        hint = _invalid_totp_hint(clock, terms)
+        hint = _invalid_totp_hint(clock, terms, server_time)
     return Diagnosis(code, message, f"{cause} ({said})", hint)
 
 
-def _invalid_totp_hint(clock: ClockOffset | None, terms: dict[str, str]) -> str:
+def _invalid_totp_hint(clock: ClockOffset | None, terms: dict[str, str],
+                       made_for_server_time: bool) -> str:
     server_time = terms["server_time"]
+    if made_for_server_time and clock is not None:
+        return (f"the code was made for Angel One's clock, so the clock is not the cause "
+                f"(yours is {clock.describe()}); copy TOTP_SECRET again from "
+                "smartapi.angelbroking.com/enable-totp (re-enabling TOTP makes a new "
+                "secret); a code also fails if it was used already")
     if clock is None:
         return ("the clock could not be measured (no Date header); " + KNOWN_CODES["AB1050"][1]
                 + f"; or make the code for Angel One's clock with {server_time}")
@@ -158,6 +168,10 @@ TRANSPORT = {
                   "try again later; the API may have changed"),
     "INVALID_REQUEST": ("the request could not be sent",
                         "check the settings for stray characters"),
+    "NO_DATE": ("Angel One's reply had no usable Date header, so its clock could not be "
+                "measured",
+                "try again later, or leave out {server_time} and set this machine's clock "
+                "right (turn on automatic time sync)"),
 }
 
 
@@ -165,7 +179,38 @@ def diagnose_transport(errorcode: str, detail: str = "", proxy_variable: str | N
                        terms: dict[str, str] = PROGRAM_TERMS) -> Diagnosis:
     """No usable answer. ``detail`` is ours, never the server's bytes."""
     cause, hint = TRANSPORT.get(errorcode, TRANSPORT["NETWORK"])
-    if detail:
-        cause = f"{cause} ({detail})"
+    cause = _with_detail(cause, detail)
     hint = hint.format(proxy_variable=proxy_variable or "HTTPS_PROXY", **terms)
     return Diagnosis(errorcode, detail, cause, hint)
+
+
+def _with_detail(cause: str, detail: str) -> str:
+    """The cause and its detail as one readable line, saying nothing twice."""
+    if not detail or detail.lower() in cause.lower():
+        return cause
+    if "(" in detail:  # no parentheses inside parentheses
+        return f"{cause}: {detail}"
+    return f"{cause} ({detail})"
+
+
+# The request a failure happened in, said in its cause.
+_STAGE_PREFIX = {
+    "clock": "Angel One's clock could not be read: ",
+    "profile": "login worked, but reading the profile failed: ",
+}
+
+
+def staged(found: Diagnosis, stage: str, refused: bool = False) -> str:
+    """The cause, said for the request it happened in (``clock``, ``login``, ``profile``...)."""
+    if stage == "login" and refused:
+        return f"Angel One refused the login: {found.cause}"
+    if found.errorcode == "NO_DATE":
+        return found.cause  # it says already that the clock could not be read
+    return _STAGE_PREFIX.get(stage, "") + found.cause
+
+
+def reword(text: str, terms: dict[str, str]) -> str:
+    """A hint written in PROGRAM_TERMS, in other words (a command's option names)."""
+    for key, words in PROGRAM_TERMS.items():
+        text = text.replace(words, terms.get(key, words))
+    return text

@@ -46,6 +46,16 @@ def check_setting(name: str, value: str) -> str:
     return value
 
 
+def check_header_value(name: str, value: str) -> str:
+    """A setting sent in a header (the API key): one word of printable ASCII."""
+    value = check_setting(name, value)
+    if not _TOKEN.fullmatch(value):
+        raise InvalidSettingError(f"{name} has a character that cannot be sent in a header",
+                                  hint="copy it again from your app under My Apps at "
+                                       "smartapi.angelbroking.com", what=name)
+    return value
+
+
 def check_client_code(value: str, name: str = "ANGEL_CLIENT_CODE") -> str:
     value = check_setting(name, value)
     if not value.isascii() or not value.isalnum():
@@ -91,6 +101,9 @@ def check_base_url(url: str, name: str = "ANGEL_BASE_URL") -> str:
         raise InvalidSettingError(f"{name} has an invalid port", hint=example, what=name)
     if not _valid_host(parts.hostname):
         raise InvalidSettingError(f"{name} has an invalid host name", hint=example,
+                                  what=name)
+    if not parts.path.isascii():
+        raise InvalidSettingError(f"{name} has a path that is not plain ASCII", hint=example,
                                   what=name)
     return url.rstrip("/")
 
@@ -192,12 +205,17 @@ class Answer:
 
 
 class BadReply(Exception):
-    """No usable answer in a reply. ``errorcode`` is a key of diagnosis.TRANSPORT."""
+    """No usable answer in a reply. ``errorcode`` is a key of diagnosis.TRANSPORT.
 
-    def __init__(self, errorcode: str, detail: str = "") -> None:
+    ``detail`` is ours. ``said`` is the server's own code and message, when
+    a failed reply had them: outside text, to be cleaned before it is shown.
+    """
+
+    def __init__(self, errorcode: str, detail: str = "", said: str = "") -> None:
         super().__init__(errorcode)
         self.errorcode = errorcode
         self.detail = detail
+        self.said = said
 
 
 def read_reply(status: int, content_type: str, body: bytes) -> Answer:
@@ -220,7 +238,7 @@ def read_reply(status: int, content_type: str, body: bytes) -> Answer:
             raise BadReply("HTTP_ERROR", f"HTTP {status}")
         raise BadReply("NOT_JSON", f"HTTP {status}")
     if status >= 500:
-        raise BadReply("SERVER_ERROR", f"HTTP {status}")
+        raise BadReply("SERVER_ERROR", f"HTTP {status}", said=_said(parsed))
     if "status" in parsed:
         ok = parsed["status"]
     elif "success" in parsed:
@@ -235,6 +253,12 @@ def read_reply(status: int, content_type: str, body: bytes) -> Answer:
     if not answer.ok and not errorcode and status >= 300:
         raise BadReply("HTTP_ERROR", f"HTTP {status}")
     return answer
+
+
+def _said(reply: dict[str, Any]) -> str:
+    """The code and message of a reply in either shape, as one text."""
+    code = _text(reply.get("errorcode")) or _text(reply.get("errorCode"))
+    return f"{code} {_text(reply.get('message'))}".strip()
 
 
 def _text(value: Any) -> str:
@@ -258,18 +282,34 @@ class Tokens:
 
 
 def read_tokens(data: object) -> Tokens:
-    """The tokens of a successful login; a token unfit for a header is a bad reply."""
-    if not isinstance(data, dict):
-        raise BadReply("BAD_REPLY", "the login reply has no data")
-    jwt = data.get("jwtToken")
+    """The tokens of a successful login; no usable session token is a bad reply.
+
+    A refresh or feed token that is not text is left out (see
+    :func:`check_tokens` for one that is text but unfit to send back).
+    """
+    jwt = data.get("jwtToken") if isinstance(data, dict) else None
     if not isinstance(jwt, str) or not jwt:
         raise BadReply("BAD_REPLY", "the login reply has no token")
     if not _TOKEN.fullmatch(jwt):
-        raise BadReply("BAD_REPLY", "the login reply's token could not be sent back in a "
-                                    "header")
+        raise BadReply("BAD_REPLY", _UNSENDABLE_TOKEN)
+    assert isinstance(data, dict)
     refresh, feed = data.get("refreshToken"), data.get("feedToken")
     return Tokens(jwt, refresh if isinstance(refresh, str) else "",
                   feed if isinstance(feed, str) else "")
+
+
+def check_tokens(tokens: Tokens) -> None:
+    """A refresh or feed token that could not be sent back in a header is a bad reply.
+
+    Checked apart from :func:`read_tokens` because the session token is
+    fine then, and the session it opened can still be closed.
+    """
+    for token in (tokens.refresh, tokens.feed):
+        if token and not _TOKEN.fullmatch(token):
+            raise BadReply("BAD_REPLY", _UNSENDABLE_TOKEN)
+
+
+_UNSENDABLE_TOKEN = "the login reply has a token that could not be sent back in a header"
 
 
 class Profile:

@@ -10,12 +10,12 @@ between our send and our receive (see :mod:`angel_totp.clock`).
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from . import protocol
 from .clock import ClockOffset, offset_from_reply
 from .connection import Connection, TransportError
-from .diagnosis import PROGRAM_TERMS, diagnose_transport
+from .diagnosis import PROGRAM_TERMS, diagnose_transport, staged
 from .errors import NoAnswerError
 
 
@@ -33,20 +33,25 @@ def measure_server_clock(base_url: str = protocol.DEFAULT_BASE_URL, timeout: flo
 
 
 def measure(connection: Connection, terms: dict[str, str] = PROGRAM_TERMS) -> ClockOffset:
-    """The clock bound from one credential-free request on ``connection``."""
+    """The clock bound from one credential-free request on ``connection``.
+
+    Raises :class:`~angel_totp.errors.NoAnswerError` (``stage="clock"``)
+    when no reply came, or one without a usable Date header. Any reply
+    will do otherwise, even a 404: only its Date header is read.
+    """
     request = protocol.clock_request()
     try:
         reply = connection.request(request.method, request.path, request.headers)
     except TransportError as error:
-        found = diagnose_transport(error.errorcode, error.detail, error.proxy_variable, terms)
-        raise NoAnswerError(found.errorcode, found.message,
-                            f"Angel One's clock could not be read: {found.cause}",
-                            found.hint, stage="clock",
-                            proxy_variable=error.proxy_variable) from None
+        raise _unmeasured(error.errorcode, error.detail, error.proxy_variable, terms) from None
     bound = offset_from_reply(reply.sent, reply.received, reply.date)
     if bound is None:
-        raise NoAnswerError("NO_DATE", "", "Angel One's reply had no usable Date header, "
-                            "so its clock could not be measured",
-                            "try again later, or go without server time and set the clock "
-                            "right (turn on automatic time sync)", stage="clock")
+        raise _unmeasured("NO_DATE", "", None, terms)
     return bound
+
+
+def _unmeasured(errorcode: str, detail: str, proxy_variable: str | None,
+                terms: dict[str, str]) -> NoAnswerError:
+    found = diagnose_transport(errorcode, detail, proxy_variable, terms)
+    return NoAnswerError(found.errorcode, found.message, staged(found, "clock"), found.hint,
+                         stage="clock", proxy_variable=proxy_variable)

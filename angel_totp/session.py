@@ -18,24 +18,41 @@ carry ``errorcode``, ``message``, ``cause`` and ``hint``.
 
 from __future__ import annotations
 
+import math
 import os
 import time
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
-from . import protocol
+from . import envfile, protocol
 from .clock import ClockOffset, combine, offset_from_reply
-from .codes import DEFAULT_MIN_VALIDITY, Code, fresh_code
+from .codes import DEFAULT_MIN_VALIDITY, Code, check_min_validity, fresh_code
 from .connection import Connection, TransportError
-from .diagnosis import PROGRAM_TERMS, Diagnosis, diagnose_refusal, diagnose_transport
-from .errors import (InvalidSecretError, LoginError, LoginRefusedError, MissingSettingError,
-                     NoAnswerError)
+from .diagnosis import diagnose_refusal, diagnose_transport, reword, staged
+from .errors import (
+    EnvFileError,
+    InvalidInputError,
+    InvalidSecretError,
+    InvalidSettingError,
+    LoginError,
+    LoginRefusedError,
+    MissingSettingError,
+    NoAnswerError,
+)
 from .redact import clean
 from .secret import TotpSecret, parse_secret
 from .servertime import measure
 from .settings import DEFAULT_ENV_FILE, Settings
 
+# After Ctrl-C (or any other interruption) with a session open: how long
+# the one logout may take before the run ends anyway.
 LOGOUT_AFTER_INTERRUPT_S = 2.0
-_PROFILE_FAILED = "login worked, but reading the profile failed: "
+
+# How errors name login()'s inputs; login_from_env() names the settings instead.
+PARAMETER_NAMES = {"api_key": "api_key", "client_code": "client_code", "pin": "pin",
+                   "secret": "secret", "totp": "totp", "base_url": "base_url"}
+SETTING_NAMES = {"api_key": "ANGEL_API_KEY", "client_code": "ANGEL_CLIENT_CODE",
+                 "pin": "ANGEL_PIN", "secret": "TOTP_SECRET", "totp": "TOTP",
+                 "base_url": "ANGEL_BASE_URL"}
 
 
 class Token(str):
@@ -47,6 +64,195 @@ class Token(str):
         return f"Token(<{len(self)} characters, hidden>)" if self else "Token('')"
 
 
+# Checking what a login sends, before anything is sent.
+
+class Credentials:
+    """What a login sends, checked. ``hidden`` lists what must never be shown."""
+
+    __slots__ = ("api_key", "client_code", "pin", "secret", "totp", "hidden")
+
+    def __init__(self, api_key: str, client_code: str, pin: str, secret: TotpSecret | None,
+                 totp: str | None, hidden: list[str]) -> None:
+        self.api_key = api_key
+        self.client_code = client_code
+        self.pin = pin
+        self.secret = secret
+        self.totp = totp
+        self.hidden = hidden
+
+    def __repr__(self) -> str:
+        return f"Credentials(client_code={self.client_code!r}, <the rest hidden>)"
+
+
+def check_credentials(api_key: str | None, client_code: str | None, pin: str | None,
+                      secret: TotpSecret | str | None = None, *, totp: str | None = None,
+                      names: Mapping[str, str] | None = None) -> Credentials:
+    """The checks every login makes before sending anything; errors name, never show.
+
+    Raises :class:`~angel_totp.errors.MissingSettingError` naming every
+    missing value at once, :class:`~angel_totp.errors.InvalidSettingError`
+    or :class:`~angel_totp.errors.InvalidSecretError`. ``names`` says how
+    errors name each value (``PARAMETER_NAMES`` by default). With a
+    ``secret``, ``totp`` is not used.
+    """
+    named = {**PARAMETER_NAMES, **(names or {})}
+    given = {"api_key": api_key, "client_code": client_code, "pin": pin}
+    missing = [named[key] for key, value in given.items() if _blank(value)]
+    if _blank(secret) and _blank(totp):
+        missing.append(named["secret"])
+    if missing:
+        raise MissingSettingError(missing, "missing: " + ", ".join(missing),
+                                  hint="give each of them; the TOTP secret is the one shown "
+                                       "beside the QR code at smartapi.angelbroking.com/"
+                                       "enable-totp")
+    hidden: list[str] = []
+    checked = {key: _checked(key, value, named[key], hidden) for key, value in given.items()}
+    code = ("secret", secret) if not _blank(secret) else ("totp", totp)
+    made_from = _checked(*code, named[code[0]], hidden)
+    return Credentials(str(checked["api_key"]), str(checked["client_code"]),
+                       str(checked["pin"]),
+                       made_from if isinstance(made_from, TotpSecret) else None,
+                       made_from if isinstance(made_from, str) else None, hidden)
+
+
+def check_value(key: str, value: str, names: Mapping[str, str] | None = None) -> None:
+    """Check one input as :func:`check_credentials` does, e.g. as soon as it is read.
+
+    ``key`` is ``api_key``, ``client_code``, ``pin``, ``secret`` or ``totp``.
+    """
+    _checked(key, value, {**PARAMETER_NAMES, **(names or {})}[key], [])
+
+
+def _checked(key: str, value: object, name: str, hidden: list[str]) -> str | TotpSecret:
+    """One input, checked; what must never be shown is added to ``hidden``."""
+    if not isinstance(value, (str, TotpSecret)) or (
+            isinstance(value, TotpSecret) and key != "secret"):
+        raise InvalidSettingError(f"{name} must be text", what=name)
+    if key == "secret":
+        return _parsed_secret(value, name, hidden)
+    assert isinstance(value, str)
+    if key == "api_key":
+        checked = protocol.check_header_value(name, value)
+    elif key == "client_code":
+        return protocol.check_client_code(value, name)  # shown, so not hidden
+    elif key == "pin":
+        checked = protocol.check_setting(name, value)
+    else:
+        checked = protocol.check_totp(value, name)
+    hidden.append(checked)
+    return checked
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _parsed_secret(secret: TotpSecret | str, name: str, hidden: list[str]) -> TotpSecret:
+    if isinstance(secret, TotpSecret):
+        hidden.append(secret.base32)
+        return secret
+    hidden.append(secret.strip())
+    try:
+        parsed = parse_secret(secret)
+    except InvalidSecretError as error:
+        raise InvalidSecretError(f"{name} is not a valid TOTP secret: {error.message}",
+                                 error.hint, what=name) from None
+    hidden.append(parsed.base32)
+    return parsed
+
+
+def _check_timeout(timeout: float) -> float:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
+            or not math.isfinite(timeout) or timeout <= 0:
+        raise InvalidInputError("timeout must be a number of seconds above 0",
+                                hint="10 is a good value", what="timeout")
+    return float(timeout)
+
+
+# The requests of one login, on one connection.
+
+class _Exchange:
+    """One login's connection, what it must never show, and Angel One's clock so far.
+
+    Every request goes through :meth:`send`, which turns whatever happens
+    into an answer or a :class:`~angel_totp.errors.LoginError` with its
+    diagnosis; each reply's Date header narrows the clock bound.
+    """
+
+    def __init__(self, url: str, timeout: float, environ: Mapping[str, str] | None,
+                 hidden: list[str], server_time: bool) -> None:
+        self.url = url
+        self.environ = environ
+        self.hidden = hidden
+        self.server_time = server_time
+        self.bounds: list[ClockOffset] = []
+        self.local_ip = ""
+        self.connection = self.connect(timeout)
+
+    def connect(self, timeout: float) -> Connection:
+        return Connection(self.url, timeout=timeout, environ=self.environ)
+
+    @property
+    def clock(self) -> ClockOffset | None:
+        return combine(self.bounds)
+
+    def measure_clock(self) -> ClockOffset:
+        """Angel One's clock, from a request with no credential (see servertime)."""
+        bound = measure(self.connection)
+        self.bounds.append(bound)
+        return bound
+
+    def connect_now(self) -> None:
+        """Open the connection (if not yet) and learn this end's IPv4 address."""
+        try:
+            self.local_ip = self.connection.local_ipv4()
+        except TransportError as error:
+            raise self.no_answer(error, "login") from None
+
+    def send(self, request: protocol.Request, stage: str) -> protocol.Answer:
+        """Send one request; a refusal or no usable answer raises a LoginError."""
+        try:
+            reply = self.connection.request(request.method, request.path, request.headers,
+                                            request.body_bytes())
+        except TransportError as error:
+            raise self.no_answer(error, stage) from None
+        bound = offset_from_reply(reply.sent, reply.received, reply.date)
+        if bound is not None:
+            self.bounds.append(bound)
+        try:
+            answer = protocol.read_reply(reply.status, reply.header("Content-Type") or "",
+                                         reply.body)
+        except protocol.BadReply as bad:
+            raise self.bad_reply(bad, stage) from None
+        if not answer.ok:
+            raise self.refused(answer, stage)
+        return answer
+
+    def no_answer(self, error: TransportError, stage: str) -> NoAnswerError:
+        return self._no_answer(error.errorcode, clean(error.detail, self.hidden),
+                               error.proxy_variable, stage)
+
+    def bad_reply(self, bad: protocol.BadReply, stage: str) -> NoAnswerError:
+        said = clean(bad.said, self.hidden, 80)
+        return self._no_answer(bad.errorcode, f"{bad.detail}, {said}" if said else bad.detail,
+                               None, stage)
+
+    def _no_answer(self, errorcode: str, detail: str, proxy_variable: str | None,
+                   stage: str) -> NoAnswerError:
+        found = diagnose_transport(errorcode, detail, proxy_variable)
+        return NoAnswerError(found.errorcode, found.message, staged(found, stage), found.hint,
+                             stage=stage, clock=self.clock, proxy_variable=proxy_variable)
+
+    def refused(self, answer: protocol.Answer, stage: str) -> LoginRefusedError:
+        message = clean(answer.message, self.hidden)
+        found = diagnose_refusal(clean(answer.errorcode, self.hidden, 40), message, self.clock,
+                                 server_time=self.server_time)
+        return LoginRefusedError(found.errorcode, message, staged(found, stage, refused=True),
+                                 found.hint, stage=stage, clock=self.clock)
+
+
+# The session.
+
 class Session:
     """A logged-in SmartAPI session: its tokens, the profile's name, the clock.
 
@@ -56,28 +262,23 @@ class Session:
     too, also when the block raised. Logging out twice is harmless.
     """
 
-    def __init__(self, connection: Connection, reconnect: Callable[[float], Connection],
-                 api_key: str, client_code: str, name: str,
-                 tokens: protocol.Tokens, profile: protocol.Profile,
-                 bounds: list[ClockOffset], hidden: list[str]) -> None:
-        self._connection = connection
-        self._reconnect = reconnect
-        self._api_key = api_key
-        self._bounds = bounds
-        self._hidden = hidden
-        self.client_code = client_code
-        self.name = name
+    def __init__(self, exchange: _Exchange, credentials: Credentials,
+                 tokens: protocol.Tokens) -> None:
+        self._exchange = exchange
+        self._credentials = credentials
+        self.client_code = credentials.client_code
+        self.name = ""
+        self.exchanges: tuple[str, ...] = ()
+        self.products: tuple[str, ...] = ()
         self.jwt_token = Token(tokens.jwt)
         self.refresh_token = Token(tokens.refresh)
         self.feed_token = Token(tokens.feed)
-        self.exchanges = profile.exchanges
-        self.products = profile.products
         self.logged_out = False
         self.logout_error: LoginError | None = None
 
     @property
     def clock(self) -> ClockOffset | None:
-        return combine(self._bounds)
+        return self._exchange.clock
 
     @property
     def clock_offset(self) -> float | None:
@@ -92,33 +293,63 @@ class Session:
     def __enter__(self) -> Session:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.logout()
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        interrupted = kind is not None and not issubclass(kind, Exception)
+        self.logout(LOGOUT_AFTER_INTERRUPT_S if interrupted else None)
 
     def logout(self, timeout: float | None = None) -> bool:
         """End the session; True when Angel One confirmed it.
 
         Never raises for a failed logout (the session then expires on its
-        own); ``logout_error`` says why. A second call does nothing.
+        own); ``logout_error`` says why, and calling again tries again.
+        Once logged out, calling again does nothing. ``timeout`` bounds the
+        logout on a fresh connection (after Ctrl-C: a short wait).
         """
-        if self.logged_out or self.logout_error is not None:
-            return self.logged_out
-        connection = self._connection
+        if self.logged_out:
+            return True
+        exchange = self._exchange
         if timeout is not None:
-            connection.close()
-            connection = self._reconnect(timeout)
+            exchange.connection.close()
+            exchange.connection = exchange.connect(_check_timeout(timeout))
+        credentials = self._credentials
+        request = protocol.logout_request(credentials.api_key, exchange.local_ip,
+                                          self.jwt_token, credentials.client_code)
         try:
-            request = protocol.logout_request(self._api_key, connection.local_ipv4(),
-                                              self.jwt_token, self.client_code)
-            _answer(connection, request, self._bounds, self._hidden, "logout")
+            exchange.send(request, "logout")
             self.logged_out = True
+            self.logout_error = None
         except LoginError as error:
             self.logout_error = error
         finally:
-            connection.close()
-            self._connection.close()
+            exchange.connection.close()
         return self.logged_out
 
+    def _finish_login(self, tokens: protocol.Tokens) -> None:
+        """Check the other tokens and read the profile; on any failure, log out first."""
+        try:
+            try:
+                protocol.check_tokens(tokens)
+            except protocol.BadReply as bad:
+                raise self._exchange.bad_reply(bad, "login") from None
+            self._read_profile()
+        except Exception:
+            self.logout()
+            raise
+        except BaseException:  # Ctrl-C, SIGTERM: one short try, then go
+            self.logout(LOGOUT_AFTER_INTERRUPT_S)
+            raise
+
+    def _read_profile(self) -> None:
+        exchange, credentials = self._exchange, self._credentials
+        request = protocol.profile_request(credentials.api_key, exchange.local_ip,
+                                           self.jwt_token)
+        profile = protocol.read_profile(exchange.send(request, "profile").data)
+        self.name = clean(profile.name or "", exchange.hidden)
+        self.exchanges = tuple(clean(item, exchange.hidden, 40) for item in profile.exchanges)
+        self.products = tuple(clean(item, exchange.hidden, 40) for item in profile.products)
+
+
+# Logging in.
 
 def login(api_key: str, client_code: str, pin: str, secret: TotpSecret | str | None = None,
           *, totp: str | None = None, base_url: str = protocol.DEFAULT_BASE_URL,
@@ -126,6 +357,7 @@ def login(api_key: str, client_code: str, pin: str, secret: TotpSecret | str | N
           server_time: bool = False, environ: Mapping[str, str] | None = None,
           on_wait: Callable[[Code, float], None] | None = None,
           on_clock: Callable[[ClockOffset], None] | None = None,
+          sleep: Callable[[float], None] = time.sleep,
           names: Mapping[str, str] | None = None) -> Session:
     """Log in once with a fresh code made from ``secret``, and read the profile.
 
@@ -134,80 +366,71 @@ def login(api_key: str, client_code: str, pin: str, secret: TotpSecret | str | N
     and ``server_time`` choose the code as the scripts do: with
     ``server_time``, Angel One's clock is read first (on the same
     connection, from a request with no credential) and the code is made for
-    it; ``on_clock(offset)`` is told the measurement, ``on_wait(code,
-    seconds)`` a wait for the next code. ``timeout`` bounds each request in
-    wall-clock time. ``names`` renames the parameters in error messages
-    (``login_from_env`` names the settings).
+    it, and handed out only if it keeps ``min_validity`` seconds even at
+    the far edge of the measurement's uncertainty. ``on_clock(offset)`` is
+    told the measurement; ``on_wait(code, seconds)`` a wait for the next
+    code, which ``sleep`` then waits. ``timeout`` bounds each request in
+    wall-clock time. ``environ`` is where proxy settings are read (default
+    ``os.environ``). ``names`` renames the inputs in error messages.
+
+    Everything is checked before anything is sent. Raises
+    :class:`~angel_totp.errors.LoginRefusedError` when Angel One says no,
+    :class:`~angel_totp.errors.NoAnswerError` when no usable answer came,
+    and :class:`~angel_totp.errors.InvalidInputError` or
+    :class:`~angel_totp.errors.MissingSettingError` for bad input.
     """
-    named = {"api_key": "api_key", "client_code": "client_code", "pin": "pin",
-             "secret": "secret", "totp": "totp", "base_url": "base_url", **(names or {})}
-    api_key = protocol.check_setting(named["api_key"], api_key)
-    client_code = protocol.check_client_code(client_code, named["client_code"])
-    pin = protocol.check_setting(named["pin"], pin)
+    named = {**PARAMETER_NAMES, **(names or {})}
+    credentials = check_credentials(api_key, client_code, pin, secret, totp=totp, names=named)
     url = protocol.check_base_url(base_url, named["base_url"])
-    hidden = [api_key, pin]
-    if secret is not None:
-        if isinstance(secret, str):
-            hidden.append(secret.strip())
-            try:
-                secret = parse_secret(secret)
-            except InvalidSecretError as error:
-                raise InvalidSecretError(f"{named['secret']} is not a valid TOTP secret: "
-                                         f"{error.message}", error.hint,
-                                         what=named["secret"]) from None
-        hidden.append(secret.base32)
-    elif totp is not None:
-        totp = protocol.check_totp(totp, named["totp"])
-    else:
-        raise MissingSettingError([named["secret"]], f"{named['secret']} is missing",
-                                  hint="give the TOTP secret, so that a fresh code is made")
-
-    def connect(seconds: float) -> Connection:
-        return Connection(url, timeout=seconds, environ=environ)
-
-    connection = connect(timeout)
-    bounds: list[ClockOffset] = []
+    timeout = _check_timeout(timeout)
+    if credentials.secret is not None:
+        check_min_validity(min_validity, credentials.secret.period)
+    exchange = _Exchange(url, timeout, environ, credentials.hidden, server_time)
     try:
-        clock = None
-        if server_time:
-            clock = measure(connection)
-            bounds.append(clock)
-            if on_clock is not None:
-                on_clock(clock)
-        local_ip = _local_ip(connection, bounds)
-        if secret is not None:
-            code = _fresh(secret, min_validity, clock, on_wait)
-            totp = code.totp
-        assert totp is not None
-        hidden.append(totp)
-        answer = _answer(connection, protocol.login_request(api_key, local_ip, client_code,
-                                                            pin, totp),
-                         bounds, hidden, "login")
-        try:
-            tokens = protocol.read_tokens(answer.data)
-        except protocol.BadReply as bad:
-            raise _no_answer(bad.errorcode, bad.detail, None, bounds, "login") from None
-        hidden += [tokens.jwt, tokens.refresh, tokens.feed]
+        tokens = _log_in(exchange, credentials, min_validity, on_wait, on_clock, sleep)
     except BaseException:
-        connection.close()
+        exchange.connection.close()
         raise
+    session = Session(exchange, credentials, tokens)
+    session._finish_login(tokens)
+    return session
+
+
+def _log_in(exchange: _Exchange, credentials: Credentials, min_validity: float,
+            on_wait: Callable[[Code, float], None] | None,
+            on_clock: Callable[[ClockOffset], None] | None,
+            sleep: Callable[[float], None]) -> protocol.Tokens:
+    """The clock (if asked), then the one login request; the session's tokens."""
+    clock = None
+    if exchange.server_time:
+        clock = exchange.measure_clock()
+        if on_clock is not None:
+            on_clock(clock)
+    exchange.connect_now()  # before the code is made: connecting must not eat its validity
+    totp = credentials.totp
+    if credentials.secret is not None:
+        totp = _fresh(credentials.secret, min_validity, clock, on_wait, sleep).totp
+        exchange.hidden.append(totp)
+    assert totp is not None
+    request = protocol.login_request(credentials.api_key, exchange.local_ip,
+                                     credentials.client_code, credentials.pin, totp)
+    answer = exchange.send(request, "login")
     try:
-        request = protocol.profile_request(api_key, local_ip, tokens.jwt)
-        profile = protocol.read_profile(
-            _answer(connection, request, bounds, hidden, "profile").data)
-    except KeyboardInterrupt:
-        _logout_quietly(connection, connect, api_key, client_code, tokens, bounds, hidden,
-                        LOGOUT_AFTER_INTERRUPT_S)
-        raise
-    except BaseException:
-        _logout_quietly(connection, connect, api_key, client_code, tokens, bounds, hidden,
-                        None)
-        raise
-    name = clean(profile.name or "", hidden) or "(no name in the profile)"
-    code_shown = profile.client_code if profile.client_code and \
-        profile.client_code.isalnum() else client_code
-    return Session(connection, connect, api_key, code_shown, name, tokens, profile, bounds,
-                   hidden)
+        tokens = protocol.read_tokens(answer.data)
+    except protocol.BadReply as bad:
+        raise exchange.bad_reply(bad, "login") from None
+    exchange.hidden.extend(token for token in (tokens.jwt, tokens.refresh, tokens.feed) if token)
+    return tokens
+
+
+def _fresh(secret: TotpSecret, min_validity: float, clock: ClockOffset | None,
+           on_wait: Callable[[Code, float], None] | None,
+           sleep: Callable[[float], None]) -> Code:
+    """A fresh code for this machine's clock, or for Angel One's as measured."""
+    if clock is None:
+        return fresh_code(secret, min_validity, on_wait=on_wait, sleep=sleep)
+    return fresh_code(secret, min_validity, on_wait=on_wait, sleep=sleep,
+                      clock=clock.server_now, uncertainty=clock.uncertainty)
 
 
 def login_from_env(env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE, *,
@@ -215,127 +438,62 @@ def login_from_env(env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE, *
                    min_validity: float = DEFAULT_MIN_VALIDITY, server_time: bool = False,
                    environ: Mapping[str, str] | None = None,
                    on_wait: Callable[[Code, float], None] | None = None,
-                   on_clock: Callable[[ClockOffset], None] | None = None) -> Session:
+                   on_clock: Callable[[ClockOffset], None] | None = None,
+                   sleep: Callable[[float], None] = time.sleep) -> Session:
     """:func:`login` with the settings the scripts use, from the environment, then ``env_file``.
 
     ``ANGEL_API_KEY``, ``ANGEL_CLIENT_CODE``, ``ANGEL_PIN``, ``TOTP_SECRET``
     (or a ready ``TOTP``), and ``ANGEL_BASE_URL`` unless ``base_url`` is
-    given. Every missing one is named at once in a
-    :class:`~angel_totp.errors.MissingSettingError`.
+    given. An empty value counts as missing; every missing one is named at
+    once in a :class:`~angel_totp.errors.MissingSettingError`. A file that
+    cannot be read or parsed raises :class:`~angel_totp.errors.EnvFileError`.
+    ``env_file=None`` reads only the environment (``environ``, default
+    ``os.environ``, also where proxy settings are read).
     """
-    settings = Settings(env_file, environ)
-    values = {name: settings.get(name).value
-              for name in ("ANGEL_API_KEY", "ANGEL_CLIENT_CODE", "ANGEL_PIN", "TOTP_SECRET",
-                           "TOTP", "ANGEL_BASE_URL")}
+    values = _settings(env_file, environ)
     missing = [name for name in ("ANGEL_API_KEY", "ANGEL_CLIENT_CODE", "ANGEL_PIN")
                if values[name] is None]
     if values["TOTP_SECRET"] is None and values["TOTP"] is None:
         missing.append("TOTP_SECRET")
     if missing:
-        where = "the environment" + (f" or {os.fspath(env_file)}" if env_file else "")
-        raise MissingSettingError(missing, f"missing settings: {', '.join(missing)} "
-                                           f"(set neither in {where})",
+        source = ("not set in the environment" if env_file is None else
+                  f"set neither in the environment nor in {os.fspath(env_file)}")
+        raise MissingSettingError(missing, f"missing settings: {', '.join(missing)} ({source})",
                                   hint="see .env.example for what each one is")
+    names = SETTING_NAMES if base_url is None else {**SETTING_NAMES, "base_url": "base_url"}
     return login(values["ANGEL_API_KEY"] or "", values["ANGEL_CLIENT_CODE"] or "",
                  values["ANGEL_PIN"] or "", values["TOTP_SECRET"], totp=values["TOTP"],
                  base_url=base_url or values["ANGEL_BASE_URL"] or protocol.DEFAULT_BASE_URL,
                  timeout=timeout, min_validity=min_validity, server_time=server_time,
-                 environ=environ, on_wait=on_wait, on_clock=on_clock,
-                 names=SETTING_NAMES if base_url is None else
-                 {**SETTING_NAMES, "base_url": "base_url"})
+                 environ=environ, on_wait=on_wait, on_clock=on_clock, sleep=sleep,
+                 names=names)
 
 
-SETTING_NAMES = {"api_key": "ANGEL_API_KEY", "client_code": "ANGEL_CLIENT_CODE",
-                 "pin": "ANGEL_PIN", "secret": "TOTP_SECRET", "totp": "TOTP",
-                 "base_url": "ANGEL_BASE_URL"}
+def _settings(env_file: str | os.PathLike[str] | None,
+              environ: Mapping[str, str] | None) -> dict[str, str | None]:
+    settings = Settings(env_file, environ)
+    try:
+        return {name: settings.get(name).value for name in SETTING_NAMES.values()}
+    except ENV_FILE_ERRORS as error:
+        raise as_library_error(error) from None
+
+
+# envfile.py still raises an EnvFileError of its own, outside the family:
+# until it raises the family's, both are caught and the old one converted.
+ENV_FILE_ERRORS: tuple[type[Exception], ...] = (
+    EnvFileError, getattr(envfile, "EnvFileError", EnvFileError))
+
+
+def as_library_error(error: Exception) -> EnvFileError:
+    """An env file error as the family's :class:`~angel_totp.errors.EnvFileError`."""
+    if isinstance(error, EnvFileError):
+        return error
+    hint = getattr(error, "hint", None)
+    return EnvFileError(str(error), hint if isinstance(hint, str) else None)
 
 
 def reworded(error: LoginError, terms: dict[str, str]) -> LoginError:
     """The same failure with its hint in other words (a command's option names)."""
-    clock = error.clock if isinstance(error.clock, ClockOffset) else None
-    found = _diagnosis(error, clock, terms)
-    copy = type(error)(error.errorcode, error.message, error.cause,
-                       found.hint if found is not None else error.hint or "",
-                       stage=error.stage, clock=error.clock,
+    return type(error)(error.errorcode, error.message, error.cause,
+                       reword(error.hint or "", terms), stage=error.stage, clock=error.clock,
                        proxy_variable=error.proxy_variable)
-    return copy
-
-
-def _diagnosis(error: LoginError, clock: ClockOffset | None,
-               terms: dict[str, str]) -> Diagnosis | None:
-    if isinstance(error, LoginRefusedError):
-        return diagnose_refusal(error.errorcode, error.message, clock, terms)
-    if error.stage == "clock" or error.errorcode == "NO_DATE":
-        return None
-    return diagnose_transport(error.errorcode, error.message, error.proxy_variable, terms)
-
-
-# The exchanges.
-
-def _answer(connection: Connection, request: protocol.Request, bounds: list[ClockOffset],
-            hidden: list[str], stage: str) -> protocol.Answer:
-    """Send one request; a refusal or no usable answer raises a LoginError."""
-    try:
-        reply = connection.request(request.method, request.path, request.headers,
-                                   request.body_bytes())
-    except TransportError as error:
-        raise _no_answer(error.errorcode, clean(error.detail, hidden), error.proxy_variable,
-                         bounds, stage) from None
-    bound = offset_from_reply(reply.sent, reply.received, reply.date)
-    if bound is not None:
-        bounds.append(bound)
-    try:
-        answer = protocol.read_reply(reply.status, reply.header("Content-Type") or "",
-                                     reply.body)
-    except protocol.BadReply as bad:
-        raise _no_answer(bad.errorcode, bad.detail, None, bounds, stage) from None
-    if not answer.ok:
-        message = clean(answer.message, hidden)
-        found = diagnose_refusal(clean(answer.errorcode, hidden, 40), message,
-                                 combine(bounds))
-        raise LoginRefusedError(found.errorcode, message, _staged(found.cause, stage),
-                                found.hint, stage=stage, clock=combine(bounds))
-    return answer
-
-
-def _no_answer(errorcode: str, detail: str, proxy_variable: str | None,
-               bounds: list[ClockOffset], stage: str) -> NoAnswerError:
-    found = diagnose_transport(errorcode, detail, proxy_variable)
-    return NoAnswerError(found.errorcode, found.message, _staged(found.cause, stage),
-                         found.hint, stage=stage, clock=combine(bounds),
-                         proxy_variable=proxy_variable)
-
-
-def _staged(cause: str, stage: str) -> str:
-    if stage == "login":
-        return f"the login failed: {cause}"
-    if stage == "profile":
-        return _PROFILE_FAILED + cause
-    return f"the {stage} failed: {cause}"
-
-
-def _logout_quietly(connection: Connection, reconnect: Callable[[float], Connection],
-                    api_key: str, client_code: str,
-                    tokens: protocol.Tokens, bounds: list[ClockOffset], hidden: list[str],
-                    timeout: float | None) -> None:
-    """After a failed profile or Ctrl-C: leave no session open, if we can."""
-    profile = protocol.Profile(client_code, None, (), ())
-    Session(connection, reconnect, api_key, client_code, "", tokens, profile, bounds,
-            hidden).logout(timeout)
-
-
-def _local_ip(connection: Connection, bounds: list[ClockOffset]) -> str:
-    try:
-        return connection.local_ipv4()
-    except TransportError as error:
-        raise _no_answer(error.errorcode, error.detail, error.proxy_variable, bounds,
-                         "login") from None
-
-
-def _fresh(secret: TotpSecret, min_validity: float, clock: ClockOffset | None,
-           on_wait: Callable[[Code, float], None] | None) -> Code:
-    if clock is None:
-        return fresh_code(secret, min_validity, on_wait=on_wait)
-    offset = clock.estimate
-    return fresh_code(secret, min_validity, on_wait=on_wait,
-                      clock=lambda: time.time() - offset, uncertainty=clock.uncertainty)

@@ -86,21 +86,24 @@ class StandIn:
         self._release = threading.Event()
         self._server = None
         self.connections = 0
-        # Hostile knobs: profile fields merged over the real ones, a login token to issue.
+        # Hostile knobs: profile fields merged over the real ones, a login token to
+        # issue, fields merged over a successful login's data (other tokens...).
         self.profile_fields: dict[str, object] = {}
         self.token: str | None = None
+        self.login_fields: dict[str, object] = {}
 
     # Lifecycle.
 
-    def start(self) -> "StandIn":
+    def start(self) -> StandIn:
         handler = type("Handler", (_Handler,), {"standin": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         if self.tls:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(CERT, KEY)
             self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
+                         daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -228,7 +231,7 @@ class StandIn:
             self.issued.append(token)
         return {"status": True, "message": "SUCCESS", "errorcode": "",
                 "data": {"jwtToken": token, "refreshToken": secrets.token_urlsafe(32),
-                         "feedToken": secrets.token_urlsafe(16)}}, 200
+                         "feedToken": secrets.token_urlsafe(16), **self.login_fields}}, 200
 
     def _secure(self, headers, action, *args):
         if headers.get("X-PrivateKey") != self.api_key:
@@ -263,6 +266,15 @@ class RateLimited(Exception):
     pass
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-reply (as it should, on a reply over 1 MiB) is no error."""
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 class _Handler(BaseHTTPRequestHandler):
     standin: StandIn
     protocol_version = "HTTP/1.1"
@@ -288,6 +300,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         path = self.path.split("?")[0]
+        if "://" in path:  # the absolute form a plain-http proxy forwards (RFC 9112 3.2.2)
+            path = "/" + path.split("://", 1)[1].partition("/")[2]
         self.standin.requests.append({"method": method, "path": path,
                                       "headers": self.headers,  # case-insensitive
                                       "body": raw, "at": time.time()})

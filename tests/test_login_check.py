@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import time
 
 import pytest
-
-from conftest import (ANGEL_SECRET, API_KEY, CLIENT_CODE, LOGIN_CHECK, PIN, clean_env,
-                      login_env, messages, run_login)
+from conftest import (
+    ANGEL_SECRET,
+    API_KEY,
+    CLIENT_CODE,
+    PIN,
+    clean_env,
+    login_env,
+    messages,
+)
+from login_helpers import check, resolver_hook, run_in_process, settings_for
 from smartapi_standin import HTML_REJECTED, LOGIN, LOGOUT, PROFILE, gateway, usual
 
 
@@ -22,7 +28,7 @@ def fresh_totp(shift: float = 0) -> str:
 # Success.
 
 def test_good_credentials_log_in_read_profile_and_log_out(standin, tmp_path):
-    result = run_login(server=standin, cwd=tmp_path)
+    result = check(server=standin, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == f"Login OK: Test User ({CLIENT_CODE})"
@@ -37,7 +43,7 @@ def test_good_credentials_log_in_read_profile_and_log_out(standin, tmp_path):
 
 
 def test_requests_carry_the_documented_headers_and_bodies(standin, tmp_path):
-    run_login(server=standin, cwd=tmp_path)
+    check(server=standin, cwd=tmp_path)
     login, profile, logout = standin.requests
     assert login["method"] == "POST" and profile["method"] == "GET" and logout["method"] == "POST"
     body = json.loads(login["body"])
@@ -50,8 +56,8 @@ def test_requests_carry_the_documented_headers_and_bodies(standin, tmp_path):
     assert standin.violations == []
 
 
-def test_json_success(standin):
-    result = run_login("--json", server=standin)
+def test_json_success(standin, monkeypatch, capsys):
+    result = run_in_process(monkeypatch, capsys, "--json", settings=settings_for(standin))
     out = json.loads(result.stdout)
     assert out["ok"] is True and out["client_code"] == CLIENT_CODE and out["name"] == "Test User"
     assert out["exchanges"] == ["nse_cm", "bse_cm", "nse_fo"]
@@ -65,26 +71,26 @@ def test_settings_come_from_env_file_and_environment_wins(standin, tmp_path):
         f"ANGEL_API_KEY={API_KEY}\nANGEL_CLIENT_CODE={CLIENT_CODE}\nANGEL_PIN=000000\n"
         f"TOTP_SECRET={ANGEL_SECRET}\nANGEL_BASE_URL={standin.url}\n")
     (tmp_path / ".env").chmod(0o600)
-    result = run_login(server=standin, cwd=tmp_path, env=clean_env(ANGEL_PIN=PIN))
+    result = check(server=standin, cwd=tmp_path, env=clean_env(ANGEL_PIN=PIN))
     assert result.returncode == 0, result.stderr
     assert json.loads(standin.calls(LOGIN)[0]["body"])["password"] == PIN
 
 
 def test_base_url_option_wins_over_the_setting(standin):
     env = login_env(standin, ANGEL_BASE_URL="http://127.0.0.1:9")
-    result = run_login("--base-url", standin.url, server=standin, env=env)
+    result = check("--base-url", standin.url, server=standin, env=env)
     assert result.returncode == 0, result.stderr
 
 
 def test_ready_code_in_totp_is_used_with_a_warning(standin):
     env = login_env(standin, TOTP_SECRET=None, TOTP=fresh_totp())
-    result = run_login(server=standin, env=env)
+    result = check(server=standin, env=env)
     assert result.returncode == 0, result.stderr
-    assert "warning: using TOTP in the environment: a code lasts only 30 s" in result.stderr
+    assert "warning: using TOTP, a ready code: it lasts only 30 s" in result.stderr
 
 
 def test_dry_run_sends_nothing_and_masks_secrets(standin):
-    result = run_login("--dry-run", server=standin)
+    result = check("--dry-run", server=standin)
     assert result.returncode == 0
     assert standin.requests == []
     assert "X-PrivateKey: ********" in result.stdout
@@ -96,8 +102,18 @@ def test_dry_run_sends_nothing_and_masks_secrets(standin):
 
 # Settings problems (exit 2).
 
+def test_an_email_address_as_client_code_is_refused_before_sending(standin):
+    result = check(server=standin, env=login_env(standin, ANGEL_CLIENT_CODE="me@example.com"))
+    assert result.returncode == 2
+    assert messages(result) == [
+        "error: ANGEL_CLIENT_CODE is not letters and digits",
+        "hint: it is your Angel One client ID, e.g. A123456, not an e-mail address"]
+    assert "example.com" not in result.stderr  # the value is never shown
+    assert standin.requests == []
+
+
 def test_missing_settings_are_named_at_once_without_a_terminal(tmp_path):
-    result = run_login(cwd=tmp_path, env=clean_env(ANGEL_CLIENT_CODE=CLIENT_CODE))
+    result = check(cwd=tmp_path, env=clean_env(ANGEL_CLIENT_CODE=CLIENT_CODE))
     assert result.returncode == 2
     first = messages(result)[0]
     assert first == ("error: missing settings: ANGEL_API_KEY, ANGEL_PIN, "
@@ -106,7 +122,7 @@ def test_missing_settings_are_named_at_once_without_a_terminal(tmp_path):
 
 
 def test_empty_setting_is_reported_with_its_source(standin):
-    result = run_login(server=standin, env=login_env(standin, ANGEL_PIN=""))
+    result = check(server=standin, env=login_env(standin, ANGEL_PIN=""))
     assert result.returncode == 2
     assert "ANGEL_PIN (empty in the environment)" in result.stderr
     assert standin.requests == []
@@ -114,21 +130,22 @@ def test_empty_setting_is_reported_with_its_source(standin):
 
 def test_invalid_secret_is_a_usage_error(standin):
     bad = ANGEL_SECRET[:10] + "0" + ANGEL_SECRET[11:]
-    result = run_login(server=standin, env=login_env(standin, TOTP_SECRET=bad))
+    result = check(server=standin, env=login_env(standin, TOTP_SECRET=bad))
     assert result.returncode == 2
-    assert "TOTP_SECRET in the environment is not a valid TOTP secret: character 11" in result.stderr
+    assert "error: TOTP_SECRET is not a valid TOTP secret: character 11" in result.stderr
+    assert standin.requests == []
     assert bad not in result.stderr
 
 
 @pytest.mark.parametrize("args,words", [
     (["--timeout", "0"], "--timeout"),
     (["--timeout", "abc"], "--timeout"),
-    (["--base-url", "ftp://x"], "--base-url is not an http(s) URL"),
-    (["--min-validity", "30"], "--min-validity must be from 0 to 29"),
+    (["--base-url", "ftp://x"], "--base-url is not an http:// or https:// URL"),
+    (["--min-validity", "30"], "--min-validity: 30 s is not less than a code's 30 s"),
     (["--secret", "x"], "unrecognized arguments"),
 ])
-def test_bad_options_are_usage_errors(standin, args, words):
-    result = run_login(*args, server=standin)
+def test_bad_options_are_usage_errors(standin, monkeypatch, capsys, args, words):
+    result = run_in_process(monkeypatch, capsys, *args, settings=settings_for(standin))
     assert result.returncode == 2
     assert "\n".join(messages(result)).startswith("error: ") and words in result.stderr
     assert standin.requests == []
@@ -142,14 +159,13 @@ REFUSALS = [
     ({"ANGEL_PIN": "Trading@2024"}, "AB7001", "trading password was sent instead of the PIN"),
     ({"ANGEL_PIN": "111111"}, "AB1007", "client code or PIN is wrong"),
     ({"ANGEL_CLIENT_CODE": "B999999"}, "AB1032", "does not know this client code"),
-    ({"ANGEL_CLIENT_CODE": "me@example.com"}, "AB1004", "e-mail address"),
     ({"ANGEL_API_KEY": "wrongkey1"}, "AG8001", "API key was refused"),
 ]
 
 
 @pytest.mark.parametrize("change,code,cause", REFUSALS)
-def test_each_refusal_is_explained(standin, change, code, cause):
-    result = run_login(server=standin, env=login_env(standin, **change))
+def test_each_refusal_is_explained(standin, monkeypatch, capsys, change, code, cause):
+    result = run_in_process(monkeypatch, capsys, settings=settings_for(standin, **change))
     assert result.returncode == 1, result.stderr
     lines = [line for line in messages(result) if not line.startswith("warning: ")]
     assert lines[0].startswith("error: Angel One refused the login: ")
@@ -160,9 +176,9 @@ def test_each_refusal_is_explained(standin, change, code, cause):
     assert result.stdout == ""
 
 
-def test_blocked_account(standin):
+def test_blocked_account(standin, monkeypatch, capsys):
     standin.blocked = True
-    result = run_login(server=standin)
+    result = run_in_process(monkeypatch, capsys, settings=settings_for(standin))
     assert result.returncode == 1
     assert "account is blocked for trading (AB1006" in result.stderr
     assert "contact Angel One" in result.stderr
@@ -177,18 +193,23 @@ def test_blocked_account(standin):
     (gateway, 401, "AG8003", "Token missing", "no session token"),
     (gateway, 403, "AG8001", "Invalid Token", "API key was refused"),
     (usual, 400, "AB1050", "Invalid totp", "TOTP code was not accepted"),
+    (usual, 200, "AB1004", "Something Went Wrong, Please Try After Sometime",
+     "e-mail address was used as the client ID"),
+    (gateway, 403, "AG7002", "Access denied: Unregistered IP address. Register your IP "
+                             "before retrying.", "not registered for this API key"),
 ])
-def test_forced_refusals_in_both_shapes(standin, shape, http_status, code, message, cause):
+def test_forced_refusals_in_both_shapes(standin, monkeypatch, capsys, shape, http_status, code,
+                                        message, cause):
     standin.fail_with("login", shape(code, message), http_status)
-    result = run_login(server=standin)
+    result = run_in_process(monkeypatch, capsys, settings=settings_for(standin))
     assert result.returncode == 1, result.stderr
     assert f"{cause}" in messages(result)[0]
     assert f"({code} {message})" in messages(result)[0]
 
 
-def test_unknown_code_shows_angel_ones_own_message_and_code(standin):
+def test_unknown_code_shows_angel_ones_own_message_and_code(standin, monkeypatch, capsys):
     standin.fail_with("login", usual("AB9999", "Something new happened"))
-    result = run_login(server=standin)
+    result = run_in_process(monkeypatch, capsys, settings=settings_for(standin))
     assert result.returncode == 1
     assert ("error: Angel One refused the login: Angel One refused the login: "
             not in result.stderr)
@@ -196,7 +217,7 @@ def test_unknown_code_shows_angel_ones_own_message_and_code(standin):
 
 
 def test_json_failure_has_errorcode_message_hint_and_clock(standin):
-    result = run_login("--json", server=standin, env=login_env(standin, ANGEL_PIN="111111"))
+    result = check("--json", server=standin, env=login_env(standin, ANGEL_PIN="111111"))
     assert result.returncode == 1
     out = json.loads(result.stdout)
     assert out["ok"] is False and out["errorcode"] == "AB1007"
@@ -208,16 +229,16 @@ def test_json_failure_has_errorcode_message_hint_and_clock(standin):
 # The clock.
 
 def test_invalid_totp_always_reports_the_clock_offset(standin):
-    result = run_login(server=standin, env=login_env(
+    result = check(server=standin, env=login_env(
         standin, TOTP_SECRET="JBSWY3DPEHPK3PXPJBSWY3DPXX"))
     hint = messages(result)[1]
     assert "your clock is" in hint and "Angel One's (±" in hint
     assert "which is fine, so the secret is probably wrong" in hint
 
 
-def test_clock_far_behind_is_named_as_the_cause_of_invalid_totp(standin):
+def test_clock_far_behind_is_named_as_the_cause_of_invalid_totp(standin, monkeypatch, capsys):
     standin.clock_shift = 90  # the stand-in is 90 s ahead: our clock is behind
-    result = run_login("--json", server=standin)
+    result = run_in_process(monkeypatch, capsys, "--json", settings=settings_for(standin))
     assert result.returncode == 1
     out = json.loads(result.stdout)
     assert out["errorcode"] == "AB1050"
@@ -225,24 +246,24 @@ def test_clock_far_behind_is_named_as_the_cause_of_invalid_totp(standin):
     assert "behind Angel One's" in out["hint"] and "time sync" in out["hint"]
 
 
-def test_clock_off_by_more_than_10_s_warns_even_on_success(standin):
+def test_clock_off_by_more_than_10_s_warns_even_on_success(standin, monkeypatch, capsys):
     standin.clock_shift = -20  # our clock is 20 s ahead; still within one step
-    result = run_login(server=standin)
+    result = run_in_process(monkeypatch, capsys, settings=settings_for(standin))
     assert result.returncode == 0, result.stderr
     import re
     found = re.search(r"warning: your clock is ([0-9.]+) s ahead of Angel One's", result.stderr)
     assert found and 18 < float(found.group(1)) < 22
 
 
-def test_offset_bound_is_within_a_second_and_a_bit(standin):
-    result = run_login("--json", server=standin)
+def test_offset_bound_is_within_a_second_and_a_bit(standin, monkeypatch, capsys):
+    result = run_in_process(monkeypatch, capsys, "--json", settings=settings_for(standin))
     out = json.loads(result.stdout)
     assert out["clock_uncertainty_s"] <= 0.6  # three replies narrow the 1 s Date resolution
 
 
-def test_missing_date_header_means_no_offset(standin):
+def test_missing_date_header_means_no_offset(standin, monkeypatch, capsys):
     standin.send_date = False
-    result = run_login("--json", server=standin)
+    result = run_in_process(monkeypatch, capsys, "--json", settings=settings_for(standin))
     out = json.loads(result.stdout)
     assert out["ok"] is True and "clock_offset_s" not in out
 
@@ -266,21 +287,24 @@ def test_missing_date_header_means_no_offset(standin):
                                            "errorcode": "", "data": None}).encode()),
      "BAD_REPLY", "no token"),
 ])
-def test_unusable_replies_exit_3_with_their_own_message(standin, reply, code, words):
+def test_unusable_replies_exit_3_with_their_own_message(standin, monkeypatch, capsys, reply,
+                                                        code, words):
     standin.fail_with("login", reply[2], reply[0], reply[1])
-    result = run_login("--json", server=standin)
+    standin.enforce_rate_limit = False  # two runs at once
+    settings = settings_for(standin)
+    result = run_in_process(monkeypatch, capsys, "--json", settings=settings)
     assert result.returncode == 3, result.stdout + result.stderr
     out = json.loads(result.stdout)
     assert out["errorcode"] == code and words in out["cause"]
-    text = run_login(server=standin)
+    text = run_in_process(monkeypatch, capsys, settings=settings)
     assert text.returncode == 3
     assert "\n".join(messages(text)).startswith("error: ") and words in messages(text)[0]
     assert messages(text)[1].startswith("hint: ")
 
 
 def test_real_rate_limit_after_a_login_in_the_same_second(standin):
-    run_login(server=standin)
-    result = run_login(server=standin, env=login_env(standin, TOTP=fresh_totp()))
+    check(server=standin)
+    result = check(server=standin, env=login_env(standin, TOTP=fresh_totp()))
     if standin.requests[-1]["at"] - standin.calls(LOGIN)[0]["at"] < 1.0:
         assert result.returncode == 3
         assert "rate limit" in result.stderr
@@ -292,31 +316,25 @@ def test_connection_refused():
         port = probe.getsockname()[1]
     env = clean_env(ANGEL_API_KEY=API_KEY, ANGEL_CLIENT_CODE=CLIENT_CODE, ANGEL_PIN=PIN,
                     TOTP_SECRET=ANGEL_SECRET, ANGEL_BASE_URL=f"http://127.0.0.1:{port}")
-    result = run_login(env=env)
+    result = check(env=env)
     assert result.returncode == 3
     assert "\n".join(messages(result)).startswith("error: the connection was refused")
 
 
-DNS_FAILS = (
-    "import socket, runpy, sys\n"
-    "def fail(*a, **k): raise socket.gaierror(-2, 'Name or service not known')\n"
-    "socket.getaddrinfo = fail\n"
-    "sys.argv = [sys.argv[1]] + sys.argv[2:]\n"
-    "runpy.run_path(sys.argv[0], run_name='__main__')\n"
-)
-
-
-def test_dns_failure_without_touching_the_network():
+def test_dns_failure_without_touching_the_network(tmp_path_factory):
+    hook = resolver_hook(tmp_path_factory.mktemp("resolver"), "fail")
     env = clean_env(ANGEL_API_KEY=API_KEY, ANGEL_CLIENT_CODE=CLIENT_CODE, ANGEL_PIN=PIN,
-                    TOTP_SECRET=ANGEL_SECRET, ANGEL_BASE_URL="https://no-such-host.invalid")
-    result = run_login(env=env, command=[sys.executable, "-c", DNS_FAILS, str(LOGIN_CHECK)])
+                    TOTP_SECRET=ANGEL_SECRET, ANGEL_BASE_URL="https://no-such-host.invalid",
+                    **hook)
+    result = check(env=env, bound=5)
     assert result.returncode == 3
-    assert "\n".join(messages(result)).startswith("error: the server's name could not be resolved")
+    assert result.lines()[0].startswith("error: the server's name could not be resolved")
+    assert "--base-url" in result.lines()[1]  # hint: check the host in --base-url
 
 
-def test_connection_closed_without_a_reply(standin):
+def test_connection_closed_without_a_reply(standin, monkeypatch, capsys):
     standin.close("login")
-    result = run_login(server=standin)
+    result = run_in_process(monkeypatch, capsys, settings=settings_for(standin))
     assert result.returncode == 3
     assert "\n".join(messages(result)).startswith("error: the connection failed")
 
@@ -324,12 +342,12 @@ def test_connection_closed_without_a_reply(standin):
 def test_hanging_server_times_out_near_the_timeout(standin):
     standin.hang("login")
     started = time.monotonic()
-    result = run_login("--timeout", "1", "--json", server=standin)
+    result = check("--timeout", "0.5", "--json", server=standin)
     elapsed = time.monotonic() - started
     assert result.returncode == 3
     assert json.loads(result.stdout)["errorcode"] == "TIMEOUT"
-    assert "1 s timeout" in json.loads(result.stdout)["cause"]
-    assert elapsed < 15  # bounded: not the 120 s the stand-in would hang
+    assert "no complete reply within 0.5 s" in json.loads(result.stdout)["cause"]
+    assert elapsed < 0.5 + 1 + 1  # --timeout + 1 s, and the start of a Python process
 
 
 # TLS.
@@ -339,7 +357,7 @@ def test_self_signed_certificate_is_refused_with_a_hint():
     server = StandIn(api_key=API_KEY, client_code=CLIENT_CODE, pin=PIN,
                      secret=ANGEL_SECRET, tls=True).start()
     try:
-        result = run_login(server=server)
+        result = check(server=server)
         assert result.returncode == 3
         lines = messages(result)
         assert lines[0].startswith("error: the server's TLS certificate could not be verified")
@@ -354,7 +372,7 @@ def test_tls_works_when_the_ca_is_trusted_through_ssl_cert_file():
     server = StandIn(api_key=API_KEY, client_code=CLIENT_CODE, pin=PIN,
                      secret=ANGEL_SECRET, tls=True).start()
     try:
-        result = run_login(server=server, env=login_env(server, SSL_CERT_FILE=str(CERT)))
+        result = check(server=server, env=login_env(server, SSL_CERT_FILE=str(CERT)))
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith("Login OK")
         assert server.sessions == set()
@@ -364,33 +382,33 @@ def test_tls_works_when_the_ca_is_trusted_through_ssl_cert_file():
 
 # After the login.
 
-def test_profile_failure_still_logs_out(standin):
+def test_profile_failure_still_logs_out(standin, monkeypatch, capsys):
     standin.fail_with("profile", gateway("AG8001", "Invalid Token"), 401)
-    result = run_login(server=standin)
+    result = run_in_process(monkeypatch, capsys, settings=settings_for(standin))
     assert result.returncode == 1
     assert "\n".join(messages(result)).startswith(
         "error: login worked, but reading the profile failed: the API key was refused")
     assert len(standin.calls(LOGOUT)) == 1 and standin.sessions == set()
 
 
-def test_profile_with_null_data(standin):
+def test_profile_with_null_data(standin, monkeypatch, capsys):
     standin.fail_with("profile", {"status": True, "message": "SUCCESS", "errorcode": "",
                                   "data": None})
-    result = run_login(server=standin)
+    result = run_in_process(monkeypatch, capsys, settings=settings_for(standin))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"Login OK: (no name in the profile) ({CLIENT_CODE})")
 
 
-def test_profile_refusal_with_null_data(standin):
+def test_profile_refusal_with_null_data(standin, monkeypatch, capsys):
     standin.fail_with("profile", usual("AB2001", "Internal Error"))
-    result = run_login(server=standin)
+    result = run_in_process(monkeypatch, capsys, settings=settings_for(standin))
     assert result.returncode == 1
     assert "reading the profile failed: Angel One had an internal error" in result.stderr
 
 
-def test_logout_failure_is_a_warning_not_a_failure(standin):
+def test_logout_failure_is_a_warning_not_a_failure(standin, monkeypatch, capsys):
     standin.fail_with("logout", gateway("AG8002", "Token Expired"), 401)
-    result = run_login(server=standin)
+    result = run_in_process(monkeypatch, capsys, settings=settings_for(standin))
     assert result.returncode == 0
     assert "warning: could not log out (AG8002 Token Expired)" in result.stderr
     assert "logged out" not in result.stdout
@@ -399,16 +417,16 @@ def test_logout_failure_is_a_warning_not_a_failure(standin):
 def test_plain_http_to_a_remote_host_is_warned_about():
     env = clean_env(ANGEL_API_KEY=API_KEY, ANGEL_CLIENT_CODE=CLIENT_CODE, ANGEL_PIN=PIN,
                     TOTP_SECRET=ANGEL_SECRET)
-    result = run_login("--dry-run", "--base-url", "http://apiconnect.example", env=env)
+    result = check("--dry-run", "--base-url", "http://apiconnect.example", env=env)
     assert result.returncode == 0
     assert "warning: --base-url uses plain http" in result.stderr
-    local = run_login("--dry-run", "--base-url", "http://127.0.0.1:1", env=env)
+    local = check("--dry-run", "--base-url", "http://127.0.0.1:1", env=env)
     assert "plain http" not in local.stderr
 
 
-def test_an_oversized_reply_is_refused_as_a_bad_reply(standin):
+def test_an_oversized_reply_is_refused_as_a_bad_reply(standin, monkeypatch, capsys):
     standin.fail_with("login", b"{" + b" " * (2 << 20) + b"}")
-    result = run_login("--json", server=standin)
+    result = run_in_process(monkeypatch, capsys, "--json", settings=settings_for(standin))
     assert result.returncode == 3
     assert json.loads(result.stdout)["errorcode"] == "BAD_REPLY"
     assert "over 1 MiB" in json.loads(result.stdout)["cause"]

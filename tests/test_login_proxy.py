@@ -6,8 +6,9 @@ import socket
 import threading
 
 import pytest
-
 from conftest import ANGEL_SECRET, API_KEY, CLIENT_CODE, PIN, login_env, run_login
+from hostile_server import HostileServer
+from login_helpers import check, resolver_hook
 from smartapi_standin import CERT, LOGIN, StandIn
 
 
@@ -117,11 +118,56 @@ def test_no_proxy_bypasses_the_proxy(standin, proxy):
     assert proxy.seen == []
 
 
-def test_unreachable_proxy_is_a_network_failure(standin):
+def test_an_unreachable_proxy_has_its_own_message_naming_the_variable(standin):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    result = run_login(server=standin, env=login_env(standin, HTTP_PROXY=dead))
+    result = check(server=standin, env=login_env(standin, HTTP_PROXY=dead), bound=5)
     assert result.returncode == 3
-    assert "connection was refused" in result.stderr
-    assert "proxy" in result.stderr
+    assert result.lines() == [
+        "error: the proxy could not be reached (the proxy refused the connection)",
+        "hint: check the proxy's host and port in HTTP_PROXY, or unset it if you need no proxy"]
+    assert standin.requests == []
+
+
+def test_a_proxy_whose_name_does_not_resolve_is_blamed_not_the_base_url(tls_standin,
+                                                                        tmp_path_factory):
+    hook = resolver_hook(tmp_path_factory.mktemp("resolver"), "fail")
+    env = login_env(tls_standin, HTTPS_PROXY="http://proxy.invalid:3128", **hook)
+    result = check(env=env, bound=5)
+    assert result.returncode == 3
+    assert result.lines()[0] == ("error: the proxy could not be reached: the proxy's name "
+                                 "lookup failed (Name or service not known)")
+    assert "HTTPS_PROXY" in result.lines()[1] and "--base-url" not in result.stderr
+
+
+@pytest.mark.parametrize("variable,target", [("HTTPS_PROXY", "tls"), ("HTTP_PROXY", "plain")])
+def test_a_proxy_that_wants_credentials_has_its_own_message(tls_standin, standin, variable,
+                                                            target):
+    server = tls_standin if target == "tls" else standin
+    with HostileServer("proxy_407") as proxy:
+        result = check("--json", env=login_env(server, **{variable: proxy.proxy_url}), bound=5)
+    assert result.returncode == 3
+    verdict = result.json()
+    assert verdict["errorcode"] == "PROXY_AUTH"
+    assert verdict["cause"] == "the proxy wants credentials (HTTP 407)"
+    assert variable in verdict["hint"] and "GARBAGE" not in result.output
+    assert server.requests == []
+
+
+def test_a_proxy_refusing_its_credentials_never_shows_them(tls_standin):
+    with HostileServer("proxy_407") as proxy:
+        url = proxy.proxy_url.replace("http://", "http://trader:s3cretPW99@")
+        result = check(env=login_env(tls_standin, HTTPS_PROXY=url), bound=5)
+    assert result.returncode == 3
+    assert "the proxy refused its credentials (HTTP 407)" in result.lines()[0]
+    assert "s3cretPW99" not in result.output and "trader" not in result.output
+
+
+def test_a_proxy_that_cannot_reach_angel_one(tls_standin):
+    with HostileServer("proxy_502") as proxy:
+        result = check(env=login_env(tls_standin, HTTPS_PROXY=proxy.proxy_url), bound=5)
+    assert result.returncode == 3
+    assert result.lines()[0] == ("error: the proxy refused to connect to Angel One: the proxy "
+                                 "refused the tunnel (HTTP 502)")
+    assert "HTTPS_PROXY" in result.lines()[1]

@@ -6,9 +6,7 @@ import os
 import sys
 
 import pytest
-
-from conftest import (ANGEL_SECRET, API_KEY, CLIENT_CODE, LOGIN_CHECK, PIN, assert_no_leak,
-                      clean_env)
+from conftest import ANGEL_SECRET, API_KEY, CLIENT_CODE, LOGIN_CHECK, PIN, assert_no_leak, clean_env
 from smartapi_standin import LOGIN
 
 pexpect = pytest.importorskip("pexpect")
@@ -90,4 +88,27 @@ def test_a_typed_code_that_is_not_6_digits_is_refused(standin, tmp_path):
     status, text = finish(child, transcript)
     assert status == 2
     assert "error: the code must be 6 digits" in text
+    assert standin.requests == []
+
+
+def test_a_bad_setting_is_reported_before_any_prompt(standin, tmp_path):
+    env = clean_env(ANGEL_BASE_URL=standin.url, ANGEL_API_KEY="kQ7p Z2mXw9",
+                    ANGEL_CLIENT_CODE=CLIENT_CODE, TOTP_SECRET=ANGEL_SECRET)  # no PIN
+    child, transcript = spawn(tmp_path, env)
+    status, text = finish(child, transcript)
+    assert status == 2
+    assert "error: ANGEL_API_KEY has a control character or a space inside" in text
+    assert "PIN" not in text and "Z2mXw9" not in text
+    assert standin.requests == []
+
+
+def test_a_typed_client_code_is_checked_and_never_echoed_in_the_error(standin, tmp_path):
+    env = clean_env(ANGEL_BASE_URL=standin.url, ANGEL_API_KEY=API_KEY, ANGEL_PIN=PIN,
+                    TOTP_SECRET=ANGEL_SECRET)
+    child, transcript = spawn(tmp_path, env)
+    child.expect(r"Client code \(e\.g\. A123456\): ")
+    child.sendline("me@example.com")
+    status, text = finish(child, transcript)
+    assert status == 2
+    assert "error: the client code is not letters and digits" in text
     assert standin.requests == []

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import pyotp
 import pytest
+from conftest import ANGEL_SECRET, RFC_SHA1
 
 import angel_totp
-from angel_totp import (Code, EnvFileError, InvalidSecret, MissingSecret, code_from_env,
-                        fresh_code, parse_secret)
-from conftest import ANGEL_SECRET, RFC_SHA1
+from angel_totp import (
+    Code,
+    EnvFileError,
+    InvalidSecret,
+    MissingSecret,
+    code_from_env,
+    fresh_code,
+    parse_secret,
+)
 
 
 def test_public_names_are_importable_from_the_package():
     for name in angel_totp.__all__:
         assert getattr(angel_totp, name) is not None
     with pytest.raises(AttributeError):
-        angel_totp.no_such_thing
+        angel_totp.no_such_thing  # noqa: B018 - the lookup is the test
 
 
 def test_fresh_code_from_any_accepted_form():
@@ -90,3 +97,43 @@ def test_readme_example_passes_the_code_to_generate_session(tmp_path, monkeypatc
     SmartConnect(api_key="key").generateSession("A123456", "1234", code.totp)
     assert pyotp.TOTP(ANGEL_SECRET).verify(received["totp"], valid_window=1)
     assert code.valid_for >= 5
+
+
+def test_readme_bot_logs_in_hands_its_tokens_to_the_sdk_and_logs_out(standin, workdir, capfd):
+    """The README's bot, with a stand-in for the SDK's SmartConnect: no file, no output."""
+    from conftest import API_KEY, CLIENT_CODE, PIN
+    (workdir / ".env").write_text(f"ANGEL_API_KEY={API_KEY}\nANGEL_CLIENT_CODE={CLIENT_CODE}\n"
+                                  f"ANGEL_PIN={PIN}\nTOTP_SECRET={ANGEL_SECRET}\n"
+                                  f"ANGEL_BASE_URL={standin.url}\n")
+    before = sorted(p.name for p in workdir.iterdir())
+    handed: dict[str, str] = {}
+
+    class SmartConnect:  # the SDK's setters, as smartConnect.py 1.5.5 has them
+        def __init__(self, api_key):
+            handed["api_key"] = api_key
+
+        def setAccessToken(self, token):  # noqa: N802 - the SDK's names
+            handed["access"] = token
+
+        def setRefreshToken(self, token):  # noqa: N802
+            handed["refresh"] = token
+
+        def setFeedToken(self, token):  # noqa: N802
+            handed["feed"] = token
+
+        def setUserId(self, client_code):  # noqa: N802
+            handed["user"] = client_code
+
+    settings = angel_totp.Settings()
+    with angel_totp.login_from_env(server_time=True, min_validity=0) as session:
+        smart_api = SmartConnect(api_key=settings.value("ANGEL_API_KEY"))
+        smart_api.setAccessToken(session.jwt_token)
+        smart_api.setRefreshToken(session.refresh_token)
+        smart_api.setFeedToken(session.feed_token)
+        smart_api.setUserId(session.client_code)
+        assert standin.sessions == {handed["access"]}  # a live session, for the SDK's orders
+    assert handed["api_key"] == API_KEY and handed["user"] == CLIENT_CODE
+    assert handed["refresh"] and handed["feed"]
+    assert session.logged_out and standin.sessions == set()
+    assert capfd.readouterr() == ("", "")
+    assert sorted(p.name for p in workdir.iterdir()) == before  # no logs/ folder

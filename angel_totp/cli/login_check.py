@@ -10,23 +10,35 @@ from __future__ import annotations
 
 import json
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import __version__, protocol
+from ..clock import ClockOffset
 from ..codes import DEFAULT_MIN_VALIDITY
 from ..diagnosis import clock_warning
-from ..errors import EnvFileError, InvalidInputError, LoginError, LoginRefusedError
+from ..errors import InvalidInputError, LoginError, LoginRefusedError, MissingSettingError
+from ..session import (
+    ENV_FILE_ERRORS,
+    SETTING_NAMES,
+    Credentials,
+    Session,
+    check_credentials,
+    check_value,
+    login,
+    reworded,
+)
 from ..settings import Settings
 from . import console, network
-from .console import (EXIT_FAILED, EXIT_NO_ANSWER, EXIT_OK, UsageError, err, fail, out,
-                      shown, warn)
-from .options import (Command, Option, min_validity_seconds, program_name, text_value,
-                      timeout_seconds)
+from .console import EXIT_FAILED, EXIT_NO_ANSWER, EXIT_OK, UsageError, err, fail, out, shown, warn
+from .options import (
+    Command,
+    Option,
+    min_validity_seconds,
+    program_name,
+    text_value,
+    timeout_seconds,
+)
 from .waiting import Waiter
-
-if TYPE_CHECKING:
-    from ..clock import ClockOffset
-    from ..session import Session
 
 DESCRIPTION = """\
 Log in to Angel One SmartAPI once with your API key, client code, PIN and a
@@ -108,24 +120,18 @@ OPTIONS = (
 
 PLACEHOLDER_TOKEN = "<token from the login reply>"
 
+# The settings a login needs, by the name login() gives each.
+SETTINGS = {"ANGEL_API_KEY": "api_key", "ANGEL_CLIENT_CODE": "client_code",
+            "ANGEL_PIN": "pin", "TOTP_SECRET": "secret", "TOTP": "totp"}
+# What is asked for on a terminal when missing: prompt, words for errors, hidden?
+PROMPTS = {"ANGEL_API_KEY": ("API key (input hidden): ", "the API key", True),
+           "ANGEL_CLIENT_CODE": ("Client code (e.g. A123456): ", "the client code", False),
+           "ANGEL_PIN": ("PIN (input hidden): ", "the PIN", True)}
+
 
 def command() -> Command:
     return Command(program_name("test_api_connection.py"), DESCRIPTION, EPILOG, OPTIONS,
                    __version__)
-
-
-class Credentials:
-    """The settings a login needs, gathered and checked."""
-
-    __slots__ = ("api_key", "client_code", "pin", "secret", "totp")
-
-    def __init__(self, api_key: str, client_code: str, pin: str, secret: str | None,
-                 totp: str | None) -> None:
-        self.api_key = api_key
-        self.client_code = client_code
-        self.pin = pin
-        self.secret = secret
-        self.totp = totp
 
 
 def main(argv: list[str]) -> int:
@@ -135,18 +141,18 @@ def main(argv: list[str]) -> int:
     settings = Settings(args.env_file if args.env_file is not None else ".env")
     _check_env_file(args, settings)
     url = network.base_url(args, settings)
-    creds = gather_credentials(args, settings)
+    credentials = gather_credentials(settings)
     if args.dry_run:
-        return dry_run(creds)
-    report = Report(args.json)
-    return check_login(args, url, creds, report)
+        return dry_run(url, credentials, args.server_time)
+    return check_login(args, url, credentials, Report(args.json, args.server_time))
 
 
 def _check_env_file(args: SimpleNamespace, settings: Settings) -> None:
+    """Read the env file now: one that cannot be read or parsed exits 2, nothing sent."""
     from ..envfile import readable_by_others
     try:
         found = settings.file()
-    except EnvFileError as error:
+    except ENV_FILE_ERRORS as error:
         raise network.env_file_unusable(error) from None
     path = shown(settings.env_file or ".env")
     if found is None and args.env_file is not None:
@@ -157,81 +163,104 @@ def _check_env_file(args: SimpleNamespace, settings: Settings) -> None:
         err(f"hint: chmod 600 {path}")
 
 
-def gather_credentials(args: SimpleNamespace, settings: Settings) -> Credentials:
-    """Every setting, asking on a terminal for what is missing, all checked."""
+# The settings.
+
+def gather_credentials(settings: Settings) -> Credentials:
+    """Every setting, each checked as it is read; on a terminal, what is missing is asked for."""
     path = shown(settings.env_file or ".env")
     values: dict[str, str | None] = {}
     missing: list[str] = []
-    for name in ("ANGEL_API_KEY", "ANGEL_CLIENT_CODE", "ANGEL_PIN", "TOTP_SECRET", "TOTP"):
+    for name in SETTINGS:
         setting = settings.get(name)
         values[name] = setting.value
-        console.hide(setting.value)
-        if setting.value is None and name not in ("TOTP_SECRET", "TOTP"):
-            missing.append(name if not setting.empty else
-                           f"{name} (empty in {'the environment' if setting.source == 'environment' else path})")
+        if setting.value is None and name in PROMPTS:
+            where = "the environment" if setting.source == "environment" else path
+            missing.append(f"{name} (empty in {where})" if setting.empty else name)
     has_code = values["TOTP_SECRET"] is not None or values["TOTP"] is not None
-    interactive = console.stdin_is_terminal()
-    if not interactive and (missing or not has_code):
+    if values["TOTP_SECRET"] is not None:
+        values["TOTP"] = None  # a ready code is only for when there is no secret
+    for name, value in values.items():
+        if value is not None:
+            _check_setting(name, value)
+    if not console.stdin_is_terminal() and (missing or not has_code):
         names = missing + ([] if has_code else ["TOTP_SECRET (or TOTP)"])
         fail("missing settings: " + ", ".join(names),
              hint=f"set them in {path} (see .env.example) or the environment, or run in "
                   "a terminal to be asked")
-    prompts = {"ANGEL_API_KEY": ("API key (input hidden): ", "API key", True),
-               "ANGEL_CLIENT_CODE": ("Client code (e.g. A123456): ", "client code", False),
-               "ANGEL_PIN": ("PIN (input hidden): ", "PIN", True)}
-    for name, (prompt, what, hidden) in prompts.items():
+    for name, (prompt, what, hidden) in PROMPTS.items():
         if values[name] is None:
-            answer = console.ask_hidden(prompt, what) if hidden else \
-                console.ask_line(prompt, what)
-            values[name] = answer.strip()
-            console.hide(values[name])
+            values[name] = _ask(name, prompt, what, hidden)
     if not has_code:
-        values["TOTP"] = console.ask_line("6-digit code from your authenticator app: ", "code")
-        console.hide(values["TOTP"])
-    creds = Credentials(values["ANGEL_API_KEY"] or "", values["ANGEL_CLIENT_CODE"] or "",
-                        values["ANGEL_PIN"] or "", values["TOTP_SECRET"],
-                        None if values["TOTP_SECRET"] else values["TOTP"])
-    return check_credentials(creds)
+        values["TOTP"] = _ask_code()
+    return _checked_credentials(values)
 
 
-def check_credentials(creds: Credentials) -> Credentials:
-    """The library's checks, before anything is sent; exit 2 naming the setting."""
-    from ..secret import parse_secret
+def _check_setting(name: str, value: str) -> None:
+    """One setting's check, before any prompt; exit 2 naming it, never its value."""
+    console.hide(value if name != "ANGEL_CLIENT_CODE" else None)
     try:
-        api_key = protocol.check_setting("ANGEL_API_KEY", creds.api_key)
-        client_code = protocol.check_client_code(creds.client_code)
-        pin = protocol.check_setting("ANGEL_PIN", creds.pin)
-        totp = protocol.check_totp(creds.totp) if creds.totp is not None else None
-        if creds.secret is not None:
-            secret = parse_secret(creds.secret)
-            console.hide(secret.base32)
-            caution = secret.compatibility_warning()
-            if caution:
-                warn(caution)
+        check_value(SETTINGS[name], value, SETTING_NAMES)
     except InvalidInputError as error:
-        what = "TOTP_SECRET" if error.what == "secret" else error.what
-        message = error.message if error.what != "secret" else \
-            f"TOTP_SECRET is not a valid TOTP secret: {error.message}"
-        raise UsageError(message if what in message else f"{what}: {message}",
-                         error.hint) from None
-    if totp is not None:
+        raise UsageError(error.message, error.hint) from None
+
+
+def _ask(name: str, prompt: str, what: str, hidden: bool) -> str:
+    answer = (console.ask_hidden(prompt, what) if hidden else console.ask_line(prompt, what))
+    answer = answer.strip()
+    if hidden:
+        console.hide(answer)
+    try:
+        check_value(SETTINGS[name], answer, {SETTINGS[name]: what})
+    except InvalidInputError as error:
+        raise UsageError(error.message, error.hint) from None
+    return answer
+
+
+def _ask_code() -> str:
+    code = console.ask_line("6-digit code from your authenticator app: ", "code")
+    console.hide(code)
+    try:
+        check_value("totp", code)
+    except InvalidInputError:
+        fail("the code must be 6 digits", hint="type the code your authenticator app shows "
+                                               "now, or set TOTP_SECRET")
+    return code
+
+
+def _checked_credentials(values: dict[str, str | None]) -> Credentials:
+    """The library's checks on the whole set, and the warnings people need."""
+    try:
+        credentials = check_credentials(values["ANGEL_API_KEY"], values["ANGEL_CLIENT_CODE"],
+                                        values["ANGEL_PIN"], values["TOTP_SECRET"],
+                                        totp=values["TOTP"], names=SETTING_NAMES)
+    except (InvalidInputError, MissingSettingError) as error:
+        raise UsageError(error.message, error.hint) from None
+    console.hide(*credentials.hidden)
+    caution = credentials.secret.compatibility_warning() if credentials.secret else None
+    if caution:
+        warn(caution)
+    if credentials.totp is not None:
         warn("using TOTP, a ready code: it lasts only 30 s; set TOTP_SECRET so that a "
              "fresh one is made at login time")
-    if not pin.isdigit():
+    if not credentials.pin.isdigit():
         warn("ANGEL_PIN is not all digits; Angel One wants your login PIN (MPIN), not the "
              "trading password")
-    return Credentials(api_key, client_code, pin, creds.secret, totp)
+    return credentials
 
 
-def dry_run(creds: Credentials) -> int:
-    """The three requests, masked; nothing is resolved or sent."""
+# --dry-run.
+
+def dry_run(url: str, credentials: Credentials, server_time: bool) -> int:
+    """The requests, masked; nothing is resolved or sent."""
     mask = "********"
     local_ip = "<this machine's IPv4>"
-    requests = [protocol.login_request(mask, local_ip, creds.client_code, mask, mask),
-                protocol.profile_request(mask, local_ip, PLACEHOLDER_TOKEN),
-                protocol.logout_request(mask, local_ip, PLACEHOLDER_TOKEN, creds.client_code)]
+    requests = [protocol.clock_request()] if server_time else []
+    requests += [
+        protocol.login_request(mask, local_ip, credentials.client_code, mask, mask),
+        protocol.profile_request(mask, local_ip, PLACEHOLDER_TOKEN),
+        protocol.logout_request(mask, local_ip, PLACEHOLDER_TOKEN, credentials.client_code)]
     for request in requests:
-        out(f"{request.method} {request.path}")
+        out(f"{request.method} {shown(url)}{request.path}")
         for name, value in request.headers:
             out(f"  {name}: {value}")
         if request.body is not None:
@@ -241,61 +270,65 @@ def dry_run(creds: Credentials) -> int:
     return EXIT_OK
 
 
-def check_login(args: SimpleNamespace, url: str, creds: Credentials, report: Report) -> int:
-    from ..session import SETTING_NAMES, login, reworded
+# The login.
 
+def check_login(args: SimpleNamespace, url: str, credentials: Credentials,
+                report: Report) -> int:
+    """One login through the library, then one logout; the verdict through the gate."""
     waiter = Waiter(args.min_validity)
+    secret = credentials.secret
     try:
-        session = login(creds.api_key, creds.client_code, creds.pin, creds.secret,
-                        totp=creds.totp, base_url=url, timeout=args.timeout,
-                        min_validity=args.min_validity, server_time=args.server_time,
-                        on_wait=waiter.announce, on_clock=network.show_clock,
-                        names=SETTING_NAMES)
+        session = login(credentials.api_key, credentials.client_code, credentials.pin,
+                        secret, totp=None if secret else credentials.totp, base_url=url,
+                        timeout=args.timeout, min_validity=args.min_validity,
+                        server_time=args.server_time, on_wait=waiter.announce,
+                        sleep=waiter.sleep, on_clock=network.show_clock, names=SETTING_NAMES)
     except LoginError as error:
-        waiter.done()
         return report.failure(reworded(error, network.TERMS))
     except InvalidInputError as error:
-        waiter.done()
-        option = {"min_validity": "--min-validity", "uncertainty": "--server-time"}.get(
-            error.what, error.what)
+        option = {"min_validity": "--min-validity", "uncertainty": "--server-time",
+                  "timeout": "--timeout"}.get(error.what, error.what)
         raise UsageError(f"{option}: {error.message}", error.hint) from None
+    finally:
+        waiter.done()
     console.hide(session.jwt_token, session.refresh_token, session.feed_token)
-    logged_out = session.logout()
-    if not logged_out and session.logout_error is not None:
-        warn(f"could not log out ({shown(session.logout_error.cause)}); the session will "
-             "expire on its own")
-    return report.success(session, logged_out)
+    session.logout()
+    failure = session.logout_error
+    if failure is not None:
+        why = f"{failure.errorcode} {failure.message}" if isinstance(
+            failure, LoginRefusedError) else failure.errorcode.lower().replace("_", " ")
+        warn(f"could not log out ({shown(why)}); the session will expire on its own")
+    return report.success(session)
 
 
 class Report:
     """Prints the verdict as text or as one JSON object, through the gate."""
 
-    def __init__(self, as_json: bool) -> None:
+    def __init__(self, as_json: bool, server_time: bool) -> None:
         self.as_json = as_json
+        self.server_time = server_time  # the offset was shown, and codes made for it
 
-    def success(self, session: Session, logged_out: bool) -> int:
+    def success(self, session: Session) -> int:
         clock = session.clock
-        name = shown(session.name)
+        name = shown(session.name) or "(no name in the profile)"
         client_code = shown(session.client_code, 20)
         exchanges = [shown(e, 20) for e in session.exchanges]
         if self.as_json:
             self._json({"ok": True, "client_code": client_code, "name": name,
-                        "exchanges": exchanges, "logged_out": logged_out}, clock)
+                        "exchanges": exchanges, "logged_out": session.logged_out}, clock)
         else:
             out(f"Login OK: {name} ({client_code})")
             if exchanges:
                 out(f"exchanges: {shown(', '.join(exchanges))}")
             if clock is not None:
                 out(f"clock: {clock.describe()}")
-            if logged_out:
+            if session.logged_out:
                 out("logged out: no session left open")
-        warning = clock_warning(clock, network.TERMS)
-        if warning:
-            warn(warning)
+        self._clock_warning(clock)
         return EXIT_OK
 
     def failure(self, error: LoginError) -> int:
-        clock = error.clock if _is_clock(error.clock) else None
+        clock = error.clock if isinstance(error.clock, ClockOffset) else None
         exit_code = EXIT_FAILED if isinstance(error, LoginRefusedError) else EXIT_NO_ANSWER
         if self.as_json:
             self._json({"ok": False, "errorcode": shown(error.errorcode, 40),
@@ -304,21 +337,20 @@ class Report:
         else:
             console.report_error(shown(error.cause, 400),
                                  shown(error.hint, 400) if error.hint else None)
-            warning = clock_warning(clock, network.TERMS)
-            if warning and error.errorcode != "AB1050":  # that hint has it already
-                warn(warning)
+            if error.errorcode != "AB1050":  # that hint speaks of the clock already
+                self._clock_warning(clock)
         return exit_code
+
+    def _clock_warning(self, clock: ClockOffset | None) -> None:
+        warning = None if self.server_time else clock_warning(clock, network.TERMS)
+        if warning:
+            warn(warning)
 
     def _json(self, payload: dict[str, Any], clock: ClockOffset | None) -> None:
         if clock is not None:
             payload["clock_offset_s"] = round(clock.estimate, 2)
             payload["clock_uncertainty_s"] = round(clock.uncertainty, 2)
         out(json.dumps(payload))
-
-
-def _is_clock(value: object) -> bool:
-    from ..clock import ClockOffset
-    return isinstance(value, ClockOffset)
 
 
 def run() -> int:

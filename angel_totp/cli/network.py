@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from .. import protocol
-from ..errors import EnvFileError, InvalidSettingError, LoginError
+from ..errors import InvalidSettingError, LoginError
 from . import console
 from .console import UsageError, err, shown, warn
 
@@ -24,14 +24,17 @@ TERMS = {
 
 
 def base_url(args: SimpleNamespace, settings: Settings) -> str:
-    """--base-url, else ANGEL_BASE_URL, else Angel One's; checked, never shown."""
+    """--base-url, else ANGEL_BASE_URL, else Angel One's; checked, never shown.
+
+    A URL that is not ``http(s)://host[:port][/path]`` exits 2, naming where
+    it came from; plain http to anything but this machine is warned about.
+    An env file that cannot be read raises its own error (each command
+    decides its exit code).
+    """
     if args.base_url is not None:
         url, name = args.base_url, "--base-url"
     else:
-        try:
-            url = settings.get("ANGEL_BASE_URL").value or protocol.DEFAULT_BASE_URL
-        except EnvFileError as error:
-            raise env_file_unusable(error) from None
+        url = settings.get("ANGEL_BASE_URL").value or protocol.DEFAULT_BASE_URL
         name = "ANGEL_BASE_URL"
     try:
         checked = protocol.check_base_url(url, name)
@@ -43,13 +46,19 @@ def base_url(args: SimpleNamespace, settings: Settings) -> str:
     return checked
 
 
-def env_file_unusable(error: EnvFileError) -> UsageError:
+def env_file_unusable(error: Exception) -> UsageError:
     """An env file the login check cannot read or parse: exit 2, nothing was sent."""
-    return UsageError(shown(error.message, 400),
-                      shown(error.hint, 400) if error.hint else None)
+    message = str(getattr(error, "message", None) or error)
+    hint = getattr(error, "hint", None)
+    # The file's own hints may speak of writing it ("left untouched"): the
+    # login check never writes, so it says what it does mean.
+    if not isinstance(hint, str) or "untouched" in hint:
+        hint = "fix the file (UTF-8 text, one NAME=value a line), then run again"
+    return UsageError(shown(message, 400), shown(hint, 400) + "; nothing was sent")
 
 
 def show_clock(clock: ClockOffset) -> None:
+    """--server-time's measurement, with its uncertainty, on stderr."""
     err(f"Angel One's clock: this machine's clock is {clock.describe()}; "
         "codes are made for Angel One's time")
 
@@ -64,7 +73,7 @@ def measure_clock_for_people(args: SimpleNamespace, settings: Settings) -> Clock
         with Connection(url, timeout=args.timeout) as connection:
             clock = measure(connection, TERMS)
     except LoginError as error:
-        raise console.CommandError(shown(error.cause, 400), error.hint,
+        raise console.CommandError(shown(error.cause, 400), shown(error.hint or "", 400),
                                    console.EXIT_NO_ANSWER) from None
     show_clock(clock)
     return clock
