@@ -42,7 +42,6 @@ from __future__ import annotations
 import errno
 import functools
 import os
-import secrets
 import stat
 import sys
 import time
@@ -60,7 +59,7 @@ LOCK_TIMEOUT = 10.0
 
 _TEMP_MARK = ".totp-tmp-"
 _CHUNK = 1 << 20
-_WINDOWS = os.name == "nt"
+_WINDOWS = sys.platform == "win32"
 # What flock (EWOULDBLOCK) and msvcrt.locking (EACCES, EDEADLOCK) say when
 # another process holds the lock.
 _LOCK_BUSY = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK}
@@ -567,33 +566,37 @@ def _replace(source: str, target: str) -> None:
     os.replace(source, target)
 
 
-_renameat2: object = None  # the C function once looked up; False where there is none
+_Renameat2 = Callable[[int, bytes, int, bytes, int], int]
+_renameat2: list[_Renameat2 | None] = []  # looked up once: [function] or [None]
 
 
 def _exchange(source: str, target: str) -> bool:
     """Swap two names atomically with Linux's ``renameat2(RENAME_EXCHANGE)``;
     False (nothing done) where the system or filesystem cannot."""
-    global _renameat2
     if not sys.platform.startswith("linux"):
         return False
-    if _renameat2 is None:
-        try:
-            import ctypes
-            function = ctypes.CDLL(None, use_errno=True).renameat2
-            function.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                                 ctypes.c_uint)
-            function.restype = ctypes.c_int
-            _renameat2 = function
-        except (ImportError, OSError, AttributeError):
-            _renameat2 = False
-    if _renameat2 is False:
+    if not _renameat2:
+        _renameat2.append(_load_renameat2())
+    function = _renameat2[0]
+    if function is None:
         return False
     at_cwd, rename_exchange = -100, 2
-    result = _renameat2(at_cwd, os.fsencode(source), at_cwd,  # type: ignore[operator]
-                        os.fsencode(target), rename_exchange)
     # Any failure (an old kernel, a filesystem without it, a sandbox): the
     # plain rename then runs, and reports a real error if there is one.
-    return bool(result == 0)
+    return function(at_cwd, os.fsencode(source), at_cwd, os.fsencode(target),
+                    rename_exchange) == 0
+
+
+def _load_renameat2() -> _Renameat2 | None:
+    try:
+        import ctypes
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (ImportError, OSError, AttributeError):
+        return None  # no glibc 2.28+ or musl 1.2.? here
+    function.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                         ctypes.c_uint)
+    function.restype = ctypes.c_int
+    return function
 
 
 def _still(target: str, seen: _Seen) -> bool:
@@ -628,7 +631,7 @@ def _changed_after(fd: int, seen: _Seen) -> bytes | None:
 
 
 def _read_at(fd: int, offset: int, size: int) -> bytes:
-    if hasattr(os, "pread"):
+    if sys.platform != "win32":
         return os.pread(fd, size, offset)
     os.lseek(fd, offset, os.SEEK_SET)
     return os.read(fd, size)
@@ -667,7 +670,7 @@ class _Temp:
     def create(self, lock: bool) -> None:
         prefix = os.path.join(self.folder, _temp_prefix(self.target))
         for _ in range(100):
-            self.name = prefix + secrets.token_hex(6)
+            self.name = prefix + os.urandom(6).hex()
             try:
                 # 0600: the right mode for a new env file; an old file's mode
                 # is copied in write().
@@ -702,13 +705,8 @@ class _Temp:
             while view:
                 done = os.write(fd, view)
                 view = view[done:]
-        if like is not None and not _WINDOWS:
-            os.fchmod(fd, stat.S_IMODE(like.st_mode))
-            if (like.st_uid, like.st_gid) != (os.getuid(), os.getgid()):
-                try:
-                    os.fchown(fd, like.st_uid, like.st_gid)
-                except OSError:
-                    pass  # not allowed unless root; the mode is what matters
+        if like is not None:
+            _copy_mode_and_owner(fd, like)
         os.fsync(fd)
         if _WINDOWS:  # Windows cannot rename an open file
             self.fd = None
@@ -813,17 +811,6 @@ def _remove_stale_temp_files(folder: str, target: str) -> None:
 
 
 # -- locking ---------------------------------------------------------------
-
-def _try_flock(fd: int) -> bool:
-    import fcntl
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as error:
-        if error.errno in _LOCK_BUSY:
-            return False
-        raise
-    return True
-
 
 def _same_inode(path: str, fd: int) -> bool:
     try:
@@ -951,49 +938,81 @@ def _wait_for(try_lock: Callable[[], bool], deadline: float,
         pause = min(pause * 2, 0.05)
 
 
-def _lock_sidecar(lock_path: str, deadline: float,
-                  locked: Callable[[], EnvFileError]) -> int:  # pragma: no cover - Windows
+if sys.platform == "win32":  # pragma: no cover - Windows
     import msvcrt
 
-    while True:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | _O_BINARY, 0o600)
-        try:
-            def attempt(fd: int = fd) -> bool:
-                try:
-                    msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
-                except OSError as error:
-                    if error.errno in _LOCK_BUSY:
-                        return False
-                    raise
-                return True
-            _wait_for(attempt, deadline, locked)
+    def _try_flock(fd: int) -> bool:
+        raise NotImplementedError("Windows locks a lock file beside the file")
+
+    def _copy_mode_and_owner(fd: int, like: os.stat_result) -> None:
+        pass  # the read-only attribute, the only mode bit there, was checked
+
+    def _lock_sidecar(lock_path: str, deadline: float,
+                      locked: Callable[[], EnvFileError]) -> int:
+        while True:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | _O_BINARY, 0o600)
             try:
-                named = os.stat(lock_path)
-            except FileNotFoundError:
-                named = None
-            held = os.fstat(fd)
-            if named is not None and (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino):
-                result, fd = fd, -1
-                return result
-            # Removed by its last holder while we waited: lock a fresh one.
-            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
-        finally:
-            if fd >= 0:
-                os.close(fd)
+                def attempt(fd: int = fd) -> bool:
+                    try:
+                        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+                    except OSError as error:
+                        if error.errno in _LOCK_BUSY:
+                            return False
+                        raise
+                    return True
+                _wait_for(attempt, deadline, locked)
+                try:
+                    named: os.stat_result | None = os.stat(lock_path)
+                except FileNotFoundError:
+                    named = None
+                held = os.fstat(fd)
+                if named is not None and (named.st_dev, named.st_ino) == (held.st_dev,
+                                                                          held.st_ino):
+                    result, fd = fd, -1
+                    return result
+                # Removed by its last holder while we waited: lock a fresh one.
+                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+            finally:
+                if fd >= 0:
+                    os.close(fd)
 
-
-def _unlock_sidecar(fd: int, lock_path: str) -> None:  # pragma: no cover - Windows
-    import msvcrt
-
-    try:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
-    finally:
-        os.close(fd)
+    def _unlock_sidecar(fd: int, lock_path: str) -> None:
         try:
-            os.unlink(lock_path)  # fails harmlessly while another run has it open
-        except OSError:
-            pass
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        finally:
+            os.close(fd)
+            try:
+                os.unlink(lock_path)  # fails harmlessly while another run has it open
+            except OSError:
+                pass
+else:
+    import fcntl
+
+    def _try_flock(fd: int) -> bool:
+        """Take the exclusive lock if it is free; False if another holds it."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno in _LOCK_BUSY:
+                return False
+            raise
+        return True
+
+    def _copy_mode_and_owner(fd: int, like: os.stat_result) -> None:
+        os.fchmod(fd, stat.S_IMODE(like.st_mode))
+        if (like.st_uid, like.st_gid) != (os.getuid(), os.getgid()):
+            try:
+                os.fchown(fd, like.st_uid, like.st_gid)
+            except OSError:
+                pass  # not allowed unless root; the mode is what matters
+
+    def _lock_sidecar(lock_path: str, deadline: float,
+                      locked: Callable[[], EnvFileError]) -> int:
+        raise NotImplementedError("POSIX locks the file itself")
+
+    def _unlock_sidecar(fd: int, lock_path: str) -> None:
+        raise NotImplementedError("POSIX locks the file itself")
 
 
 # -- errors ----------------------------------------------------------------
