@@ -19,9 +19,13 @@ fsync and no lock. Here instead:
 * a change another program makes to the file while it is being updated (an
   editor, ``dotenv.set_key``, ``echo >>``, none of which take the lock) is
   never lost: the file is compared with what was read just before it is
-  replaced, and the update is redone on the new content; a change that
-  lands in the old file during the replacement itself is seen afterwards
-  and redone too;
+  replaced, and the update is redone on the new content. On Linux the
+  replacement is an atomic swap (``renameat2(RENAME_EXCHANGE)``), and the
+  file it displaced is checked too, so even a change made in the instant
+  between that comparison and the rename is seen and redone. Elsewhere
+  ``os.replace`` is used, and a change written into the old file at that
+  instant is still seen afterwards, through its open descriptor; only a
+  rename by another program within those microseconds could slip by;
 * the new text goes to a temporary file in the target's own folder, is
   fsynced, then ``os.replace``-d over the target, and the folder is
   fsynced: a reader or a crash sees the old file or the new one, never a
