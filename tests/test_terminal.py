@@ -184,4 +184,4 @@ def test_a_slow_answer_writes_a_code_that_is_still_valid(tmp_path):
     assert status == 0
     written = (tmp_path / ".env").read_text().strip().split("=")[1]
     assert written != printed
-    assert f"the code above has expired; writing the next one, {written}" in text
+    assert f"the code above has expired; wrote the next one, {written}" in text

@@ -261,7 +261,7 @@ def obtain_secret(args: SimpleNamespace, settings: Settings) -> Secret:
         where = "the environment" if setting.source == "environment" else \
             shown(_env_path(args))
         fail(f"TOTP_SECRET in {where} is empty",
-             hint=f"put your secret there, pipe it with --secret-stdin, or run in a "
+             hint=f"use --secret-stdin, put your secret in TOTP_SECRET, or run in a "
                   "terminal to be asked for it")
     fail("no TOTP secret found",
          hint=f"use --secret-stdin, set TOTP_SECRET in the environment or in "
@@ -282,7 +282,7 @@ def _first_line(limit: int = 4096) -> str:
 
 
 def _parse(text: str, source: str, typed: bool) -> Secret:
-    console.hide(text.strip())
+    console.hide(_secret_part(text))
     try:
         secret = parse_secret(text)
     except InvalidSecretError as error:
@@ -294,6 +294,19 @@ def _parse(text: str, source: str, typed: bool) -> Secret:
     if caution:
         warn(caution)
     return Secret(secret, source, typed)
+
+
+def _secret_part(text: str) -> str:
+    """What of the text to never show: the secret= value of a URI, else all of it."""
+    stripped = text.strip()
+    if "://" not in stripped:
+        return stripped
+    from urllib.parse import parse_qsl, urlsplit
+    try:
+        query = parse_qsl(urlsplit(stripped).query)
+    except ValueError:
+        return stripped
+    return next((value for name, value in query if name.lower() == "secret"), "")
 
 
 def _server_clock(args: SimpleNamespace, settings: Settings) -> ClockOffset:
@@ -354,7 +367,7 @@ def write_env(args: SimpleNamespace, settings: Settings, secret: Secret,
             chosen.append(code)
             values["TOTP"] = code.totp
             good_until = _local_expiry(code, clock) - args.min_validity
-        if save_secret and not _has_value(parsed, "TOTP_SECRET"):
+        if save_secret and not parsed.has_nonempty("TOTP_SECRET"):
             values["TOTP_SECRET"] = secret.value.storable_text()
         return values, good_until
 
@@ -378,11 +391,6 @@ def write_env(args: SimpleNamespace, settings: Settings, secret: Secret,
     return code
 
 
-def _has_value(parsed: EnvText, key: str) -> bool:
-    return any(binding.value is not None and binding.value.strip()
-               for binding in parsed.assignments(key))
-
-
 def offer_update(args: SimpleNamespace, settings: Settings, secret: Secret,
                  clock: ClockOffset | None, printed: Code) -> None:
     """Interactively: ask to write the code, and to save a typed secret."""
@@ -392,7 +400,7 @@ def offer_update(args: SimpleNamespace, settings: Settings, secret: Secret,
     if secret.typed:
         found = _read_file(args, settings)
         parsed = getattr(found, "parsed", None)
-        if parsed is None or not _has_value(parsed, "TOTP_SECRET"):
+        if parsed is None or not parsed.has_nonempty("TOTP_SECRET"):
             save = console.ask_yes_no(
                 f"Save this secret as TOTP_SECRET in {path} (so you are not asked again)?")
     if not (write_code or save):
