@@ -41,7 +41,7 @@ from login_helpers import (
 )
 from smartapi_standin import LOGIN, LOGOUT, PROFILE, usual
 
-pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX signals and file descriptors")
+posix_only = pytest.mark.skipif(os.name == "nt", reason="POSIX signals and shell redirections")
 
 # --timeout 0.5: a verdict within 0.5 + 1 s, plus the start of a Python process.
 TIMEOUT = "0.5"
@@ -344,6 +344,7 @@ def test_dry_run_into_a_broken_pipe_exits_141_silently(standin):
     assert result.stderr == ""
 
 
+@posix_only
 def test_dry_run_with_stdout_closed_exits_141_silently(standin):
     result = _shell(">&-", "--dry-run", env=login_env(standin))
     assert result.returncode == 141
@@ -363,6 +364,7 @@ def test_a_broken_pipe_after_a_good_login_still_logged_out(standin):
     assert len(standin.calls(LOGOUT)) == 1 and standin.sessions == set()
 
 
+@posix_only
 @pytest.mark.parametrize("change,code", [({"ANGEL_PIN": "111111"}, 1), ({"ANGEL_PIN": None}, 2)])
 def test_with_stderr_closed_messages_are_dropped_not_sent_to_stdout(standin, change, code):
     env = login_env(standin, **change)
@@ -401,6 +403,7 @@ def _assert_interrupted(process: subprocess.Popen, out: str, err: str) -> None:
     assert_nothing_leaked(out + err)
 
 
+@posix_only
 def test_ctrl_c_during_a_hanging_profile_logs_out_once_then_ends(standin):
     standin.hang("profile")
     process = _start(standin, "--timeout", "20")
@@ -411,6 +414,7 @@ def test_ctrl_c_during_a_hanging_profile_logs_out_once_then_ends(standin):
     assert len(standin.calls(LOGOUT)) == 1 and standin.sessions == set()
 
 
+@posix_only
 def test_ctrl_c_waits_at_most_2_s_for_a_logout_that_hangs(standin):
     standin.hang("profile")
     standin.hang("logout")
@@ -422,6 +426,7 @@ def test_ctrl_c_waits_at_most_2_s_for_a_logout_that_hangs(standin):
     assert len(standin.calls(LOGOUT)) == 1  # one try, never a retry
 
 
+@posix_only
 def test_a_second_ctrl_c_skips_the_logout(standin):
     standin.hang("profile")
     standin.hang("logout")
@@ -432,6 +437,30 @@ def test_a_second_ctrl_c_skips_the_logout(standin):
     elapsed, out, err = _interrupt(process)
     _assert_interrupted(process, out, err)
     assert elapsed < 1.0
+
+
+@posix_only
+def test_ctrl_c_before_a_session_exists_ends_at_once_without_a_logout(standin):
+    standin.hang("login")
+    process = _start(standin, "--timeout", "20")
+    _wait_for(lambda: standin.calls(LOGIN))
+    elapsed, out, err = _interrupt(process)
+    _assert_interrupted(process, out, err)
+    assert elapsed < 1.0
+    assert standin.calls(LOGOUT) == []  # no token came back: nothing to close
+
+
+@posix_only
+def test_sigterm_during_a_hanging_profile_logs_out_then_exits_143(standin):
+    standin.hang("profile")
+    process = _start(standin, "--timeout", "20")
+    _wait_for(lambda: standin.calls(PROFILE))
+    started = time.monotonic()
+    process.terminate()
+    out, err = process.communicate(timeout=10)
+    assert time.monotonic() - started < 1.0
+    assert process.returncode == 143 and "terminated" in err and "Traceback" not in err
+    assert len(standin.calls(LOGOUT)) == 1 and standin.sessions == set()
 
 
 # One connection, headers as Angel One's SDKs write them.

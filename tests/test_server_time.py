@@ -246,3 +246,15 @@ def test_the_uncertainty_rule_at_a_code_boundary(monkeypatch, server_time, waits
     assert code.totp == pyotp.TOTP(ANGEL_SECRET).at(code_at)
     late_edge = now[0] - MEASURED.estimate + MEASURED.uncertainty
     assert code.valid_until - late_edge >= 5
+
+
+def test_a_server_closing_after_the_clock_request_gets_the_login_once_on_a_new_connection():
+    from hostile_server import HostileServer
+    with HostileServer("json") as server:
+        server.queue("json_close")  # the clock request's reply says Connection: close
+        with pytest.raises(angel_totp.NoAnswerError) as failed:  # its login reply has no token
+            angel_totp.login(API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET, base_url=server.url,
+                             min_validity=0, server_time=True, timeout=2)
+        targets = [(request.connection, request.target) for request in server.received]
+    assert failed.value.errorcode == "BAD_REPLY"
+    assert targets == [(0, "/"), (1, session_module.protocol.LOGIN_PATH)]

@@ -276,10 +276,9 @@ def check_login(args: SimpleNamespace, url: str, credentials: Credentials,
                 report: Report) -> int:
     """One login through the library, then one logout; the verdict through the gate."""
     waiter = Waiter(args.min_validity)
-    secret = credentials.secret
     try:
         session = login(credentials.api_key, credentials.client_code, credentials.pin,
-                        secret, totp=None if secret else credentials.totp, base_url=url,
+                        credentials.secret, totp=credentials.totp, base_url=url,
                         timeout=args.timeout, min_validity=args.min_validity,
                         server_time=args.server_time, on_wait=waiter.announce,
                         sleep=waiter.sleep, on_clock=network.show_clock, names=SETTING_NAMES)
