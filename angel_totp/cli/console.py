@@ -17,6 +17,7 @@ exit code, never a traceback.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -116,7 +117,6 @@ def out(line: str = "", end: str = "\n") -> None:
     except (BrokenPipeError, ValueError) as error:  # ValueError: closed file
         raise ClosedOutput() from error
     except OSError as error:
-        import errno
         if error.errno in (errno.EPIPE, errno.EBADF, errno.EINVAL):
             raise ClosedOutput() from error
         raise
@@ -251,7 +251,7 @@ def terminal_width(stream: TextIO | None = None, default: int = 80) -> int:
 
 def ask_hidden(prompt: str, what: str) -> str:
     """Read a line without echo. EOF or an empty answer is a usage error."""
-    import getpass
+    import getpass  # only when a prompt is shown: it loads termios
     import warnings
 
     with warnings.catch_warnings():

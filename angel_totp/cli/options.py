@@ -10,10 +10,12 @@ goes to argparse, which therefore decides every doubtful case.
 
 from __future__ import annotations
 
+import os
 import sys
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence
 
+from ..secret import ANGEL_ONE_PERIOD
 from .console import UsageError
 
 if TYPE_CHECKING:  # argparse is imported only when a run needs it (start-up cost)
@@ -163,7 +165,6 @@ def whole_seconds(text: str) -> int:
 def min_validity_seconds(text: str) -> int:
     """--min-validity: 0 to 29 s, since Angel One's codes last 30 s."""
     value = whole_seconds(text)
-    from ..secret import ANGEL_ONE_PERIOD  # cheap: secret.py is loaded anyway
     if value >= ANGEL_ONE_PERIOD:
         raise ValueError(f"{value} s is not less than a code's {ANGEL_ONE_PERIOD} s")
     return value
@@ -192,6 +193,5 @@ def _shown(text: str) -> str:
 
 def program_name(script: str) -> str:
     """How the user started us: ``generate_totp.py`` or ``angel-totp``."""
-    import os
     invoked = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
     return invoked if invoked and invoked != "__main__.py" else script
