@@ -258,3 +258,17 @@ def test_a_server_closing_after_the_clock_request_gets_the_login_once_on_a_new_c
         targets = [(request.connection, request.target) for request in server.received]
     assert failed.value.errorcode == "BAD_REPLY"
     assert targets == [(0, "/"), (1, session_module.protocol.LOGIN_PATH)]
+
+
+def test_generate_with_server_time_and_a_resolver_that_hangs_ends_within_the_timeout(
+        tmp_path_factory):
+    from login_helpers import STARTUP_S, resolver_hook
+    hook = resolver_hook(tmp_path_factory.mktemp("resolver"), "hang")
+    started = time.monotonic()
+    result = run_generate("--server-time", "--timeout", "0.5", "-q",
+                          env=clean_env(TOTP_SECRET=ANGEL_SECRET, **hook),
+                          secrets=(ANGEL_SECRET,))  # the default base URL: never resolved
+    assert time.monotonic() - started < 0.5 + 1 + STARTUP_S
+    assert result.returncode == 3 and result.stdout == ""
+    assert "error: Angel One's clock could not be read: the server's name could not be " \
+           "resolved (name lookup timed out)" in result.stderr
