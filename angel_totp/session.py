@@ -23,13 +23,12 @@ import os
 import time
 from collections.abc import Callable, Mapping
 
-from . import envfile, protocol
+from . import protocol
 from .clock import ClockOffset, combine, offset_from_reply
 from .codes import DEFAULT_MIN_VALIDITY, Code, check_min_validity, fresh_code
 from .connection import Connection, TransportError
 from .diagnosis import diagnose_refusal, diagnose_transport, reword, staged
 from .errors import (
-    EnvFileError,
     InvalidInputError,
     InvalidSecretError,
     InvalidSettingError,
@@ -472,24 +471,7 @@ def login_from_env(env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE, *
 def _settings(env_file: str | os.PathLike[str] | None,
               environ: Mapping[str, str] | None) -> dict[str, str | None]:
     settings = Settings(env_file, environ)
-    try:
-        return {name: settings.get(name).value for name in SETTING_NAMES.values()}
-    except ENV_FILE_ERRORS as error:
-        raise as_library_error(error) from None
-
-
-# envfile.py still raises an EnvFileError of its own, outside the family:
-# until it raises the family's, both are caught and the old one converted.
-ENV_FILE_ERRORS: tuple[type[Exception], ...] = (
-    EnvFileError, getattr(envfile, "EnvFileError", EnvFileError))
-
-
-def as_library_error(error: Exception) -> EnvFileError:
-    """An env file error as the family's :class:`~angel_totp.errors.EnvFileError`."""
-    if isinstance(error, EnvFileError):
-        return error
-    hint = getattr(error, "hint", None)
-    return EnvFileError(str(error), hint if isinstance(hint, str) else None)
+    return {name: settings.get(name).value for name in SETTING_NAMES.values()}
 
 
 def reworded(error: LoginError, terms: dict[str, str]) -> LoginError:

@@ -16,9 +16,14 @@ from .. import __version__, protocol
 from ..clock import ClockOffset
 from ..codes import DEFAULT_MIN_VALIDITY
 from ..diagnosis import clock_warning
-from ..errors import InvalidInputError, LoginError, LoginRefusedError, MissingSettingError
+from ..errors import (
+    EnvFileError,
+    InvalidInputError,
+    LoginError,
+    LoginRefusedError,
+    MissingSettingError,
+)
 from ..session import (
-    ENV_FILE_ERRORS,
     SETTING_NAMES,
     Credentials,
     Session,
@@ -152,7 +157,7 @@ def _check_env_file(args: SimpleNamespace, settings: Settings) -> None:
     from ..envfile import readable_by_others
     try:
         found = settings.file()
-    except ENV_FILE_ERRORS as error:
+    except EnvFileError as error:
         raise network.env_file_unusable(error) from None
     path = shown(settings.env_file or ".env")
     if found is None and args.env_file is not None:

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from .. import protocol
-from ..errors import InvalidSettingError, LoginError
+from ..errors import EnvFileError, InvalidSettingError, LoginError
 from . import console
 from .console import UsageError, err, shown, warn
 
@@ -46,15 +46,18 @@ def base_url(args: SimpleNamespace, settings: Settings) -> str:
     return checked
 
 
-def env_file_unusable(error: Exception) -> UsageError:
+# What to do about an env file the login check cannot read, by EnvFileError.reason.
+_READ_HINTS = {"not_utf8": "save it as UTF-8 text",
+               "syntax": "fix that line: python-dotenv cannot read it either"}
+
+
+def env_file_unusable(error: EnvFileError) -> UsageError:
     """An env file the login check cannot read or parse: exit 2, nothing was sent."""
-    message = str(getattr(error, "message", None) or error)
-    hint = getattr(error, "hint", None)
-    # The file's own hints may speak of writing it ("left untouched"): the
-    # login check never writes, so it says what it does mean.
-    if not isinstance(hint, str) or "untouched" in hint:
-        hint = "fix the file (UTF-8 text, one NAME=value a line), then run again"
-    return UsageError(shown(message, 400), shown(hint, 400) + "; nothing was sent")
+    hint = _READ_HINTS.get(error.reason) or error.hint or ""
+    if "untouched" in hint:  # words for a command that writes; this one never does
+        hint = ""
+    hint = f"{hint}; nothing was sent" if hint else "nothing was sent"
+    return UsageError(shown(error.message, 400), shown(hint, 400))
 
 
 def show_clock(clock: ClockOffset) -> None:
