@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote, urlsplit
 
-from .errors import AngelTotpError
+from .errors import AngelTotpError, InvalidInputError
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -171,10 +171,10 @@ class Connection:
     """
 
     def __init__(self, base_url: str, *, timeout: float, environ: Mapping[str, str] | None = None,
-                 resolve: Resolver = socket.getaddrinfo, max_reply_bytes: int = 1 << 20,
+                 resolve: Resolver | None = None, max_reply_bytes: int = 1 << 20,
                  tls_context: ssl.SSLContext | None = None) -> None:
         if not timeout > 0:
-            raise ValueError("timeout must be more than 0 seconds")
+            raise InvalidInputError("timeout must be more than 0 seconds", what="timeout")
         self.connections_opened = 0
         self._timeout = float(timeout)
         self._resolve = resolve
@@ -380,7 +380,8 @@ class Connection:
         proxy = self._proxy
         host, port = (proxy.host, proxy.port) if proxy else (self._target.host, self._target.port)
         if self._lookup is None:
-            self._lookup = _Lookup(self._resolve, host, port)
+            # Looked up now, not at import, so that a patched getaddrinfo is used.
+            self._lookup = _Lookup(self._resolve or socket.getaddrinfo, host, port)
         lookup = self._lookup
         try:
             addresses = lookup.wait(deadline)
@@ -406,19 +407,29 @@ class Connection:
         return addresses
 
     def _connect(self, addresses: list[Any], deadline: _Deadline) -> socket.socket:
-        """A TCP connection to the first address that accepts, within the deadline."""
+        """A TCP connection to the first address that accepts, within the deadline.
+
+        Each address but the last gets an equal share of the time left, so
+        that a dead one (broken IPv6 beside a working IPv4) cannot use it all.
+        """
         proxy = self._proxy
         last: OSError | None = None
-        for family, kind, proto, _, sockaddr in addresses:
+        timed_out = False
+        for index, (family, kind, proto, _, sockaddr) in enumerate(addresses):
+            remaining = len(addresses) - index
+            attempt = deadline if remaining == 1 else _Deadline(
+                max(0.0, deadline.at - time.monotonic()) / remaining)
             try:
-                return _connect_one(family, kind, proto, sockaddr, deadline)
+                return _connect_one(family, kind, proto, sockaddr, attempt)
             except TimeoutError:
-                if proxy:
-                    raise TransportError("PROXY_UNREACHABLE", "connecting to the proxy timed out",
-                                         proxy_variable=proxy.variable) from None
-                raise TransportError("TIMEOUT", "connecting timed out") from None
+                timed_out = True
             except OSError as error:
                 last = error
+        if timed_out and last is None:
+            if proxy:
+                raise TransportError("PROXY_UNREACHABLE", "connecting to the proxy timed out",
+                                     proxy_variable=proxy.variable)
+            raise TransportError("TIMEOUT", "connecting timed out")
         refused = isinstance(last, ConnectionRefusedError)
         if proxy:
             detail = ("the proxy refused the connection" if refused

@@ -730,3 +730,71 @@ def test_transport_error_fields():
     assert str(error) == "no complete reply within 1 s [TIMEOUT]"
     assert error.proxy_variable is None and error.sent is True and error.reply is None
     assert isinstance(error, connection_module.AngelTotpError)
+
+
+def _silent_listener() -> tuple[socket.socket, list[socket.socket]]:
+    """A loopback port whose backlog is full: new connects hang (their SYN is dropped)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = []
+    for _ in range(8):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(listener.getsockname())
+        fillers.append(filler)
+    time.sleep(0.05)
+    return listener, fillers
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a full backlog drops SYNs on Linux")
+def test_a_dead_first_address_leaves_time_for_the_next(serve):
+    server = serve()
+    listener, fillers = _silent_listener()
+    probe = socket.socket()
+    probe.settimeout(0.3)
+    try:
+        probe.connect(listener.getsockname())
+        pytest.skip("this kernel answers connects past a full backlog")
+    except (TimeoutError, OSError):
+        pass
+    finally:
+        probe.close()
+    dead = listener.getsockname()
+
+    def two_addresses(host, port, *rest):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", dead),
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    started = time.monotonic()
+    try:
+        with client(server.url, timeout=2, resolve=two_addresses) as connection:
+            reply = connection.request("GET", "/", [("Accept", "application/json")])
+        assert reply.status == 200
+        assert time.monotonic() - started < 2 + 0.5
+    finally:
+        listener.close()
+        for filler in fillers:
+            filler.close()
+
+
+def test_the_lookup_is_the_one_in_socket_at_call_time(serve, monkeypatch):
+    server = serve()
+    seen = []
+    real = socket.getaddrinfo
+
+    def patched(host, *rest):
+        seen.append(host)
+        return real(host, *rest)
+
+    monkeypatch.setattr(socket, "getaddrinfo", patched)
+    with Connection(server.url, timeout=2) as connection:
+        connection.request("GET", "/", [("Accept", "application/json")])
+    assert seen == ["127.0.0.1"]
+
+
+def test_a_timeout_that_is_not_positive_is_a_library_input_error():
+    from angel_totp.errors import AngelTotpError, InvalidInputError
+    with pytest.raises(InvalidInputError) as caught:
+        Connection("https://example.invalid", timeout=0)
+    assert isinstance(caught.value, AngelTotpError) and caught.value.what == "timeout"
