@@ -3,7 +3,7 @@
 import sys
 
 try:
-    if sys.version_info < (3, 10):
+    if sys.version_info < (3, 10):  # noqa: UP036 (a friendly error on an old Python)
         sys.exit("error: this needs Python 3.10 or newer")
     from angel_totp.cli import angel_totp
 except KeyboardInterrupt:  # Ctrl-C while Python is still loading

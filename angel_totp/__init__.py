@@ -21,9 +21,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import (AngelTotpError, EnvFileError, InvalidInputError, InvalidSecret,
-                     InvalidSecretError, InvalidSettingError, LoginError, LoginRefusedError,
-                     MissingSecret, MissingSecretError, MissingSettingError, NoAnswerError)
+from .errors import (
+    AngelTotpError,
+    EnvFileError,
+    InvalidInputError,
+    InvalidSecret,
+    InvalidSecretError,
+    InvalidSettingError,
+    LoginError,
+    LoginRefusedError,
+    MissingSecret,
+    MissingSecretError,
+    MissingSettingError,
+    NoAnswerError,
+)
 
 __version__ = "0.2.0"
 
@@ -43,11 +54,33 @@ _LAZY = {
     "Session": "session", "login": "session", "login_from_env": "session",
 }
 
-__all__ = sorted([
-    *_LAZY, "AngelTotpError", "EnvFileError", "InvalidInputError", "InvalidSecret",
-    "InvalidSecretError", "InvalidSettingError", "LoginError", "LoginRefusedError",
-    "MissingSecret", "MissingSecretError", "MissingSettingError", "NoAnswerError",
-])
+__all__ = [
+    "AngelTotpError",
+    "ClockOffset",
+    "Code",
+    "EnvFileError",
+    "InvalidInputError",
+    "InvalidSecret",
+    "InvalidSecretError",
+    "InvalidSettingError",
+    "LoginError",
+    "LoginRefusedError",
+    "MissingSecret",
+    "MissingSecretError",
+    "MissingSettingError",
+    "NoAnswerError",
+    "Session",
+    "Setting",
+    "Settings",
+    "TotpSecret",
+    "code_at",
+    "code_from_env",
+    "fresh_code",
+    "login",
+    "login_from_env",
+    "measure_server_clock",
+    "parse_secret",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -11,7 +11,7 @@ cutting, for text we composed around outside pieces.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 from urllib.parse import quote
 
 MASK = "********"

@@ -13,7 +13,7 @@ both use :class:`Settings`.
 from __future__ import annotations
 
 import os
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from .codes import DEFAULT_MIN_VALIDITY, Code, fresh_code
 from .envfile import EnvFile, read_env_file

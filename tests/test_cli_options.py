@@ -38,7 +38,7 @@ def assert_agree(command, argv: list[str]) -> None:
     try:
         reference = command.argparse_parser().parse_args(argv)
     except (UsageError, SystemExit):
-        raise AssertionError(f"argparse rejects {argv} but the fast parser accepted it")
+        raise AssertionError(f"argparse rejects {argv} but the fast parser accepted it") from None
     assert vars(fast) == vars(reference), argv
 
 

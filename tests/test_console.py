@@ -9,10 +9,10 @@ import sys
 import time
 
 import pytest
+from conftest import ANGEL_SECRET, GENERATE, assert_clean_output, clean_env
 
 from angel_totp.cli import console
 from angel_totp.errors import EnvFileError, InvalidSecretError, NoAnswerError
-from conftest import ANGEL_SECRET, GENERATE, assert_clean_output, clean_env
 
 
 @pytest.fixture(autouse=True)

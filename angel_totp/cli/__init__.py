@@ -12,7 +12,7 @@ as a traceback.
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143

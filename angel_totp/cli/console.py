@@ -21,11 +21,18 @@ import errno
 import os
 import signal
 import sys
-from typing import Callable, NoReturn, TextIO
+from collections.abc import Callable
+from typing import NoReturn, TextIO
 
 from .. import redact
-from ..errors import (AngelTotpError, EnvFileError, InvalidInputError, LoginRefusedError,
-                      MissingSettingError, NoAnswerError)
+from ..errors import (
+    AngelTotpError,
+    EnvFileError,
+    InvalidInputError,
+    LoginRefusedError,
+    MissingSettingError,
+    NoAnswerError,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1         # the job ran and failed
