@@ -182,6 +182,9 @@ class Connection:
         self._tls_context = tls_context
         self._link: _Link | None = None
         self._lookup: _Lookup | None = None
+        # A connection opened ahead of its first request (local_ipv4) spent
+        # part of that request's time: the request gets only what is left.
+        self._spent_ahead = 0.0
         self._setup_error: TransportError | None = None
         try:
             self._target = _Target(base_url)
@@ -203,6 +206,7 @@ class Connection:
 
     def close(self) -> None:
         """Close the connection, if one is open. Safe to call again."""
+        self._spent_ahead = 0.0
         link, self._link = self._link, None
         if link is not None:
             link.close()
@@ -221,7 +225,8 @@ class Connection:
         if self._setup_error is not None:
             raise self._setup_error
         head = self._format(method, path, headers, body)  # checks before anything is sent
-        deadline = _Deadline(self._timeout)
+        spent, self._spent_ahead = self._spent_ahead, 0.0
+        deadline = _Deadline(max(self._timeout - spent, 0.0))
         try:
             return self._exchange(method, head + (body or b""), deadline)
         except BaseException:
@@ -239,11 +244,13 @@ class Connection:
         if self._setup_error is not None:
             raise self._setup_error
         if self._link is None:
+            started = time.monotonic()
             try:
                 self._link = self._open(_Deadline(self._timeout))
             except BaseException:
                 self.close()
                 raise
+            self._spent_ahead = time.monotonic() - started
         address = self._link.sock.getsockname()
         host = str(address[0]) if isinstance(address, tuple) and address else ""
         if host.startswith("::ffff:") and host.count(".") == 3:

@@ -798,3 +798,24 @@ def test_a_timeout_that_is_not_positive_is_a_library_input_error():
     with pytest.raises(InvalidInputError) as caught:
         Connection("https://example.invalid", timeout=0)
     assert isinstance(caught.value, AngelTotpError) and caught.value.what == "timeout"
+
+
+def test_connecting_ahead_of_a_request_counts_against_its_deadline(serve):
+    """local_ipv4() opens the connection; the request gets only what is left."""
+    server = serve("hang")
+    real = resolver()
+
+    def slow(host, port, *rest):
+        time.sleep(0.6)
+        return real(host, port, *rest)
+
+    started = time.monotonic()
+    connection = client(server.url, timeout=1.0, resolve=slow)
+    try:
+        connection.local_ipv4()
+        with pytest.raises(TransportError) as caught:
+            connection.request("GET", "/", [("Accept", "application/json")])
+    finally:
+        connection.close()
+    assert caught.value.errorcode == "TIMEOUT"
+    assert time.monotonic() - started < 1.0 + 0.3  # one deadline, not 0.6 s + a fresh 1.0 s
