@@ -17,6 +17,8 @@ import time
 from email.utils import parsedate_to_datetime
 
 WARN_OFFSET_S = 10.0
+# The last Date a code can be made for: 9999-12-30, a day before the codes end.
+LAST_DATE = 253402214400
 
 
 class ClockOffset:
@@ -89,6 +91,8 @@ def offset_from_reply(sent: float, received: float, date_header: str | None) -> 
     try:
         stamp = server.timestamp()
     except (OverflowError, ValueError, OSError):
+        return None
+    if not 0 <= stamp <= LAST_DATE:  # no code exists for such a time: not a usable Date
         return None
     return ClockOffset(low=sent - (stamp + 1), high=received - stamp)
 

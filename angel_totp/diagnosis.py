@@ -15,6 +15,7 @@ PROGRAM_TERMS = {
     "timeout": "a longer timeout",
     "base_url": "the base URL (base_url or ANGEL_BASE_URL)",
     "proxy": "the proxy setting",
+    "min_validity": "a lower min_validity",
 }
 
 _STATIC_IP_HINT = (
@@ -150,9 +151,10 @@ TRANSPORT = {
                            "check {base_url} and any proxy settings"),
     "DNS": ("the server's name could not be resolved",
             "check your internet connection and DNS, and the host in {base_url}"),
-    "TLS": ("the server's TLS certificate could not be verified",
-            "on macOS run 'Install Certificates.command' in your Python folder; "
-            "behind a company proxy set SSL_CERT_FILE to its CA bundle"),
+    "TLS": ("the secure (TLS) connection could not be set up",
+            "if the certificate was not accepted: on macOS run 'Install "
+            "Certificates.command' in your Python folder; behind a company proxy set "
+            "SSL_CERT_FILE to its CA bundle"),
     "NETWORK": ("the connection failed",
                 "check your internet connection and proxy settings"),
     "PROXY_AUTH": ("the proxy wants credentials (HTTP 407)",
@@ -172,6 +174,10 @@ TRANSPORT = {
                 "measured",
                 "try again later, or leave out {server_time} and set this machine's clock "
                 "right (turn on automatic time sync)"),
+    "CLOCK_UNCERTAIN": ("Angel One's clock could not be measured closely enough to be sure "
+                        "of a code with that much validity left",
+                        "try again (a slow reply widens the bound), or ask for "
+                        "{min_validity}"),
 }
 
 
@@ -180,7 +186,8 @@ def diagnose_transport(errorcode: str, detail: str = "", proxy_variable: str | N
     """No usable answer. ``detail`` is ours, never the server's bytes."""
     cause, hint = TRANSPORT.get(errorcode, TRANSPORT["NETWORK"])
     cause = _with_detail(cause, detail)
-    hint = hint.format(proxy_variable=proxy_variable or "HTTPS_PROXY", **terms)
+    hint = hint.format(proxy_variable=proxy_variable or "HTTPS_PROXY",
+                       **{**PROGRAM_TERMS, **terms})
     return Diagnosis(errorcode, detail, cause, hint)
 
 
@@ -204,7 +211,7 @@ def staged(found: Diagnosis, stage: str, refused: bool = False) -> str:
     """The cause, said for the request it happened in (``clock``, ``login``, ``profile``...)."""
     if stage == "login" and refused:
         return f"Angel One refused the login: {found.cause}"
-    if found.errorcode == "NO_DATE":
+    if found.errorcode in ("NO_DATE", "CLOCK_UNCERTAIN"):
         return found.cause  # it says already that the clock could not be read
     return _STAGE_PREFIX.get(stage, "") + found.cause
 

@@ -28,13 +28,19 @@ _HIDDEN_CATEGORIES = ("Cf", "Zl", "Zp", "Cs", "Co")
 
 
 def scrub(text: str, hidden: Iterable[str] = ()) -> str:
-    """``text`` without control or format characters, and with ``hidden`` masked."""
+    """``text`` without control or format characters, and with ``hidden`` masked.
+
+    Invisible format characters are deleted (not spaced), so that one put
+    inside an echoed credential cannot hide it from the mask; controls and
+    escape sequences become spaces, which the mask looks through too.
+    """
     text = _ESCAPE.sub(" ", text)
     text = _CONTROL.sub(" ", text)
     if not text.isascii():
         import unicodedata  # only for text that can hold format characters
-        text = "".join(" " if unicodedata.category(c) in _HIDDEN_CATEGORIES else c
-                       for c in text)
+        text = "".join(
+            "" if category == "Cf" else " " if category in _HIDDEN_CATEGORIES else c
+            for c, category in ((c, unicodedata.category(c)) for c in text))
     return mask(text, hidden)
 
 
@@ -49,7 +55,8 @@ def clean(text: object, hidden: Iterable[str] = (), limit: int = LIMIT) -> str:
 def mask(text: str, hidden: Iterable[str]) -> str:
     """``text`` with each value in ``hidden`` masked, however it is echoed.
 
-    Matches any case, URL-encoded and JSON/Python-escaped forms, and, for a
+    Matches any case, with white space slipped between its characters,
+    URL-encoded (in part or in full) and JSON/Python-escaped, and, for a
     long value such as a session token, every 12-character piece of it, so
     that a part of a token echoed back is masked too.
     """
@@ -57,9 +64,15 @@ def mask(text: str, hidden: Iterable[str]) -> str:
         value = value.strip()
         if len(value) < 4:
             continue
-        forms = {value, quote(value, safe=""), value.encode("unicode_escape").decode()}
+        spaced = {value}
         if len(value) >= 24:
-            forms.update(value[start:start + 12] for start in range(0, len(value) - 11, 12))
-        for form in sorted(forms, key=len, reverse=True):
-            text = re.sub(re.escape(form), MASK, text, flags=re.IGNORECASE)
+            spaced.update(value[start:start + 12] for start in range(0, len(value) - 11, 12))
+        exact = {quote(value, safe=""),
+                 "".join(f"%{byte:02x}" for byte in value.encode()),
+                 value.encode("unicode_escape").decode(),
+                 "".join(f"\\u{ord(c):04x}" for c in value)}
+        patterns = [r"\s*".join(re.escape(c) for c in form) for form in spaced]
+        patterns += [re.escape(form) for form in exact]
+        for pattern in sorted(patterns, key=len, reverse=True):
+            text = re.sub(pattern, MASK, text, flags=re.IGNORECASE)
     return text

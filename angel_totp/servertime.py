@@ -10,13 +10,19 @@ between our send and our receive (see :mod:`angel_totp.clock`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from . import protocol
 from .clock import ClockOffset, offset_from_reply
+from .codes import Code, fresh_code
 from .connection import Connection, TransportError
 from .diagnosis import PROGRAM_TERMS, diagnose_transport, staged
-from .errors import NoAnswerError
+from .errors import InvalidInputError, NoAnswerError
+from .secret import TotpSecret
+
+# A Date header has one-second resolution, so Angel One's time is never
+# known to better than +/- 0.5 s: a code must leave at least 1 s for that.
+MIN_UNCERTAINTY_ROOM = 1
 
 
 def measure_server_clock(base_url: str = protocol.DEFAULT_BASE_URL, timeout: float = 10.0,
@@ -55,3 +61,37 @@ def _unmeasured(errorcode: str, detail: str, proxy_variable: str | None,
     found = diagnose_transport(errorcode, detail, proxy_variable, terms)
     return NoAnswerError(found.errorcode, found.message, staged(found, "clock"), found.hint,
                          stage="clock", proxy_variable=proxy_variable)
+
+
+def check_room(min_validity: float, period: int) -> None:
+    """Refuse, before anything is sent, a validity that no measured clock can satisfy."""
+    if min_validity > period - 1 - MIN_UNCERTAINTY_ROOM:
+        raise InvalidInputError(
+            f"min_validity {min_validity:g} s leaves no room for the uncertainty of Angel "
+            f"One's clock (at most {period - 1 - MIN_UNCERTAINTY_ROOM} s with server time)",
+            what="min_validity")
+
+
+def code_for_server(secret: TotpSecret, min_validity: float, clock: ClockOffset, *,
+                    on_wait: Callable[[Code, float], None] | None = None,
+                    sleep: Callable[[float], None] | None = None,
+                    terms: dict[str, str] = PROGRAM_TERMS) -> Code:
+    """A fresh code for Angel One's clock as measured, valid at the far edge of its bound.
+
+    A bound too loose for ``min_validity`` (a slow reply) or a Date header
+    out of any code's range is a :class:`~angel_totp.errors.NoAnswerError`:
+    it comes from the server's reply, not from the caller's input.
+    """
+    options: dict[str, object] = {"on_wait": on_wait}
+    if sleep is not None:
+        options["sleep"] = sleep
+    try:
+        return fresh_code(secret, min_validity, clock=clock.server_now,
+                          uncertainty=clock.uncertainty, **options)  # type: ignore[arg-type]
+    except InvalidInputError as error:
+        if error.what not in ("uncertainty", "time"):
+            raise
+        errorcode = "CLOCK_UNCERTAIN" if error.what == "uncertainty" else "NO_DATE"
+        detail = (f"known only to +/- {clock.uncertainty:.1f} s" if error.what == "uncertainty"
+                  else "its Date is out of range")
+        raise _unmeasured(errorcode, detail, None, terms) from None

@@ -39,7 +39,7 @@ from .errors import (
 )
 from .redact import clean
 from .secret import TotpSecret, parse_secret
-from .servertime import measure
+from .servertime import check_room, code_for_server, measure
 from .settings import DEFAULT_ENV_FILE, Settings
 
 # After Ctrl-C (or any other interruption) with a session open: how long
@@ -384,6 +384,8 @@ def login(api_key: str, client_code: str, pin: str, secret: TotpSecret | str | N
     timeout = _check_timeout(timeout)
     if credentials.secret is not None:
         check_min_validity(min_validity, credentials.secret.period)
+        if server_time:
+            check_room(min_validity, credentials.secret.period)
     exchange = _Exchange(url, timeout, environ, credentials.hidden, server_time)
     try:
         tokens = _log_in(exchange, credentials, min_validity, on_wait, on_clock, sleep)
@@ -428,8 +430,7 @@ def _fresh(secret: TotpSecret, min_validity: float, clock: ClockOffset | None,
     """A fresh code for this machine's clock, or for Angel One's as measured."""
     if clock is None:
         return fresh_code(secret, min_validity, on_wait=on_wait, sleep=sleep)
-    return fresh_code(secret, min_validity, on_wait=on_wait, sleep=sleep,
-                      clock=clock.server_now, uncertainty=clock.uncertainty)
+    return code_for_server(secret, min_validity, clock, on_wait=on_wait, sleep=sleep)
 
 
 def login_from_env(env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE, *,

@@ -360,7 +360,7 @@ def test_self_signed_certificate_is_refused_with_a_hint():
         result = check(server=server)
         assert result.returncode == 3
         lines = messages(result)
-        assert lines[0].startswith("error: the server's TLS certificate could not be verified")
+        assert lines[0].startswith("error: the secure (TLS) connection could not be set up")
         assert "Install Certificates" in lines[1]
         assert server.calls(LOGIN) == []
     finally:

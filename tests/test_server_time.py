@@ -27,6 +27,7 @@ from login_helpers import check, run_in_process, settings_for
 
 import angel_totp
 from angel_totp import clock as clock_module
+from angel_totp import servertime
 from angel_totp import session as session_module
 from angel_totp.clock import ClockOffset
 from angel_totp.secret import parse_secret
@@ -187,14 +188,14 @@ def test_measure_server_clock_sends_no_credential(shifted):
 
 def test_login_makes_the_code_for_the_measured_clock_and_its_uncertainty(shifted, monkeypatch):
     calls: list[dict] = []
-    real = session_module.fresh_code
+    real = servertime.fresh_code
 
     def recording(secret, min_validity, **kwargs):
         calls.append({"min_validity": min_validity, **kwargs,
                       "offset": kwargs["clock"]() - time.time() if "clock" in kwargs else None})
         return real(secret, min_validity, **kwargs)
 
-    monkeypatch.setattr(session_module, "fresh_code", recording)
+    monkeypatch.setattr(servertime, "fresh_code", recording)
     measured: list[ClockOffset] = []
     angel_totp.login(API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET, base_url=shifted.url,
                      min_validity=3, server_time=True, on_clock=measured.append).logout()

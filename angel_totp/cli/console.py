@@ -91,6 +91,14 @@ def shown(text: object, limit: int = redact.LIMIT) -> str:
     return redact.clean(text, _hidden, limit)
 
 
+def shown_number(value: float) -> float | None:
+    """A number from outside for --json: None if it would show a credential.
+
+    (A server could shift its Date header by the PIN, say.)
+    """
+    return value if redact.mask(repr(value), _hidden) == repr(value) else None
+
+
 def _scrub(text: str) -> str:
     """Every line written: no control characters, the run's credentials masked."""
     return redact.scrub(text, _hidden)
@@ -126,7 +134,10 @@ def out(line: str = "", end: str = "\n") -> None:
     except OSError as error:
         if error.errno in (errno.EPIPE, errno.EBADF, errno.EINVAL):
             raise ClosedOutput() from error
-        raise
+        reason = (error.strerror or type(error).__name__).lower()
+        raise CommandError(f"could not write the output: {reason}",
+                           hint="check where standard output goes (a full disk?)",
+                           exit_code=EXIT_FAILED) from None
 
 
 def err(line: str = "", end: str = "\n") -> None:

@@ -141,6 +141,19 @@ def command() -> Command:
 
 def main(argv: list[str]) -> int:
     args = command().parse(argv)
+    try:
+        return check(args)
+    except console.CommandError as error:
+        if args.json:  # a bot reading stdout gets one object whatever happened
+            out(json.dumps({"ok": False, "errorcode": "USAGE" if error.exit_code == 2
+                            else "FAILED", "message": shown(error.message, 400),
+                            "hint": shown(error.hint or "", 400)}))
+        raise
+
+
+def check(args: SimpleNamespace) -> int:
+    """The run, once the options are read."""
+    network.check_server_time_room(args)
     if args.env_file is not None and not args.env_file.strip():
         fail("--env-file is empty", hint="give the path of a .env file")
     settings = Settings(args.env_file if args.env_file is not None else ".env")
@@ -247,7 +260,7 @@ def _checked_credentials(values: dict[str, str | None]) -> Credentials:
     if credentials.totp is not None:
         warn("using TOTP, a ready code: it lasts only 30 s; set TOTP_SECRET so that a "
              "fresh one is made at login time")
-    if not credentials.pin.isdigit():
+    if not (credentials.pin.isascii() and credentials.pin.isdigit()):
         warn("ANGEL_PIN is not all digits; Angel One wants your login PIN (MPIN), not the "
              "trading password")
     return credentials
@@ -352,8 +365,8 @@ class Report:
 
     def _json(self, payload: dict[str, Any], clock: ClockOffset | None) -> None:
         if clock is not None:
-            payload["clock_offset_s"] = round(clock.estimate, 2)
-            payload["clock_uncertainty_s"] = round(clock.uncertainty, 2)
+            payload["clock_offset_s"] = console.shown_number(round(clock.estimate, 2))
+            payload["clock_uncertainty_s"] = console.shown_number(round(clock.uncertainty, 2))
         out(json.dumps(payload))
 
 

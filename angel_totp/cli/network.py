@@ -6,7 +6,10 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from .. import protocol
-from ..errors import EnvFileError, InvalidSettingError, LoginError
+from ..connection import Connection
+from ..errors import EnvFileError, InvalidInputError, InvalidSettingError, LoginError
+from ..secret import ANGEL_ONE_PERIOD
+from ..servertime import MIN_UNCERTAINTY_ROOM, check_room, measure
 from . import console
 from .console import UsageError, err, shown, warn
 
@@ -20,6 +23,7 @@ TERMS = {
     "timeout": "more time with --timeout",
     "base_url": "--base-url / ANGEL_BASE_URL",
     "proxy": "HTTPS_PROXY / NO_PROXY",
+    "min_validity": "a lower --min-validity",
 }
 
 
@@ -51,6 +55,19 @@ _READ_HINTS = {"not_utf8": "save it as UTF-8 text",
                "syntax": "fix that line: python-dotenv cannot read it either"}
 
 
+def check_server_time_room(args: SimpleNamespace) -> None:
+    """--server-time with a --min-validity that no measured clock can satisfy: exit 2 now."""
+    if not args.server_time:
+        return
+    try:
+        check_room(args.min_validity, ANGEL_ONE_PERIOD)
+    except InvalidInputError:
+        highest = ANGEL_ONE_PERIOD - 1 - MIN_UNCERTAINTY_ROOM
+        raise UsageError(f"--min-validity {args.min_validity} leaves no room for the "
+                         f"uncertainty of Angel One's clock with --server-time",
+                         hint=f"use --min-validity {highest} or less") from None
+
+
 def env_file_unusable(error: EnvFileError) -> UsageError:
     """An env file the login check cannot read or parse: exit 2, nothing was sent."""
     hint = _READ_HINTS.get(error.reason) or error.hint or ""
@@ -68,9 +85,6 @@ def show_clock(clock: ClockOffset) -> None:
 
 def measure_clock_for_people(args: SimpleNamespace, settings: Settings) -> ClockOffset:
     """--server-time in generate: one credential-free request, the offset on stderr."""
-    from ..connection import Connection
-    from ..servertime import measure
-
     url = base_url(args, settings)
     try:
         with Connection(url, timeout=args.timeout) as connection:
