@@ -86,6 +86,32 @@ def isolated(tmp_path_factory, monkeypatch) -> Path:
     return folder
 
 
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "time_bound(seconds): fail the test after that long")
+
+
+@pytest.fixture(autouse=True)
+def time_bound(request):
+    """Fail a test that runs over its bound (60 s unless marked) instead of hanging the run."""
+    import signal
+    if not hasattr(signal, "setitimer"):
+        yield
+        return
+    marker = request.node.get_closest_marker("time_bound")
+    seconds = marker.args[0] if marker else 60
+
+    def expired(signum, frame):
+        raise TimeoutError(f"test took over {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 @pytest.fixture
 def workdir(isolated: Path) -> Path:
     """The test's own empty folder (also the current one)."""

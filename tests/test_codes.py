@@ -222,26 +222,6 @@ from angel_totp.codes import DEFAULT_MIN_VALIDITY, MAX_TIME, Code, check_min_val
 from angel_totp.errors import InvalidInputError  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _time_bound():
-    """Fail a test that runs for over 60 s instead of hanging the run."""
-    import signal
-    if not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def expired(signum, frame):
-        raise TimeoutError("test took over 60 s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, 60)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 class FakeClock:
     """A clock that only moves when slept on; records every wait."""
 

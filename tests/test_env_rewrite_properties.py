@@ -14,34 +14,12 @@ from __future__ import annotations
 
 import io
 
-import pytest
 from dotenv import dotenv_values
 from dotenv import parser as dotenv_parser
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from angel_totp import envtext
-
-
-@pytest.fixture(autouse=True)
-def _time_bound():
-    """Fail a test that runs for over 60 s instead of hanging the run."""
-    import signal
-    if not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def expired(signum, frame):
-        raise TimeoutError("test took over 60 s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, 60)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
 
 NEW = "654321"
 newline = st.sampled_from(["\n", "\r\n"])

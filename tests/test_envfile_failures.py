@@ -26,24 +26,6 @@ as_root = hasattr(os, "geteuid") and os.geteuid() == 0
 INF = float("inf")
 
 
-@pytest.fixture(autouse=True)
-def _time_bound():
-    """Fail a test that runs for over 60 s instead of hanging the run."""
-    import signal
-    if not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def expired(signum, frame):
-        raise TimeoutError("test took over 60 s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, 60)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def set_values(path, values, **kwargs):

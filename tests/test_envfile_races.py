@@ -23,24 +23,7 @@ posix_only = pytest.mark.skipif(os.name == "nt", reason="flock is POSIX; Windows
 windows_only = pytest.mark.skipif(os.name != "nt", reason="the msvcrt lock file is Windows-only")
 
 
-@pytest.fixture(autouse=True)
-def _time_bound():
-    """Fail a test that runs for over 30 s instead of hanging the run."""
-    import signal
-    if not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def expired(signum, frame):
-        raise TimeoutError("test took over 30 s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, 30)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+pytestmark = pytest.mark.time_bound(30)
 
 
 def _listing(folder):

@@ -22,26 +22,6 @@ from angel_totp import envtext
 from angel_totp.envtext import EnvSyntaxError
 from angel_totp.errors import InvalidInputError
 
-
-@pytest.fixture(autouse=True)
-def _time_bound():
-    """Fail a test that runs for over 60 s instead of hanging the run."""
-    import signal
-    if not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def expired(signum, frame):
-        raise TimeoutError("test took over 60 s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, 60)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
 # Fragments that exercise every branch of dotenv's grammar.
 FRAGMENTS = ["A", "TOTP", "B_2", "=", " ", "\t", "'", '"', "\\", "#", "\n", "\r\n", "\r",
              "export ", "x", "\xa0", "\x0b", "\x85", "${A}", "${", "}", ":-", "$", "é"]

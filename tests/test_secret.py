@@ -123,26 +123,6 @@ from angel_totp.errors import AngelTotpError, InvalidSecretError  # noqa: E402
 from angel_totp.secret import TotpSecret  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _time_bound():
-    """Fail a test that runs for over 60 s instead of hanging the run."""
-    import signal
-    if not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def expired(signum, frame):
-        raise TimeoutError("test took over 60 s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, 60)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def _refused(text: str) -> InvalidSecretError:
     with pytest.raises(InvalidSecretError) as caught:
         parse_secret(text)
