@@ -1,4 +1,4 @@
-"""Saying why a run pauses for the next code."""
+"""Saying why a run pauses for the next code, and the clock the commands go by."""
 
 from __future__ import annotations
 
@@ -11,31 +11,71 @@ from . import console
 from .console import err
 
 
-class Waiter:
-    """Says why a run pauses for the next code: a countdown on a terminal, else one note."""
+class Clock:
+    """The time the commands go by: this machine's. Tests put a fake one in
+    :data:`clock` to run a wait, a countdown or ``--watch`` without waiting."""
 
-    def __init__(self, min_validity: int) -> None:
+    def now(self) -> float:
+        """Unix seconds."""
+        return time.time()
+
+    def monotonic(self) -> float:
+        """Seconds for measuring a pause, unaffected by clock changes."""
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+clock = Clock()
+"""The commands' clock; read as ``waiting.clock`` at each use, so it can be replaced."""
+
+NOTE_START = "the current code expires in "
+"""How the single waiting note begins (scripts and tests may filter it out)."""
+
+_TICK = 0.001  # less than this left of a countdown's second: that second is over
+
+
+class Waiter:
+    """Says why a run pauses for the next code.
+
+    On a terminal (stderr), a one-line countdown redrawn in place and
+    cleared when the wait is over; elsewhere, one note per wait. With
+    ``writing``, the code must also outlast the write of the env file, so a
+    code with a little more than ``min_validity`` left may be passed over:
+    the note says so instead of claiming it is under ``--min-validity``.
+    """
+
+    def __init__(self, min_validity: float, writing: bool = False) -> None:
         self.min_validity = min_validity
+        self.writing = writing
         self.live = console.is_terminal(sys.stderr)
         self.drawn = False
 
     def announce(self, code: Code, wait: float) -> None:
-        left = _seconds(code.seconds_left)
-        message = (f"the current code expires in {left} (under --min-validity "
-                   f"{self.min_validity}); waiting {_seconds(wait)} for the next one")
-        if not self.live:
-            err(message)
+        if self.live:
+            return  # the countdown in sleep() says it
+        left = code.seconds_left
+        if left < self.min_validity or not self.writing:
+            why = f"under --min-validity {self.min_validity:g}"
+        else:
+            why = f"too soon to be written with --min-validity {self.min_validity:g} left"
+        err(f"{NOTE_START}{_floor_seconds(left)} ({why}); waiting {_floor_seconds(wait)} "
+            "for the next one")
 
     def sleep(self, seconds: float) -> None:
         if not self.live:
-            time.sleep(seconds)
+            clock.sleep(seconds)
             return
-        end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
-            console.err_redraw(f"waiting {_seconds(left)} for the next code "
-                               f"(--min-validity {self.min_validity})")
+        end = clock.monotonic() + seconds
+        while (left := end - clock.monotonic()) > _TICK:
+            whole = math.ceil(left - _TICK)  # 3 s, 2 s, 1 s
+            console.err_redraw(f"waiting {whole} s for the next code "
+                               f"(--min-validity {self.min_validity:g})")
             self.drawn = True
-            time.sleep(min(left, left % 1 or 1))
+            clock.sleep(left - (whole - 1))  # to the next whole second of the countdown
+        if left > 0:
+            clock.sleep(left)
 
     def done(self) -> None:
         if self.drawn:
@@ -43,6 +83,7 @@ class Waiter:
             self.drawn = False
 
 
-def _seconds(value: float) -> str:
-    whole = math.ceil(value)
+def _floor_seconds(value: float) -> str:
+    # Rounded down, so that it never overstates; never "0 s".
+    whole = math.floor(value)
     return "less than 1 s" if whole < 1 else f"{whole} s"
