@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from conftest import ANGEL_SECRET, assert_clean_output, assert_no_leak, clean_env
 
 from angel_totp.cli import console, generate
@@ -120,33 +119,3 @@ def fault_env(*paths: str, **faults: str) -> dict[str, str]:
 
 def listing(folder: Path) -> list[str]:
     return sorted(os.listdir(folder))
-
-
-class Budget:
-    """A test's own time bound, asserted when it ends."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.started = time.monotonic()
-
-    def check(self) -> None:
-        took = time.monotonic() - self.started
-        assert took < self.seconds, f"took {took:.2f} s, over its bound of {self.seconds} s"
-
-
-def within(seconds: float) -> Callable[[Callable[..., object]], Callable[..., object]]:
-    """Give a test its own time bound (the default is in each module's fixture)."""
-    def mark(test: Callable[..., object]) -> Callable[..., object]:
-        test.time_bound = seconds  # type: ignore[attr-defined]
-        return test
-    return mark
-
-
-def time_bound_fixture(default: float):
-    """An autouse fixture that fails a test running past its bound."""
-    @pytest.fixture(autouse=True)
-    def time_bound(request):
-        budget = Budget(getattr(request.function, "time_bound", default))
-        yield budget
-        budget.check()
-    return time_bound

@@ -3,7 +3,8 @@ and the order of a write, with a fake clock and the faults injected.
 
 Every run goes through the console as the installed command does and is
 checked for leaks, control characters and tracebacks (see
-generate_helpers.run_main); every test has its own time bound.
+generate_helpers.run_main); every test has its own time bound (conftest's
+time_bound mark).
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ from generate_helpers import (
     FakeClock,
     listing,
     run_main,
-    time_bound_fixture,
-    within,
 )
 
 from angel_totp import envfile, settings  # imported before any test patches envfile
@@ -38,7 +37,7 @@ from angel_totp.cli import console, generate, network, waiting
 from angel_totp.codes import DEFAULT_MIN_VALIDITY, code_at
 from angel_totp.secret import MAX_SECRET_LENGTH
 
-time_bound = time_bound_fixture(2.0)
+pytestmark = pytest.mark.time_bound(2)
 
 
 @pytest.fixture
@@ -608,7 +607,7 @@ def test_a_named_file_that_is_missing_without_write_exits_2(clock, workdir):
 
 
 @posix_only
-@within(4.0)
+@pytest.mark.time_bound(4)
 def test_a_full_disk_prints_nothing_and_leaves_the_file_whole(clock, workdir):
     if not sys.platform.startswith("linux") or not as_root or shutil.which("mount") is None:
         pytest.skip("mounting a small filesystem needs root on Linux")

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 from conftest import ANGEL_SECRET, GENERATE, ROOT, assert_clean_output, assert_no_leak
-from generate_helpers import STEP, STEP_START, fault_env, listing, time_bound_fixture
+from generate_helpers import STEP, STEP_START, fault_env, listing
 
-pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX signals and file descriptors")
-time_bound = time_bound_fixture(4.0)
+pytestmark = [pytest.mark.skipif(os.name == "nt", reason="POSIX signals and file descriptors"),
+              pytest.mark.time_bound(4)]
 
 
 def _wait_for_file(path: Path, proc: subprocess.Popen, bound: float = 10.0) -> None:

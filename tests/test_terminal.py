@@ -13,11 +13,11 @@ import sys
 
 import pytest
 from conftest import ANGEL_SECRET, GENERATE, Dialogue, assert_clean_output, assert_no_leak
-from generate_helpers import STEP, STEP_START, fault_env, time_bound_fixture
+from generate_helpers import STEP, STEP_START, fault_env
 
 pexpect = pytest.importorskip("pexpect")
-pytestmark = pytest.mark.skipif(os.name == "nt", reason="pexpect.spawn needs a POSIX pty")
-time_bound = time_bound_fixture(3.0)
+pytestmark = [pytest.mark.skipif(os.name == "nt", reason="pexpect.spawn needs a POSIX pty"),
+              pytest.mark.time_bound(3)]
 
 MID_STEP = f"{STEP_START + 10}:20"  # 20 s left: no run waits unless a test says so
 
