@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from .codes import DEFAULT_MIN_VALIDITY, Code, fresh_code
-from .envfile import EnvFile, read_env_file
 from .errors import MissingSecretError
+
+if TYPE_CHECKING:  # the env-file reader loads when a file is read (start-up of --secret-stdin)
+    from .envfile import EnvFile
 
 DEFAULT_ENV_FILE = ".env"
 
@@ -88,6 +91,7 @@ class Settings:
     def file(self) -> EnvFile | None:
         """The env file as read (once), or None when there is none."""
         if not self._read and self.env_file is not None:
+            from .envfile import read_env_file
             self._file = read_env_file(self.env_file)
             self._read = True
         return self._file

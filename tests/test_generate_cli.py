@@ -32,7 +32,7 @@ from generate_helpers import (
     run_main,
 )
 
-from angel_totp import envfile, settings  # imported before any test patches envfile
+from angel_totp import envfile  # imported before any test patches it
 from angel_totp.cli import console, generate, network, waiting
 from angel_totp.codes import DEFAULT_MIN_VALIDITY, code_at
 from angel_totp.secret import MAX_SECRET_LENGTH
@@ -153,7 +153,6 @@ def _forbid_everything_but_options(monkeypatch) -> None:
     monkeypatch.setattr(envfile, "update_env_file", forbidden("writing the env file"))
     monkeypatch.setattr(network, "measure_clock_for_people", forbidden("a request"))
     monkeypatch.setattr(waiting.clock, "sleep", forbidden("a wait"))
-    monkeypatch.setattr(settings, "read_env_file", forbidden("reading the env file"))
 
 
 @pytest.mark.parametrize("argv", [

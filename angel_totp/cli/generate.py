@@ -13,6 +13,7 @@ from .. import __version__
 from ..codes import DEFAULT_MIN_VALIDITY, Code, code_at, fresh_code, parse_when
 from ..errors import EnvFileError, InvalidInputError, InvalidSecretError
 from ..secret import MAX_SECRET_LENGTH, TotpSecret, parse_secret
+from ..settings import DEFAULT_ENV_FILE, Settings
 from . import console, waiting
 from .console import EXIT_OK, UsageError, err, fail, out, shown, warn
 from .options import (
@@ -29,7 +30,6 @@ if TYPE_CHECKING:  # loaded only on the paths that read or write the env file
     from ..clock import ClockOffset
     from ..envfile import EnvFile
     from ..envtext import EnvText
-    from ..settings import Settings
 
 DESCRIPTION = """\
 Print the current TOTP code for your Angel One SmartAPI login, and how long
@@ -181,13 +181,13 @@ class Run:
     """One run's options and its env file, read at most once (one warning)."""
 
     def __init__(self, args: SimpleNamespace, min_validity_given: bool) -> None:
-        from ..settings import DEFAULT_ENV_FILE, Settings
         self.args = args
         self.min_validity_given = min_validity_given
         self.path: str = args.env_file if args.env_file is not None else DEFAULT_ENV_FILE
-        self.settings: Settings = Settings(self.path)
+        self.settings = Settings(self.path)  # cheap: the file is read only when needed
         self._file: EnvFile | None = None
         self._read = False
+
 
     @property
     def named(self) -> bool:
