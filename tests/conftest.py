@@ -69,7 +69,7 @@ def _is_ours(name: str) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path_factory, monkeypatch) -> Path:
+def isolated(tmp_path_factory, monkeypatch):
     """Every test: an empty current folder and home, and none of the user's settings.
 
     So no test reads the developer's .env, home folder, ANGEL_* / TOTP*
@@ -83,7 +83,14 @@ def isolated(tmp_path_factory, monkeypatch) -> Path:
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("USERPROFILE", str(home))
-    return folder
+    # In-process runs register credentials with the output gate and install a
+    # SIGTERM handler: neither may carry over to the next test.
+    from angel_totp.cli import console
+    monkeypatch.setattr(console, "_hidden", [])
+    import signal
+    handler = signal.getsignal(signal.SIGTERM)
+    yield folder
+    signal.signal(signal.SIGTERM, handler)
 
 
 def pytest_configure(config) -> None:
@@ -171,8 +178,8 @@ def run_login(*args: str, server=None, env: dict | None = None, cwd=None,
 
 def messages(result: subprocess.CompletedProcess) -> list[str]:
     """stderr's lines without the --min-validity waiting note, which depends on timing."""
-    return [line for line in result.stderr.splitlines()
-            if not line.startswith("the current code expires in ")]
+    from angel_totp.cli.waiting import NOTE_START
+    return [line for line in result.stderr.splitlines() if not line.startswith(NOTE_START)]
 
 
 def assert_clean_output(text: str) -> None:
@@ -187,12 +194,13 @@ class Dialogue:
     """A command on a pseudo-terminal, driven prompt by prompt; the transcript is kept."""
 
     def __init__(self, script: Path, *args: str, cwd: Path | str | None = None,
-                 env: dict | None = None, timeout: float = 15) -> None:
+                 env: dict | None = None, timeout: float = 15,
+                 dimensions: tuple[int, int] = (24, 80)) -> None:
         import pexpect
         self.pexpect = pexpect
         self.child = pexpect.spawn(sys.executable, [str(script), *args],
                                    cwd=str(cwd or os.getcwd()), env=env or clean_env(),
-                                   encoding="utf-8", timeout=timeout)
+                                   encoding="utf-8", timeout=timeout, dimensions=dimensions)
         self.transcript: list[str] = []
         self.child.logfile_read = self  # collects everything the terminal showed
 

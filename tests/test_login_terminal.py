@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
-from conftest import ANGEL_SECRET, API_KEY, CLIENT_CODE, LOGIN_CHECK, PIN, assert_no_leak, clean_env
+from conftest import ANGEL_SECRET, API_KEY, CLIENT_CODE, LOGIN_CHECK, PIN, Dialogue, clean_env
 from smartapi_standin import LOGIN
 
 pexpect = pytest.importorskip("pexpect")
@@ -14,30 +13,12 @@ pytestmark = pytest.mark.skipif(os.name == "nt", reason="pexpect.spawn needs a P
 
 
 def spawn(folder, env):
-    child = pexpect.spawn(sys.executable, [str(LOGIN_CHECK)], cwd=str(folder), env=env,
-                          encoding="utf-8", timeout=20)
-    child.logfile_read = transcript = _Transcript()
-    return child, transcript
+    dialogue = Dialogue(LOGIN_CHECK, cwd=folder, env=env, timeout=20)
+    return dialogue.child, dialogue
 
 
-class _Transcript(list):
-    def write(self, data):
-        self.append(data)
-
-    def flush(self):
-        pass
-
-    def text(self):
-        return "".join(self)
-
-
-def finish(child, transcript) -> tuple[int, str]:
-    child.expect(pexpect.EOF)
-    child.close()
-    text = transcript.text()
-    assert_no_leak(text, ANGEL_SECRET, API_KEY, PIN)
-    assert "Traceback" not in text
-    return child.exitstatus if child.exitstatus is not None else 128 + child.signalstatus, text
+def finish(child, dialogue) -> tuple[int, str]:
+    return dialogue.finish(ANGEL_SECRET, API_KEY, PIN)
 
 
 def test_every_missing_setting_is_asked_for_and_secrets_are_hidden(standin, tmp_path):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 
 import pytest
 from conftest import ANGEL_SECRET, GENERATE, Dialogue, assert_clean_output, assert_no_leak
@@ -197,9 +196,8 @@ def test_the_wait_is_a_countdown_redrawn_on_one_line(tmp_path):
 
 def _watch(folder, columns: int):
     env = fault_env(GEN_FAULT_CLOCK=f"{STEP_START + 27.5}:20", TOTP_SECRET=ANGEL_SECRET)
-    child = pexpect.spawn(sys.executable, [str(GENERATE), "--watch"], cwd=str(folder),
-                          env=env, encoding="utf-8", timeout=10, dimensions=(24, columns))
-    return child
+    return Dialogue(GENERATE, "--watch", cwd=folder, env=env, timeout=10,
+                    dimensions=(24, columns)).child
 
 
 @pytest.mark.parametrize("columns", [30, 16])
