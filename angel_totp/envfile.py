@@ -767,7 +767,11 @@ def _fsync_folder(folder: str) -> None:
     # Makes the rename durable; POSIX only (Windows cannot open folders).
     if _WINDOWS:
         return
-    fd = os.open(folder, os.O_RDONLY | _O_CLOEXEC)
+    # After the swap nothing may fail the write: it has happened.
+    try:
+        fd = os.open(folder, os.O_RDONLY | _O_CLOEXEC)
+    except OSError:
+        return  # a folder we may write but not open (mode 0333)
     try:
         os.fsync(fd)
     except OSError:

@@ -67,8 +67,9 @@ def mask(text: str, hidden: Iterable[str]) -> str:
         spaced = {value}
         if len(value) >= 24:
             spaced.update(value[start:start + 12] for start in range(0, len(value) - 11, 12))
-        exact = {quote(value, safe=""),
-                 "".join(f"%{byte:02x}" for byte in value.encode()),
+        raw = value.encode("utf-8", "surrogatepass")  # text from a bad byte holds surrogates
+        exact = {quote(raw, safe=""),
+                 "".join(f"%{byte:02x}" for byte in raw),
                  value.encode("unicode_escape").decode(),
                  "".join(f"\\u{ord(c):04x}" for c in value)}
         patterns = [r"\s*".join(re.escape(c) for c in form) for form in spaced]

@@ -88,9 +88,10 @@ def isolated(tmp_path_factory, monkeypatch):
     from angel_totp.cli import console
     monkeypatch.setattr(console, "_hidden", [])
     import signal
-    handler = signal.getsignal(signal.SIGTERM)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     yield folder
-    signal.signal(signal.SIGTERM, handler)
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
 
 
 def pytest_configure(config) -> None:

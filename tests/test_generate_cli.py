@@ -749,3 +749,58 @@ def test_help_reads_like_a_manual_and_matches_the_code(capsys):
         assert int(number) == constant and f"  {number}  " in text + "  "
     for line in text.splitlines():
         assert len(line) <= 100, line
+
+
+# -- what a red-team pass broke ------------------------------------------------
+
+def test_a_slow_step_after_the_swap_never_lets_an_expired_code_be_printed(
+        clock, monkeypatch, workdir):
+    # The folder's fsync comes after the swap: make it take 35 s, once.
+    env_path = write_env_file(workdir, f"TOTP_SECRET={ANGEL_SECRET}\nTOTP=000000\n")
+    clock.time = STEP_START + 10
+    real_fsync_folder = envfile._fsync_folder
+    calls = []
+
+    def slow(folder):
+        calls.append(folder)
+        if len(calls) == 1:
+            clock.advance(35)
+        real_fsync_folder(folder)
+    monkeypatch.setattr(envfile, "_fsync_folder", slow)
+    result = run_main("--write", "--json")
+    assert result.status == 0
+    shown = json.loads(result.out)
+    assert shown["valid_for"] >= DEFAULT_MIN_VALIDITY
+    assert totp_in(env_path) == shown["totp"] == code(clock.time)
+    assert len(calls) == 2  # written again with a fresh code
+
+
+def test_a_folder_that_cannot_be_opened_after_the_swap_does_not_fail_the_write(
+        monkeypatch, workdir):
+    env_path = write_env_file(workdir, f"TOTP_SECRET={ANGEL_SECRET}\nTOTP=000000\n")
+    real_open = os.open
+
+    def no_folder_open(path, flags, *rest):
+        if os.path.isdir(path):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, flags, *rest)
+    monkeypatch.setattr(envfile.os, "open", no_folder_open)
+    result = run_main("--write", "-q", "--min-validity", "0")
+    assert result.status == 0, result.err
+    assert totp_in(env_path) == result.out.strip()
+    assert "untouched" not in result.err
+
+
+def test_a_secret_with_a_byte_that_is_not_utf8_gets_its_message(monkeypatch):
+    bad = ANGEL_SECRET[:10] + "\udcff" + ANGEL_SECRET[10:]  # how Python reads a bad byte
+    result = run_main("--secret-stdin", stdin=bad + "\n")
+    assert result.status == 2
+    assert result.err.startswith("error: the secret from standard input is not a valid")
+    assert "character 11" in result.err
+
+
+def test_a_signal_after_the_run_cannot_raise_into_its_ending(monkeypatch):
+    import signal
+    run_main("--secret-stdin", "-q", "--min-validity", "0", stdin=ANGEL_SECRET)
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN

@@ -206,6 +206,7 @@ def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
                           "(never your secrets)")
         return EXIT_FAILED
     finally:
+        _quiet_signals()  # the run is over: a late Ctrl-C or SIGTERM must not show a traceback
         _flush_quietly()
 
 
@@ -226,6 +227,14 @@ def _where(error: BaseException) -> str:
     if frame is None:
         return "an unknown place"
     return f"{os.path.basename(frame.tb_frame.f_code.co_filename)}:{frame.tb_lineno}"
+
+
+def _quiet_signals() -> None:
+    for name in ("SIGINT", "SIGTERM"):
+        try:
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+        except (ValueError, OSError, AttributeError):  # not the main thread
+            pass
 
 
 def _flush_quietly() -> None:

@@ -490,6 +490,14 @@ def _local_expiry(code: Code, clock: ClockOffset | None) -> float:
     return code.valid_until + (clock.low if clock is not None else 0.0)
 
 
+WRITE_ATTEMPTS = 3
+
+
+def _still_fresh(code: Code, clock: ClockOffset | None, min_validity: float) -> bool:
+    left = _local_expiry(code, clock) - waiting.clock.now()
+    return left > 0 and left >= min_validity
+
+
 def _seconds_left(code: Code, clock: ClockOffset | None) -> float:
     """How long the code surely stays valid from now (never below 0)."""
     return max(0.0, _local_expiry(code, clock) - waiting.clock.now())
@@ -527,11 +535,20 @@ def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code
             values["TOTP_SECRET"] = _fitting(parsed, secret)
         return values, good_until
 
-    try:
-        result = update_env_file(run.path, compute, clock=lambda: waiting.clock.now())
-    except EnvFileError as error:
-        raise run.file_error(error) from None
-    code = chosen[-1] if chosen else None
+    for _ in range(WRITE_ATTEMPTS):
+        try:
+            result = update_env_file(run.path, compute, clock=lambda: waiting.clock.now())
+        except EnvFileError as error:
+            raise run.file_error(error) from None
+        code = chosen[-1] if chosen else None
+        # Steps after the swap (syncing the folder, reading back) can be slow:
+        # a code that no longer has its validity is written again, never shown.
+        if code is None or _still_fresh(code, clock, args.min_validity):
+            break
+    else:
+        raise console.CommandError(
+            f"writing {run.shown_path} took so long that each code expired first",
+            "check the disk (a slow or failing drive?), then run again", console.EXIT_FAILED)
     if code is not None:
         if result.written.get("TOTP") != code.totp:  # never report what is not in the file
             raise console.CommandError(
