@@ -10,6 +10,7 @@ between our send and our receive (see :mod:`angel_totp.clock`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 
 from . import protocol
@@ -74,20 +75,21 @@ def check_room(min_validity: float, period: int) -> None:
 
 def code_for_server(secret: TotpSecret, min_validity: float, clock: ClockOffset, *,
                     on_wait: Callable[[Code, float], None] | None = None,
-                    sleep: Callable[[float], None] | None = None,
+                    sleep: Callable[[float], None] = time.sleep,
+                    now: Callable[[], float] | None = None,
                     terms: dict[str, str] = PROGRAM_TERMS) -> Code:
     """A fresh code for Angel One's clock as measured, valid at the far edge of its bound.
 
     A bound too loose for ``min_validity`` (a slow reply) or a Date header
     out of any code's range is a :class:`~angel_totp.errors.NoAnswerError`:
-    it comes from the server's reply, not from the caller's input.
+    it comes from the server's reply, not from the caller's input. ``now``
+    is this machine's clock (default ``time.time``).
     """
-    options: dict[str, object] = {"on_wait": on_wait}
-    if sleep is not None:
-        options["sleep"] = sleep
+    offset = clock.estimate
+    server_now = clock.server_now if now is None else (lambda: now() - offset)
     try:
-        return fresh_code(secret, min_validity, clock=clock.server_now,
-                          uncertainty=clock.uncertainty, **options)  # type: ignore[arg-type]
+        return fresh_code(secret, min_validity, clock=server_now,
+                          uncertainty=clock.uncertainty, on_wait=on_wait, sleep=sleep)
     except InvalidInputError as error:
         if error.what not in ("uncertainty", "time"):
             raise

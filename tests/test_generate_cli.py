@@ -804,3 +804,22 @@ def test_a_signal_after_the_run_cannot_raise_into_its_ending(monkeypatch):
     run_main("--secret-stdin", "-q", "--min-validity", "0", stdin=ANGEL_SECRET)
     assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+
+
+def test_server_time_with_no_room_for_the_clock_is_refused_before_any_request(monkeypatch):
+    _forbid_everything_but_options(monkeypatch)
+    result = run_main("--secret-stdin", "--server-time", "--min-validity", "29",
+                      stdin=ANGEL_SECRET)
+    assert result.status == 2
+    assert "--min-validity 28 or less" in result.err
+
+
+def test_a_server_clock_too_loose_for_the_validity_is_no_answer_3(clock, monkeypatch):
+    from angel_totp.clock import ClockOffset
+    monkeypatch.setattr(network, "measure_clock_for_people",
+                        lambda args, settings: ClockOffset(-6.0, 6.0))  # a slow reply
+    result = run_main("--secret-stdin", "--server-time", "--min-validity", "20",
+                      stdin=ANGEL_SECRET)
+    assert result.status == 3
+    assert result.err.startswith("error: Angel One's clock could not be measured closely")
+    assert "--min-validity" in result.err

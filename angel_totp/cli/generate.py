@@ -299,6 +299,9 @@ def check_options(args: SimpleNamespace) -> float | None:
         fail("--env-file is empty", hint="give the path of a .env file")
     if args.env_file is not None and "\0" in args.env_file:
         fail("--env-file contains a NUL character", hint="give the path of a .env file")
+    if args.server_time:
+        from .network import check_server_time_room  # the network stack: only when used
+        check_server_time_room(args)
     if args.base_url is not None:
         if not args.server_time:
             fail("--base-url is only used with --server-time")
@@ -463,15 +466,30 @@ def make_code(secret: TotpSecret, args: SimpleNamespace, clock: ClockOffset | No
     """A code with at least --min-validity (plus ``margin``) seconds left."""
     waiter = Waiter(args.min_validity, writing=margin > 0)
     try:
+        if clock is not None:
+            return _code_for_server(secret, args.min_validity + margin, clock, waiter)
         return fresh_code(secret, args.min_validity + margin, on_wait=waiter.announce,
-                          sleep=waiter.sleep, clock=_now_for(clock),
-                          uncertainty=clock.uncertainty if clock is not None else 0.0)
+                          sleep=waiter.sleep, clock=waiting.clock.now)
     except InvalidInputError as error:
         option = {"min_validity": "--min-validity", "uncertainty": "--server-time"}.get(
             error.what, "")
         fail(f"{option}: {error.message}" if option else error.message, hint=error.hint)
     finally:
         waiter.done()
+
+
+def _code_for_server(secret: TotpSecret, min_validity: float, clock: ClockOffset,
+                     waiter: Waiter) -> Code:
+    """The library's rule for Angel One's clock; a bound too loose for it is exit 3."""
+    from ..errors import NoAnswerError
+    from ..servertime import code_for_server
+    from .network import TERMS
+    try:
+        return code_for_server(secret, min_validity, clock, on_wait=waiter.announce,
+                               sleep=waiter.sleep, now=waiting.clock.now, terms=TERMS)
+    except NoAnswerError as error:
+        raise console.CommandError(shown(error.cause, 400), shown(error.hint or "", 400),
+                                   console.EXIT_NO_ANSWER) from None
 
 
 def _write_margin(args: SimpleNamespace, secret: TotpSecret,
