@@ -233,3 +233,50 @@ class Dialogue:
         if status is None:  # killed by a signal
             status = 128 + self.child.signalstatus
         return status, text
+
+
+def _plain_texts(value: object, depth: int = 0):
+    """Every string an error tracker could show for ``value``: repr, and inside containers."""
+    if depth > 4:
+        return
+    if isinstance(value, str):  # a str subclass too: trackers show its text, not its repr
+        yield str.__str__(value)
+        return
+    if isinstance(value, (bytes, bytearray)):
+        yield bytes(value).decode("utf-8", "replace")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _plain_texts(key, depth + 1)
+            yield from _plain_texts(item, depth + 1)
+        return
+    if isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            yield from _plain_texts(item, depth + 1)
+        return
+    try:
+        yield repr(value)
+    except Exception:  # a repr that fails shows nothing
+        return
+
+
+def assert_no_plain_credentials(error: BaseException, *credentials: str) -> None:
+    """No frame of ``error``'s traceback (or the chain a tracker shows) holds a credential.
+
+    Walks what Sentry records: each frame's locals, by repr and through
+    lists, tuples, sets and dicts; then ``__cause__``, or ``__context__``
+    unless suppressed.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        texts = [str(seen)] + [repr(arg) for arg in seen.args]
+        tb = seen.__traceback__
+        while tb is not None:
+            for name, value in tb.tb_frame.f_locals.items():
+                texts.extend(f"{name}={text}" for text in _plain_texts(value))
+            tb = tb.tb_next
+        for text in texts:
+            for credential in credentials:
+                assert credential not in text, f"a credential is held in plain text: {text[:80]}"
+        seen = seen.__cause__ if seen.__cause__ is not None else (
+            None if seen.__suppress_context__ else seen.__context__)

@@ -1,0 +1,78 @@
+"""The checks of the Python API's arguments, one home for each.
+
+Every bad argument, whatever its type, is an
+:class:`~angel_totp.errors.InvalidInputError` naming the parameter (never
+an ``AttributeError`` or ``TypeError``), and never shows the value.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+
+from .errors import InvalidInputError
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def check_timeout(value: object, what: str = "timeout") -> float:
+    """Seconds above 0, finite; ``True`` and text are refused."""
+    number = _number(value)
+    if number is None or number <= 0:
+        raise InvalidInputError(f"{what} must be a number of seconds above 0",
+                                hint="10 is a good value", what=what)
+    return number
+
+
+def check_min_validity(value: object, period: int = 30, what: str = "min_validity") -> float:
+    """Seconds a code must still be valid: from 0 to ``period - 1``."""
+    number = _number(value)
+    if number is None or number < 0:
+        raise InvalidInputError(f"{what} must be a number of seconds from 0 to {period - 1}",
+                                what=what)
+    if number >= period:
+        if number < 30:  # fine for Angel One's 30 s codes: the secret is the odd one
+            raise InvalidInputError(
+                f"this secret's codes last only {period} s: too short for the "
+                f"{number:g} s of validity asked for ({what})",
+                hint=f"ask for at most {period - 1} s of validity, or 0 to never wait",
+                what=what)
+        raise InvalidInputError(
+            f"{what} must be from 0 to {period - 1} seconds (a code lasts {period} s)",
+            what=what)
+    return number
+
+
+def check_path(value: object, what: str) -> str:
+    """A file's path: text or an ``os.PathLike`` of text, not empty."""
+    path = os.fspath(value) if isinstance(value, (str, os.PathLike)) else None
+    if not isinstance(path, str) or not path:
+        raise InvalidInputError(f"{what} must be a file's path (text or a path object)",
+                                what=what)
+    return path
+
+
+def check_environ(value: object, what: str = "environ") -> Mapping[str, str]:
+    """A mapping of text to text (default ``os.environ``); a bad entry is named by key."""
+    if value is None:
+        return os.environ
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(f"{what} must be a mapping of names to text", what=what)
+    for key, item in value.items():
+        if not isinstance(key, str) or not isinstance(item, str):
+            name = key if isinstance(key, str) and key.isidentifier() else "an entry"
+            raise InvalidInputError(f"{what}: {name} must be text", what=what)
+    return value
+
+
+def check_text(value: object, what: str) -> str:
+    """A value given as text (a setting, a parameter); its value is never shown."""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be text", what=what)
+    return value
