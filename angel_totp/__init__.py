@@ -25,12 +25,10 @@ from .errors import (
     AngelTotpError,
     EnvFileError,
     InvalidInputError,
-    InvalidSecret,
     InvalidSecretError,
     InvalidSettingError,
     LoginError,
     LoginRefusedError,
-    MissingSecret,
     MissingSecretError,
     MissingSettingError,
     NoAnswerError,
@@ -41,14 +39,17 @@ __version__ = "0.2.0"
 if TYPE_CHECKING:  # what type checkers see; at run time, _LAZY below
     from .clock import ClockOffset
     from .codes import Code, code_at, fresh_code
+    from .hidden import Hidden
     from .secret import TotpSecret, parse_secret
     from .servertime import measure_server_clock
     from .session import Session, login, login_from_env
     from .settings import Setting, Settings, code_from_env
 
+# Each public name loaded on first use, and the submodule it lives in: a new
+# name is one entry here, one import above and one in __all__.
 _LAZY = {
     "Code": "codes", "code_at": "codes", "fresh_code": "codes",
-    "TotpSecret": "secret", "parse_secret": "secret",
+    "TotpSecret": "secret", "parse_secret": "secret", "Hidden": "hidden",
     "Setting": "settings", "Settings": "settings", "code_from_env": "settings",
     "ClockOffset": "clock", "measure_server_clock": "servertime",
     "Session": "session", "login": "session", "login_from_env": "session",
@@ -59,13 +60,12 @@ __all__ = [
     "ClockOffset",
     "Code",
     "EnvFileError",
+    "Hidden",
     "InvalidInputError",
-    "InvalidSecret",
     "InvalidSecretError",
     "InvalidSettingError",
     "LoginError",
     "LoginRefusedError",
-    "MissingSecret",
     "MissingSecretError",
     "MissingSettingError",
     "NoAnswerError",

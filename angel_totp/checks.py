@@ -17,7 +17,10 @@ from .errors import InvalidInputError
 def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float
+        return None
     return number if math.isfinite(number) else None
 
 
@@ -30,13 +33,21 @@ def check_timeout(value: object, what: str = "timeout") -> float:
     return number
 
 
+def check_seconds(value: object, what: str) -> float:
+    """Seconds from 0 up, finite; ``True`` and text are refused."""
+    number = _number(value)
+    if number is None or number < 0:
+        raise InvalidInputError(f"{what} must be a number of seconds, 0 or more", what=what)
+    return number
+
+
 def check_min_validity(value: object, period: int = 30, what: str = "min_validity") -> float:
     """Seconds a code must still be valid: from 0 to ``period - 1``."""
     number = _number(value)
     if number is None or number < 0:
         raise InvalidInputError(f"{what} must be a number of seconds from 0 to {period - 1}",
                                 what=what)
-    if number >= period:
+    if number > period - 1:
         if number < 30:  # fine for Angel One's 30 s codes: the secret is the odd one
             raise InvalidInputError(
                 f"this secret's codes last only {period} s: too short for the "
@@ -52,7 +63,7 @@ def check_min_validity(value: object, period: int = 30, what: str = "min_validit
 def check_path(value: object, what: str) -> str:
     """A file's path: text or an ``os.PathLike`` of text, not empty."""
     path = os.fspath(value) if isinstance(value, (str, os.PathLike)) else None
-    if not isinstance(path, str) or not path:
+    if not isinstance(path, str) or not path or "\0" in path:
         raise InvalidInputError(f"{what} must be a file's path (text or a path object)",
                                 what=what)
     return path
@@ -76,3 +87,9 @@ def check_text(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise InvalidInputError(f"{what} must be text", what=what)
     return value
+
+
+def check_function(value: object, what: str) -> None:
+    """Something to call (a clock, ``sleep``, a callback)."""
+    if not callable(value):
+        raise InvalidInputError(f"{what} must be a function", what=what)

@@ -15,39 +15,21 @@ from __future__ import annotations
 
 import time
 from email.utils import parsedate_to_datetime
+from typing import NamedTuple
 
 WARN_OFFSET_S = 10.0
 # The last Date a code can be made for: 9999-12-30, a day before the codes end.
 LAST_DATE = 253402214400
 
 
-class ClockOffset:
+class ClockOffset(NamedTuple):
     """Local clock minus Angel One's, in seconds: somewhere in [low, high].
 
-    An immutable, comparable value. ``estimate`` is the middle of the
-    bound, ``uncertainty`` its half-width.
+    ``estimate`` is the middle of the bound, ``uncertainty`` its half-width.
     """
-
-    __slots__ = ("low", "high")
 
     low: float
     high: float
-
-    def __init__(self, low: float, high: float) -> None:
-        object.__setattr__(self, "low", low)
-        object.__setattr__(self, "high", high)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("ClockOffset is immutable")
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ClockOffset) and (self.low, self.high) == (other.low, other.high)
-
-    def __hash__(self) -> int:
-        return hash((self.low, self.high))
-
-    def __repr__(self) -> str:
-        return f"ClockOffset(low={self.low:.3f}, high={self.high:.3f})"
 
     @property
     def estimate(self) -> float:

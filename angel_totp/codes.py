@@ -13,13 +13,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import NamedTuple
 
-from .errors import InvalidInputError
-from .secret import ANGEL_ONE_PERIOD, TotpSecret, parse_secret
+from .checks import check_function, check_min_validity, check_seconds
+from .errors import AngelTotpError, InvalidInputError
+from .hidden import Hidden
+from .secret import TotpSecret, parse_secret
 
-__all__ = ["Code", "code_at", "fresh_code", "parse_when", "check_min_validity",
-           "DEFAULT_MIN_VALIDITY", "MAX_TIME"]
+__all__ = ["Code", "code_at", "fresh_code", "parse_when", "DEFAULT_MIN_VALIDITY", "MAX_TIME"]
 
 DEFAULT_MIN_VALIDITY = 5
 """Seconds a fresh code must still be valid for, unless told otherwise."""
@@ -30,97 +31,33 @@ MAX_TIME = 253402300799
 _WAIT_MARGIN = 0.05  # past a step boundary, so that the clock is surely in the new step
 
 
-class Code:
+class Code(NamedTuple):
     """One TOTP code and the window in which it is valid.
 
-    Immutable and comparable. ``totp`` is the code (``"123456"``); ``at`` the
-    instant it was made for; ``valid_from`` and ``valid_until`` the start of
-    its time step and of the next one (Unix seconds); ``period``, ``digits``
-    and ``algorithm`` those of the secret.
+    ``otp`` is the code inside a :class:`~angel_totp.hidden.Hidden` (a code
+    logs in for as long as it is valid); :attr:`totp` gives its text
+    (``"123456"``). ``at`` is the instant it was made for; ``valid_from``
+    and ``valid_until`` the start of its time step and of the next one (Unix
+    seconds); ``period``, ``digits`` and ``algorithm`` those of the secret.
     """
 
-    __slots__ = ("_totp", "_at", "_valid_from", "_valid_until", "_period", "_digits",
-                 "_algorithm")
-
-    _totp: str
-    _at: float
-    _valid_from: int
-    _valid_until: int
-    _period: int
-    _digits: int
-    _algorithm: str
-
-    def __init__(self, totp: str, at: float, valid_from: int, valid_until: int,
-                 period: int, digits: int, algorithm: str) -> None:
-        for name, value in (("_totp", totp), ("_at", at), ("_valid_from", valid_from),
-                            ("_valid_until", valid_until), ("_period", period),
-                            ("_digits", digits), ("_algorithm", algorithm)):
-            object.__setattr__(self, name, value)
+    otp: Hidden
+    at: float
+    valid_from: int
+    valid_until: int
+    period: int
+    digits: int
+    algorithm: str
 
     @property
     def totp(self) -> str:
         """The code, e.g. ``"123456"``."""
-        return self._totp
-
-    @property
-    def at(self) -> float:
-        """The instant (Unix seconds) the code was made for."""
-        return self._at
-
-    @property
-    def valid_from(self) -> int:
-        """The start of the code's time step (Unix seconds)."""
-        return self._valid_from
-
-    @property
-    def valid_until(self) -> int:
-        """The start of the next time step, when the code expires (Unix seconds)."""
-        return self._valid_until
-
-    @property
-    def period(self) -> int:
-        """Seconds a code lasts."""
-        return self._period
-
-    @property
-    def digits(self) -> int:
-        """Digits in a code."""
-        return self._digits
-
-    @property
-    def algorithm(self) -> str:
-        """The HMAC hash the code was made with."""
-        return self._algorithm
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("Code is immutable")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError("Code is immutable")
-
-    def _key(self) -> tuple[str, float, int, int, int, int, str]:
-        return (self._totp, self._at, self._valid_from, self._valid_until, self._period,
-                self._digits, self._algorithm)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Code):
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Code, self._key())
-
-    def __repr__(self) -> str:
-        return (f"Code(totp={self._totp!r}, valid_from={self._valid_from}, "
-                f"valid_until={self._valid_until}, period={self._period})")
+        return self.otp.reveal()
 
     @property
     def seconds_left(self) -> float:
         """Seconds from ``at`` until the code expires."""
-        return self._valid_until - self._at
+        return self.valid_until - self.at
 
     @property
     def valid_for(self) -> int:
@@ -136,63 +73,47 @@ class Code:
         one second early, so it never overstates how long the code lasts.
         """
         from datetime import datetime, timezone
-        moment = datetime.fromtimestamp(min(self._valid_until, MAX_TIME), tz=timezone.utc)
+        moment = datetime.fromtimestamp(min(self.valid_until, MAX_TIME), tz=timezone.utc)
         return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def as_json_dict(self) -> dict[str, str | int]:
         """The fields a JSON output shows: never the secret."""
         return {
-            "totp": self._totp,
+            "totp": self.totp,
             "valid_for": self.valid_for,
             "valid_until": self.valid_until_iso(),
-            "period": self._period,
-            "digits": self._digits,
-            "algorithm": self._algorithm,
+            "period": self.period,
+            "digits": self.digits,
+            "algorithm": self.algorithm,
         }
 
 
-def _secret(secret: TotpSecret | str) -> TotpSecret:
-    if isinstance(secret, TotpSecret):
-        return secret
-    return parse_secret(secret)
-
-
-def _check_time(when: float) -> float:
-    if isinstance(when, bool) or not isinstance(when, (int, float)):
-        raise InvalidInputError("the time must be a number of Unix seconds", what="time")
-    if not math.isfinite(when):
-        raise InvalidInputError("the time must be a finite number of seconds", what="time")
-    if when < 0:
-        raise InvalidInputError("the time is before 1970-01-01", what="time")
-    if when >= MAX_TIME + 1:
-        raise InvalidInputError("the time is after 9999-12-31T23:59:59Z", what="time")
-    return float(when)
-
-
-def code_at(secret: TotpSecret | str, when: float) -> Code:
+def code_at(secret: TotpSecret | str | Hidden, when: float) -> Code:
     """The code valid at Unix time ``when``.
 
     ``secret`` is a :class:`~angel_totp.secret.TotpSecret` or any text
-    :func:`~angel_totp.secret.parse_secret` accepts. ``when`` is from 1970
-    to 9999-12-31T23:59:59Z. Raises
+    :func:`~angel_totp.secret.parse_secret` accepts (also inside a
+    :class:`~angel_totp.hidden.Hidden`). ``when`` is from 1970 to
+    9999-12-31T23:59:59Z. Raises
     :class:`~angel_totp.errors.InvalidSecretError` or
     :class:`~angel_totp.errors.InvalidInputError` (``what="time"``).
     """
+    if isinstance(secret, str):
+        secret = Hidden(secret)  # from here no frame of ours holds the plain text
+    secret = parse_secret(secret)
+    when = _check_time(when)
     import hashlib
 
     import pyotp
 
-    secret = _secret(secret)
-    when = _check_time(when)
     digest = {"SHA1": hashlib.sha1, "SHA256": hashlib.sha256,
               "SHA512": hashlib.sha512}[secret.algorithm]
     step = int(when // secret.period)
-    generator = pyotp.TOTP(secret.base32, digits=secret.digits, digest=digest,
-                           interval=secret.period)
     return Code(
         # The step's counter directly: pyotp's at() goes through local time,
         # which overflows near the year 9999.
-        totp=generator.generate_otp(step),
+        otp=Hidden(pyotp.TOTP(secret.base32, digits=secret.digits, digest=digest,
+                              interval=secret.period).generate_otp(step)),
         at=when,
         valid_from=step * secret.period,
         valid_until=(step + 1) * secret.period,
@@ -202,32 +123,8 @@ def code_at(secret: TotpSecret | str, when: float) -> Code:
     )
 
 
-def check_min_validity(min_validity: float, period: int) -> None:
-    """Raise :class:`~angel_totp.errors.InvalidInputError` (``what="min_validity"``)
-    unless a code of ``period`` seconds can have ``min_validity`` seconds left."""
-    if isinstance(min_validity, bool) or not isinstance(min_validity, (int, float)) \
-            or not math.isfinite(min_validity) or min_validity < 0:
-        raise InvalidInputError(
-            f"min_validity must be a number of seconds from 0 to {period - 1}",
-            what="min_validity")
-    if min_validity >= period:
-        if min_validity < ANGEL_ONE_PERIOD:  # fine for Angel One's codes: the secret is odd
-            raise InvalidInputError(
-                f"this secret's codes last only {period} s: too short for the "
-                f"{_seconds(min_validity)} of validity asked for (min_validity)",
-                hint=f"ask for at most {period - 1} s of validity, or 0 to never wait",
-                what="min_validity")
-        raise InvalidInputError(
-            f"min_validity must be from 0 to {period - 1} seconds (a code lasts {period} s)",
-            what="min_validity")
-
-
-def _seconds(value: float) -> str:
-    return f"{value:g} s"
-
-
 def fresh_code(
-    secret: TotpSecret | str,
+    secret: TotpSecret | str | Hidden,
     min_validity: float = DEFAULT_MIN_VALIDITY,
     *,
     clock: Callable[[], float] = time.time,
@@ -249,39 +146,70 @@ def fresh_code(
     ``min_validity`` seconds left at the latter.
 
     When no code qualifies yet, this calls ``on_wait(current_code,
-    seconds_to_wait)``, then ``sleep(seconds_to_wait)``, and looks again.
+    seconds_to_wait)``, then ``sleep(seconds_to_wait)`` once, to just past
+    the start of the next code: a code comes after at most one wait.
 
     Raises :class:`~angel_totp.errors.InvalidSecretError` for a bad secret,
     and :class:`~angel_totp.errors.InvalidInputError` at once, before any
     wait, for a ``min_validity`` outside 0 to period - 1 (``what=
     "min_validity"``) or an ``uncertainty`` that is negative or so large
-    that no code could ever qualify (``what="uncertainty"``).
+    that no code is sure to qualify after one wait (``what="uncertainty"``).
+    If the clock is not past the next code's start after the wait (it was
+    set back, or does not follow ``sleep``), raises
+    :class:`~angel_totp.errors.AngelTotpError` rather than wait again.
     """
-    secret = _secret(secret)
+    if isinstance(secret, str):
+        secret = Hidden(secret)  # from here no frame of ours holds the plain text
+    secret = parse_secret(secret)
     period = secret.period
-    check_min_validity(min_validity, period)
-    if isinstance(uncertainty, bool) or not isinstance(uncertainty, (int, float)) \
-            or not math.isfinite(uncertainty) or uncertainty < 0:
-        raise InvalidInputError("uncertainty must be a number of seconds, 0 or more",
-                                what="uncertainty")
-    if 2 * uncertainty + min_validity >= period:
+    min_validity = check_min_validity(min_validity, period)
+    uncertainty = check_seconds(uncertainty, "uncertainty")
+    for function, name in ((clock, "clock"), (sleep, "sleep")):
+        check_function(function, name)
+    if on_wait is not None:
+        check_function(on_wait, "on_wait")
+    # After one wait the clock stands a margin past the next step's start,
+    # with uncertainty either way: what is left must still cover the margin
+    # again, for a sleep that overshoots, or the wait would have to repeat.
+    if 2 * uncertainty + min_validity > period - 2 * _WAIT_MARGIN:
         raise InvalidInputError(
-            f"with the clock known only to within {_seconds(uncertainty)} either way, no "
-            f"{period}-second code is sure to have {_seconds(min_validity)} left",
+            f"with the clock known only to within {uncertainty:g} s either way, no "
+            f"{period}-second code is sure to have {min_validity:g} s left",
             hint="measure the clock again, or ask for less validity (min_validity)",
             what="uncertainty")
-    while True:
-        now = clock()
-        code = code_at(secret, now)
-        early, late = now - uncertainty, now + uncertainty
-        step = math.floor(early / period)
-        if math.floor(late / period) == step and (step + 1) * period - late >= min_validity:
-            return code
-        # The first instant whose whole uncertainty lies in the next step.
-        wait = (step + 1) * period + uncertainty - now + _WAIT_MARGIN
+    now = _check_time(clock())
+    wait = _wait_needed(now, period, min_validity, uncertainty)
+    if wait:
         if on_wait is not None:
-            on_wait(code, wait)
+            on_wait(code_at(secret, now), wait)
         sleep(wait)
+        now = _check_time(clock())
+        if _wait_needed(now, period, min_validity, uncertainty):
+            raise AngelTotpError(
+                "the clock was not past the next code's start after the wait for it "
+                "(was it set back, or does it not follow sleep?)", hint="try again")
+    return code_at(secret, now)
+
+
+def _wait_needed(now: float, period: int, min_validity: float, uncertainty: float) -> float:
+    """0 when the code at ``now`` is the same at both edges of the uncertainty and
+    has ``min_validity`` left at the late one; else the wait until just past the
+    first instant whose whole uncertainty lies in the next step."""
+    early, late = now - uncertainty, now + uncertainty
+    step = math.floor(early / period)
+    if math.floor(late / period) == step and (step + 1) * period - late >= min_validity:
+        return 0.0
+    return (step + 1) * period + uncertainty - now + _WAIT_MARGIN
+
+
+def _check_time(when: object) -> float:
+    # A clock's reading too: servertime tells a Date out of range by what="time".
+    if isinstance(when, bool) or not isinstance(when, (int, float)):
+        raise InvalidInputError("the time must be a number of Unix seconds", what="time")
+    try:
+        return _checked_seconds(float(when))
+    except OverflowError:  # an int beyond any float
+        raise _after_9999() from None
 
 
 def parse_when(text: str) -> float:
@@ -293,7 +221,7 @@ def parse_when(text: str) -> float:
     nanoseconds) rather than seconds.
     """
     if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return _checked_seconds(float(text))
+        return _check_time(text)
     if not isinstance(text, str):
         raise InvalidInputError("the time must be text", what="time")
     raw = text.strip()
@@ -341,5 +269,9 @@ def _checked_seconds(value: float) -> float:
                 raise InvalidInputError(
                     f"the time is after 9999-12-31T23:59:59Z; this looks like {unit}, "
                     "not seconds", hint=f"divide by {divide} for seconds", what="time")
-        raise InvalidInputError("the time is after 9999-12-31T23:59:59Z", what="time")
+        raise _after_9999()
     return value + 0.0  # -0.0 becomes 0.0
+
+
+def _after_9999() -> InvalidInputError:
+    return InvalidInputError("the time is after 9999-12-31T23:59:59Z", what="time")

@@ -122,8 +122,3 @@ class LoginRefusedError(LoginError):
 
 class NoAnswerError(LoginError):
     """No usable answer came: network, DNS, TLS, timeout, rate limit, a bad reply."""
-
-
-# The names of the first version, kept so that existing bots keep working.
-InvalidSecret = InvalidSecretError
-MissingSecret = MissingSecretError

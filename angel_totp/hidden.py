@@ -29,3 +29,11 @@ class Hidden:
 
     def __bool__(self) -> bool:
         return bool(self._value)
+
+    # Equal texts are equal credentials, so that values holding one (a
+    # TotpSecret, a Code) compare and hash by what they hold.
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Hidden) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)

@@ -11,14 +11,12 @@ repeats the secret, any character of it, or any value of a URI parameter
 
 from __future__ import annotations
 
-import base64
-import binascii
-from typing import Any
+from typing import NamedTuple
 
-from .errors import InvalidSecret, InvalidSecretError
+from .errors import InvalidSecretError
+from .hidden import Hidden
 
-__all__ = ["TotpSecret", "parse_secret", "normalise_base32", "InvalidSecret",
-           "InvalidSecretError", "MAX_SECRET_LENGTH"]
+__all__ = ["TotpSecret", "parse_secret", "MAX_SECRET_LENGTH"]
 
 BASE32_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 # pyotp 2.12 and NIST SP 800-63B refuse shorter keys.
@@ -40,101 +38,38 @@ _HINT = "copy the 26 letters (A-Z and 2-7) shown beside the QR code when you ena
 _URI_PARAMETERS = ("secret", "algorithm", "digits", "period", "issuer", "counter")
 
 
-class TotpSecret:
+class TotpSecret(NamedTuple):
     """A validated TOTP secret and the parameters its codes are made with.
 
-    Immutable and comparable (``==``, usable as a dict key). Its ``repr``
-    and ``str`` never show the key, so that a log line or a traceback
-    cannot leak it; read :attr:`base32` when you really need it.
-
-    Build one with :func:`parse_secret` (which accepts every form users
-    paste), or directly: ``TotpSecret("JBSW...", digits=8)``.
+    ``key`` is the upper-case base32 key inside a :class:`~angel_totp.hidden.Hidden`,
+    so that the ``repr``, a log line or an error tracker walking the fields
+    never show it; read :attr:`base32` when you really need it. Make one with
+    :func:`parse_secret`, which accepts every form users paste and checks
+    every field.
     """
 
-    __slots__ = ("_base32", "_algorithm", "_digits", "_period")
-
-    _base32: str
-    _algorithm: str
-    _digits: int
-    _period: int
-
-    def __init__(self, base32: str, algorithm: str = ANGEL_ONE_ALGORITHM,
-                 digits: int = ANGEL_ONE_DIGITS, period: int = ANGEL_ONE_PERIOD) -> None:
-        if not isinstance(base32, str):
-            raise InvalidSecretError("the secret must be text", _HINT)
-        if len(base32) > MAX_SECRET_LENGTH:
-            raise _too_long()
-        letters = normalise_base32(base32)
-        if algorithm not in SUPPORTED_ALGORITHMS:
-            raise InvalidSecretError("unsupported algorithm; supported: SHA1, SHA256, SHA512")
-        if type(digits) is not int or not MIN_DIGITS <= digits <= MAX_DIGITS:
-            raise InvalidSecretError(f"digits must be a whole number from {MIN_DIGITS} "
-                                     f"to {MAX_DIGITS}")
-        if type(period) is not int or not 1 <= period <= MAX_PERIOD:
-            raise InvalidSecretError(f"period must be a whole number of seconds from 1 "
-                                     f"to {MAX_PERIOD}")
-        for name, value in (("_base32", letters), ("_algorithm", algorithm),
-                            ("_digits", digits), ("_period", period)):
-            object.__setattr__(self, name, value)
+    key: Hidden
+    algorithm: str = ANGEL_ONE_ALGORITHM
+    digits: int = ANGEL_ONE_DIGITS
+    period: int = ANGEL_ONE_PERIOD
 
     @property
     def base32(self) -> str:
         """The key: upper-case base32, without spaces, hyphens or padding."""
-        return self._base32
-
-    @property
-    def algorithm(self) -> str:
-        """The HMAC hash: ``"SHA1"`` (Angel One's), ``"SHA256"`` or ``"SHA512"``."""
-        return self._algorithm
-
-    @property
-    def digits(self) -> int:
-        """How many digits a code has (Angel One: 6)."""
-        return self._digits
-
-    @property
-    def period(self) -> int:
-        """How many seconds a code lasts (Angel One: 30)."""
-        return self._period
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("TotpSecret is immutable")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError("TotpSecret is immutable")
-
-    def _key(self) -> tuple[str, str, int, int]:
-        return (self._base32, self._algorithm, self._digits, self._period)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, TotpSecret):
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:  # never show the key, even in a debugger
-        return (f"TotpSecret(<hidden>, algorithm={self._algorithm!r}, "
-                f"digits={self._digits}, period={self._period})")
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (TotpSecret, self._key())
+        return self.key.reveal()
 
     @property
     def is_angel_one_compatible(self) -> bool:
         """Whether the codes are what Angel One expects: SHA1, 6 digits, 30 s."""
-        return (self._algorithm, self._digits, self._period) == (
+        return (self.algorithm, self.digits, self.period) == (
             ANGEL_ONE_ALGORITHM, ANGEL_ONE_DIGITS, ANGEL_ONE_PERIOD)
 
     def compatibility_warning(self) -> str | None:
         """A sentence for a warning when Angel One will reject the codes, else None."""
         if self.is_angel_one_compatible:
             return None
-        return (f"this secret makes {self._algorithm}, {self._digits}-digit, "
-                f"{self._period}-second codes; Angel One expects SHA1, 6 digits, "
+        return (f"this secret makes {self.algorithm}, {self.digits}-digit, "
+                f"{self.period}-second codes; Angel One expects SHA1, 6 digits, "
                 "30 seconds, so its login will reject them")
 
     def storable_text(self) -> str:
@@ -142,24 +77,42 @@ class TotpSecret:
         equal secret: the base32 key, or, when the parameters differ from Angel
         One's, a whole ``otpauth://totp/`` URI (which needs quoting in a file)."""
         if self.is_angel_one_compatible:
-            return self._base32
-        return (f"otpauth://totp/Angel%20One?secret={self._base32}"
-                f"&algorithm={self._algorithm}&digits={self._digits}"
-                f"&period={self._period}")
+            return self.base32
+        return (f"otpauth://totp/Angel%20One?secret={self.base32}"
+                f"&algorithm={self.algorithm}&digits={self.digits}"
+                f"&period={self.period}")
 
 
-def parse_secret(text: str) -> TotpSecret:
+def parse_secret(text: str | Hidden | TotpSecret) -> TotpSecret:
     """Parse a secret as users paste it, or raise :class:`InvalidSecretError`.
 
     Accepts base32 in any case, with any Unicode spaces (such as the
     non-breaking space of a web page) and hyphens, with or without ``=``
     padding, or a whole ``otpauth://totp/...`` URI, whose ``secret``,
-    ``algorithm``, ``digits`` and ``period`` are used. A non-ASCII letter
-    is an error at its position, never read as a Latin one. Text over
-    :data:`MAX_SECRET_LENGTH` characters is refused before anything else.
+    ``algorithm``, ``digits`` and ``period`` are used; the text may come
+    inside a :class:`~angel_totp.hidden.Hidden`. A non-ASCII letter is an
+    error at its position, never read as a Latin one. Text over
+    :data:`MAX_SECRET_LENGTH` characters is refused before anything else. A
+    :class:`TotpSecret` is checked again, field by field.
 
-    The error message never contains the secret or any part of it.
+    The error message never contains the secret or any part of it, and the
+    error's traceback holds no frame that holds it.
     """
+    if isinstance(text, str):
+        text = Hidden(text)  # from here no frame of ours holds the plain text
+    try:
+        return _parse(text)
+    except InvalidSecretError as error:
+        # The frames below hold the text being checked, and error trackers
+        # record every frame's locals: the error leaves them behind.
+        raise error.with_traceback(None) from None
+
+
+def _parse(given: object) -> TotpSecret:
+    if isinstance(given, TotpSecret):
+        key = given.key.reveal() if isinstance(given.key, Hidden) else given.key
+        return _secret(key, given.algorithm, given.digits, given.period)
+    text = given.reveal() if isinstance(given, Hidden) else given
     if text is None:
         raise InvalidSecretError("no secret was given", _HINT)
     if not isinstance(text, str):
@@ -175,10 +128,27 @@ def parse_secret(text: str) -> TotpSecret:
     if "://" in stripped:
         raise InvalidSecretError(
             "this is a link, not an otpauth://totp/ URI or a base32 secret", _HINT)
-    return TotpSecret(normalise_base32(stripped))
+    return _secret(stripped)
 
 
-def normalise_base32(text: str) -> str:
+def _secret(key: object, algorithm: object = ANGEL_ONE_ALGORITHM,
+            digits: object = ANGEL_ONE_DIGITS, period: object = ANGEL_ONE_PERIOD) -> TotpSecret:
+    """Every field checked; the one place a TotpSecret is made."""
+    if not isinstance(key, str):
+        raise InvalidSecretError("the secret's key must be text", _HINT)
+    letters = _base32(key)
+    if algorithm not in SUPPORTED_ALGORITHMS:
+        raise InvalidSecretError("unsupported algorithm; supported: SHA1, SHA256, SHA512")
+    if type(digits) is not int or not MIN_DIGITS <= digits <= MAX_DIGITS:
+        raise InvalidSecretError(f"digits must be a whole number from {MIN_DIGITS} "
+                                 f"to {MAX_DIGITS}")
+    if type(period) is not int or not 1 <= period <= MAX_PERIOD:
+        raise InvalidSecretError(f"period must be a whole number of seconds from 1 "
+                                 f"to {MAX_PERIOD}")
+    return TotpSecret(Hidden(letters), str(algorithm), digits, period)
+
+
+def _base32(text: str) -> str:
     """Return the secret as upper-case base32 without separators or padding.
 
     Raises :class:`InvalidSecretError`. Positions in errors count the
@@ -230,10 +200,6 @@ def normalise_base32(text: str) -> str:
         raise InvalidSecretError(
             f"too short: {len(joined)} base32 letters; a TOTP secret needs at "
             f"least {MIN_KEY_BITS} bits (23 letters), and Angel One's has 26", _HINT)
-    try:
-        base64.b32decode(joined + "=" * (-len(joined) % 8))
-    except binascii.Error:  # unreachable after the checks above; kept as a guard
-        raise InvalidSecretError("not valid base32", _HINT) from None
     return joined
 
 
@@ -282,7 +248,7 @@ def _parse_uri(uri: str) -> TotpSecret:
     if not raw_secret:
         raise InvalidSecretError("the otpauth:// URI has no secret= parameter", _HINT)
     try:
-        base32 = normalise_base32(raw_secret)
+        base32 = _base32(raw_secret)
     except InvalidSecretError as error:
         raise InvalidSecretError(f"the URI's secret: {error.message}", error.hint) from None
 
@@ -294,7 +260,7 @@ def _parse_uri(uri: str) -> TotpSecret:
             "unsupported algorithm in the URI; supported: SHA1, SHA256, SHA512", _HINT)
     digits = _int_param(query.get("digits"), "digits", ANGEL_ONE_DIGITS, MIN_DIGITS, MAX_DIGITS)
     period = _int_param(query.get("period"), "period", ANGEL_ONE_PERIOD, 1, MAX_PERIOD)
-    return TotpSecret(base32, algorithm=algorithm, digits=digits, period=period)
+    return _secret(base32, algorithm, digits, period)
 
 
 def _int_param(raw: str | None, name: str, default: int, low: int, high: int) -> int:

@@ -24,8 +24,9 @@ import time
 from collections.abc import Callable, Mapping
 
 from . import protocol
+from .checks import check_min_validity
 from .clock import ClockOffset, combine, offset_from_reply
-from .codes import DEFAULT_MIN_VALIDITY, Code, check_min_validity, fresh_code
+from .codes import DEFAULT_MIN_VALIDITY, Code, fresh_code
 from .connection import Connection, TransportError
 from .diagnosis import diagnose_refusal, diagnose_transport, reword, staged
 from .errors import (

@@ -6,18 +6,21 @@ read: a fresh copy of ``.env.example`` has empty values, and those must
 lead to "missing", not to "invalid". The env file is read at most once,
 and only when a setting is looked up there.
 
-This is the one place that rule lives; the commands and the Python API
-both use :class:`Settings`.
+This is the one place those rules live, and the one place the error about a
+missing setting is worded: the commands and the Python API both use
+:class:`Settings` and :func:`missing_settings_error`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
+from .checks import check_environ, check_path, check_text
 from .codes import DEFAULT_MIN_VALIDITY, Code, fresh_code
-from .errors import MissingSecretError
+from .errors import MissingSecretError, MissingSettingError
+from .hidden import Hidden
 
 if TYPE_CHECKING:  # the env-file reader loads when a file is read (start-up of --secret-stdin)
     from .envfile import EnvFile
@@ -28,62 +31,41 @@ ENVIRONMENT = "environment"
 ENV_FILE = "env file"
 
 
-class Setting:
+class Setting(NamedTuple):
     """One setting's value and where it came from.
 
-    ``value`` is None when the setting is missing or empty. ``source`` is
-    ``"environment"``, ``"env file"`` or ``""`` (found nowhere); ``empty``
-    says it was set, but to nothing (or only spaces).
+    ``hidden`` holds the value inside a :class:`~angel_totp.hidden.Hidden` (a
+    setting may be a PIN or a secret), None when the setting is missing or
+    empty; :attr:`value` gives its text. ``source`` is ``"environment"``,
+    ``"env file"`` or ``""`` (found nowhere); ``empty`` says it was set, but
+    to nothing (or only spaces).
     """
 
-    __slots__ = ("name", "value", "source", "empty")
-
     name: str
-    value: str | None
+    hidden: Hidden | None
     source: str
-    empty: bool
-
-    def __init__(self, name: str, value: str | None, source: str, empty: bool = False) -> None:
-        object.__setattr__(self, "name", name)
-        object.__setattr__(self, "value", value)
-        object.__setattr__(self, "source", source)
-        object.__setattr__(self, "empty", empty)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable")
-
-    def _key(self) -> tuple[str, str | None, str, bool]:
-        return (self.name, self.value, self.source, self.empty)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Setting) and self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:  # a setting may be a secret: never show the value
-        shown = "None" if self.value is None else "<hidden>"
-        return (f"Setting(name={self.name!r}, value={shown}, source={self.source!r}, "
-                f"empty={self.empty})")
+    empty: bool = False
 
     @property
-    def found(self) -> bool:
-        return self.value is not None
+    def value(self) -> str | None:
+        """The value's text, or None when missing or empty."""
+        return None if self.hidden is None else self.hidden.reveal()
 
 
 class Settings:
     """Where settings are looked up: a mapping (the environment), then a file.
 
-    ``env_file=None`` reads only the environment. A missing env file counts
-    as an empty one; whether that is acceptable is the caller's decision
-    (see :meth:`file`). Errors reading or parsing the file are
-    :class:`~angel_totp.errors.EnvFileError`.
+    ``env_file=None`` reads only the environment; ``environ`` defaults to
+    ``os.environ``. A missing env file counts as an empty one; whether that
+    is acceptable is the caller's decision (see :meth:`file`). Errors reading
+    or parsing the file are :class:`~angel_totp.errors.EnvFileError`; a bad
+    argument is an :class:`~angel_totp.errors.InvalidInputError`.
     """
 
     def __init__(self, env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
                  environ: Mapping[str, str] | None = None) -> None:
-        self.env_file = None if env_file is None else os.fspath(env_file)
-        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.env_file = None if env_file is None else check_path(env_file, "env_file")
+        self.environ = check_environ(environ)
         self._file: EnvFile | None = None
         self._read = False
         self._values: dict[str, str | None] | None = None
@@ -98,6 +80,7 @@ class Settings:
 
     def get(self, name: str) -> Setting:
         """``name`` from the environment, else the env file; empty is missing."""
+        name = check_text(name, "name")
         if name in self.environ:
             return _setting(name, self.environ[name], ENVIRONMENT)
         found = self.file()
@@ -116,7 +99,31 @@ class Settings:
 def _setting(name: str, raw: str | None, source: str) -> Setting:
     if raw is None or not raw.strip():
         return Setting(name, None, source, empty=True)
-    return Setting(name, raw, source)
+    return Setting(name, Hidden(raw), source)
+
+
+def missing_settings_error(names: list[str], env_file: str | os.PathLike[str] | None, *,
+                           empty: bool = False) -> MissingSettingError:
+    """The error for settings set nowhere (or, with ``empty``, set to nothing).
+
+    It names each setting and the absolute path of the env file looked in (a
+    bot that cron starts in another folder must learn which file that was);
+    ``env_file=None`` means only the environment was. ``TOTP_SECRET`` alone
+    gives a :class:`~angel_totp.errors.MissingSecretError`.
+    """
+    where = "the environment"
+    if env_file is not None:
+        where += " or " + os.path.abspath(os.fspath(env_file))
+    state = "empty" if empty else "not set"
+    if list(names) == ["TOTP_SECRET"]:
+        return MissingSecretError(f"TOTP_SECRET is {state} in {where}",
+                                  hint="set it to the secret shown beside the QR code "
+                                       "at smartapi.angelbroking.com/enable-totp")
+    if len(names) == 1:
+        return MissingSettingError(names, f"{names[0]} is {state} in {where}",
+                                   hint="see .env.example for what it is")
+    return MissingSettingError(names, f"missing settings: {', '.join(names)} ({state} in {where})",
+                               hint="see .env.example for what each one is")
 
 
 def code_from_env(env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
@@ -132,17 +139,13 @@ def code_from_env(env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
     is called first).
 
     Raises :class:`~angel_totp.errors.MissingSecretError` when the secret is
-    set nowhere, :class:`~angel_totp.errors.InvalidSecretError` when it is
-    not a secret, :class:`~angel_totp.errors.EnvFileError` when the file
-    cannot be read or parsed. No message contains the secret.
+    set nowhere (naming the env file's absolute path),
+    :class:`~angel_totp.errors.InvalidSecretError` when it is not a secret,
+    :class:`~angel_totp.errors.EnvFileError` when the file cannot be read or
+    parsed, :class:`~angel_totp.errors.InvalidInputError` for a bad argument.
+    No message contains the secret, and no frame of ours holds it in plain text.
     """
-    setting = Settings(env_file).get(key)
-    if setting.value is None:
-        where = "the environment" if env_file is None else \
-            f"the environment or {os.fspath(env_file)}"
-        state = "empty" if setting.empty else "not set"
-        raise MissingSecretError(f"{key} is {state} in {where}",
-                                 hint="set it to the secret shown beside the QR code "
-                                      "at smartapi.angelbroking.com/enable-totp",
-                                 names=[key])
-    return fresh_code(setting.value, min_validity, on_wait=on_wait)
+    setting = Settings(env_file).get(check_text(key, "key"))
+    if setting.hidden is None:
+        raise missing_settings_error([setting.name], env_file, empty=setting.empty)
+    return fresh_code(setting.hidden, min_validity, on_wait=on_wait)

@@ -218,7 +218,8 @@ import math  # noqa: E402
 import pickle  # noqa: E402
 import pydoc  # noqa: E402
 
-from angel_totp.codes import DEFAULT_MIN_VALIDITY, MAX_TIME, Code, check_min_validity  # noqa: E402
+from angel_totp.checks import check_min_validity  # noqa: E402
+from angel_totp.codes import DEFAULT_MIN_VALIDITY, MAX_TIME, Code  # noqa: E402
 from angel_totp.errors import InvalidInputError  # noqa: E402
 
 

@@ -10,8 +10,8 @@ import angel_totp
 from angel_totp import (
     Code,
     EnvFileError,
-    InvalidSecret,
-    MissingSecret,
+    InvalidSecretError,
+    MissingSecretError,
     code_from_env,
     fresh_code,
     parse_secret,
@@ -61,12 +61,13 @@ def test_code_from_env_reads_the_file(tmp_path, monkeypatch):
 
 def test_code_from_env_errors_never_contain_the_secret(tmp_path, monkeypatch):
     monkeypatch.delenv("TOTP_SECRET", raising=False)
-    with pytest.raises(MissingSecret) as missing:
+    with pytest.raises(MissingSecretError) as missing:
         code_from_env(tmp_path / "absent.env")
-    assert "TOTP_SECRET is not set in the environment or" in str(missing.value)
+    assert str(missing.value) == ("TOTP_SECRET is not set in the environment or "
+                                  f"{tmp_path / 'absent.env'}")
     bad = ANGEL_SECRET[:5] + "1" + ANGEL_SECRET[6:]
     (tmp_path / ".env").write_text(f"TOTP_SECRET={bad}\n")
-    with pytest.raises(InvalidSecret) as invalid:
+    with pytest.raises(InvalidSecretError) as invalid:
         code_from_env(tmp_path / ".env")
     assert bad not in str(invalid.value) and "character 6" in str(invalid.value)
     (tmp_path / ".env").write_bytes(b"TOTP_SECRET='unclosed\n")
@@ -76,7 +77,7 @@ def test_code_from_env_errors_never_contain_the_secret(tmp_path, monkeypatch):
 
 def test_code_from_env_without_a_file(monkeypatch):
     monkeypatch.delenv("TOTP_SECRET", raising=False)
-    with pytest.raises(MissingSecret, match="not set in the environment$"):
+    with pytest.raises(MissingSecretError, match="not set in the environment$"):
         code_from_env(None)
 
 
