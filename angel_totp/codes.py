@@ -18,7 +18,7 @@ from typing import NamedTuple
 from .checks import check_function, check_min_validity, check_seconds
 from .errors import AngelTotpError, InvalidInputError
 from .hidden import Hidden
-from .secret import TotpSecret, parse_secret
+from .secret import TotpSecret, hide_secret, parse_secret
 
 __all__ = ["Code", "code_at", "fresh_code", "parse_when", "DEFAULT_MIN_VALIDITY", "MAX_TIME"]
 
@@ -98,8 +98,7 @@ def code_at(secret: TotpSecret | str | Hidden, when: float) -> Code:
     :class:`~angel_totp.errors.InvalidSecretError` or
     :class:`~angel_totp.errors.InvalidInputError` (``what="time"``).
     """
-    if isinstance(secret, str):
-        secret = Hidden(secret)  # from here no frame of ours holds the plain text
+    secret = hide_secret(secret)  # from here no frame of ours holds the plain text
     secret = parse_secret(secret)
     when = _check_time(when)
     import hashlib
@@ -158,8 +157,7 @@ def fresh_code(
     set back, or does not follow ``sleep``), raises
     :class:`~angel_totp.errors.AngelTotpError` rather than wait again.
     """
-    if isinstance(secret, str):
-        secret = Hidden(secret)  # from here no frame of ours holds the plain text
+    secret = hide_secret(secret)  # from here no frame of ours holds the plain text
     secret = parse_secret(secret)
     period = secret.period
     min_validity = check_min_validity(min_validity, period)

@@ -16,7 +16,7 @@ from typing import NamedTuple
 from .errors import InvalidSecretError
 from .hidden import Hidden
 
-__all__ = ["TotpSecret", "parse_secret", "MAX_SECRET_LENGTH"]
+__all__ = ["TotpSecret", "parse_secret", "hide_secret", "MAX_SECRET_LENGTH"]
 
 BASE32_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 # pyotp 2.12 and NIST SP 800-63B refuse shorter keys.
@@ -98,14 +98,26 @@ def parse_secret(text: str | Hidden | TotpSecret) -> TotpSecret:
     The error message never contains the secret or any part of it, and the
     error's traceback holds no frame that holds it.
     """
-    if isinstance(text, str):
-        text = Hidden(text)  # from here no frame of ours holds the plain text
+    text = hide_secret(text)  # from here no frame of ours holds the plain text
     try:
         return _parse(text)
     except InvalidSecretError as error:
         # The frames below hold the text being checked, and error trackers
         # record every frame's locals: the error leaves them behind.
         raise error.with_traceback(None) from None
+
+
+def hide_secret(given: str | Hidden | TotpSecret) -> Hidden | TotpSecret:
+    """``given`` with its text inside a :class:`~angel_totp.hidden.Hidden`.
+
+    A function taking a secret rebinds its parameter to this first thing, so
+    that its frame never holds the plain text when an error is raised.
+    """
+    if isinstance(given, str):
+        return Hidden(given)
+    if isinstance(given, TotpSecret) and isinstance(given.key, str):  # one made by hand
+        return given._replace(key=Hidden(given.key))
+    return given
 
 
 def _parse(given: object) -> TotpSecret:
