@@ -118,8 +118,8 @@ def test_secret_object_never_shows_its_key():
 import pickle  # noqa: E402
 import pydoc  # noqa: E402
 
-from angel_totp.errors import AngelTotpError  # noqa: E402
 from angel_totp.codes import code_at  # noqa: E402
+from angel_totp.errors import AngelTotpError  # noqa: E402
 from angel_totp.hidden import Hidden  # noqa: E402
 from angel_totp.secret import TotpSecret  # noqa: E402
 
