@@ -85,9 +85,6 @@ class EnvFileError(AngelTotpError, OSError):
         self.path = path
         self.reason = reason
 
-    def __str__(self) -> str:
-        return self.message
-
 
 class LoginError(AngelTotpError):
     """A login, profile or logout did not succeed.

@@ -19,6 +19,7 @@ from conftest import (
     clean_env,
     run_generate,
 )
+from generate_helpers import fault_env
 
 from angel_totp.codes import code_at, fresh_code, parse_when
 from angel_totp.secret import parse_secret
@@ -103,29 +104,27 @@ def test_current_code_matches_pyotp_and_the_clock():
     assert 0 <= out["valid_for"] <= 29
 
 
-def _wait_for_phase(period: int, low: float, high: float) -> None:
-    while not low <= time.time() % period < high:
-        time.sleep(0.01)
+# The fake clock of tests/faults: 1,000,000,003.1 is 0.9 s before a 4-second
+# step ends, whenever the process starts; its sleeps pass 50 times faster.
+EDGE_OF_A_STEP = fault_env(GEN_FAULT_CLOCK="1000000003.1:50")
 
 
 def test_min_validity_waits_for_the_next_code_and_says_so():
-    # Period 4: start 0.2 s into the step's last second, so under 1 s is left.
     uri = f"otpauth://totp/x?secret={RFC_SHA1}&period=4"
-    _wait_for_phase(4, 3.0, 3.2)
     result = run_generate("--secret-stdin", "--json", "--min-validity", "2", stdin=uri,
-                          secrets=(RFC_SHA1,))
+                          secrets=(RFC_SHA1,), env=EDGE_OF_A_STEP)
     assert result.returncode == 0, result.stderr
     assert "waiting" in result.stderr and "--min-validity 2" in result.stderr
     out = json.loads(result.stdout)
-    assert out["valid_for"] >= 2
+    assert out["valid_for"] >= 2 and out["valid_until"] == "2001-09-09T01:46:48Z"
 
 
 def test_min_validity_zero_never_waits():
     uri = f"otpauth://totp/x?secret={RFC_SHA1}&period=4"
-    _wait_for_phase(4, 3.0, 3.2)
-    result = run_generate("--secret-stdin", "--json", "--min-validity", "0", stdin=uri)
+    result = run_generate("--secret-stdin", "--json", "--min-validity", "0", stdin=uri,
+                          env=EDGE_OF_A_STEP)
     assert "waiting" not in result.stderr
-    assert json.loads(result.stdout)["valid_for"] <= 1
+    assert json.loads(result.stdout)["valid_for"] == 0
 
 
 @pytest.mark.parametrize("value", ["30", "-1", "abc", "2.5"])
