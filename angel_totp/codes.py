@@ -162,8 +162,8 @@ def fresh_code(
     period = secret.period
     min_validity = check_min_validity(min_validity, period)
     uncertainty = check_seconds(uncertainty, "uncertainty")
-    for function, name in ((clock, "clock"), (sleep, "sleep")):
-        check_function(function, name)
+    check_function(clock, "clock")
+    check_function(sleep, "sleep")
     if on_wait is not None:
         check_function(on_wait, "on_wait")
     # After one wait the clock stands a margin past the next step's start,
