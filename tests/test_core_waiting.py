@@ -47,12 +47,12 @@ EDGES = [0.0, 1e-9, 0.01, 0.05, 0.0500001, 0.1, 14.5, 29.9, 29.95, 29.99, 30 - 1
 
 @pytest.mark.time_bound(10)
 @pytest.mark.parametrize("min_validity", [29.96, 29.95, 29.91, 29.999, 29.5, 30 - 1e-9])
-@pytest.mark.parametrize("phase", EDGES)
-def test_a_validity_no_wait_can_be_sure_to_meet_is_refused_at_once(min_validity, phase):
-    clock = FakeClock(STEP + phase)
-    with pytest.raises(InvalidInputError) as caught:
-        clock.fresh(min_validity)
-    assert caught.value.what == "min_validity" and not clock.slept
+def test_a_validity_no_wait_can_be_sure_to_meet_is_refused_at_once(min_validity):
+    for phase in EDGES:
+        clock = FakeClock(STEP + phase)
+        with pytest.raises(InvalidInputError) as caught:
+            clock.fresh(min_validity)
+        assert caught.value.what == "min_validity" and not clock.slept
 
 
 @pytest.mark.time_bound(10)
@@ -67,19 +67,21 @@ def test_server_time_with_a_slow_reply_is_refused_at_once(min_validity, uncertai
 
 
 @pytest.mark.time_bound(10)
-@pytest.mark.parametrize("overshoot", [0.0, 0.001, 0.049])  # each wake-up just past the step
-@pytest.mark.parametrize("phase", EDGES)
 @pytest.mark.parametrize("min_validity,uncertainty", [(29, 0), (5, 0), (27.9, 0.95),
                                                       (0, 14.9), (1, 0.5)])
-def test_at_every_step_edge_a_code_comes_after_at_most_one_wait(min_validity, uncertainty,
-                                                                phase, overshoot):
-    clock = FakeClock(STEP + phase, overshoot)
-    code = clock.fresh(min_validity, uncertainty)
-    late = clock.now + uncertainty
-    assert len(clock.slept) <= 1
-    assert code == code_at(RFC_SHA1, clock.now)
-    assert math.floor((clock.now - uncertainty) / 30) == math.floor(late / 30)
-    assert code.valid_until - late >= min_validity
+def test_at_every_step_edge_a_code_comes_after_at_most_one_wait(min_validity, uncertainty):
+    waited = 0
+    for phase in EDGES:
+        for overshoot in (0.0, 0.001, 0.049):  # each wake-up just past the step
+            clock = FakeClock(STEP + phase, overshoot)
+            code = clock.fresh(min_validity, uncertainty)
+            late = clock.now + uncertainty
+            assert len(clock.slept) <= 1
+            waited += len(clock.slept)
+            assert code == code_at(RFC_SHA1, clock.now)
+            assert math.floor((clock.now - uncertainty) / 30) == math.floor(late / 30)
+            assert code.valid_until - late >= min_validity
+    assert waited  # the edges do make it wait
 
 
 @pytest.mark.time_bound(30)
