@@ -289,8 +289,9 @@ def _new_text(text: str, current: EnvFile, values: Mapping[str, Hidden]) -> Hidd
         new_value = values.get(binding.key or "")
         if new_value is not None:
             edits.append(_edit(binding, new_value.reveal(), start))
-        expected.append((binding.key, binding.value if new_value is None
-                         else new_value.reveal()))
+        if binding.key is not None:
+            expected.append((binding.key, binding.value if new_value is None
+                             else new_value.reveal()))
     first_end = re.search(r"\r\n|\n|\r", text)
     newline = first_end.group() if first_end else "\n"  # the file's own line ending
     appended = ""
@@ -302,7 +303,7 @@ def _new_text(text: str, current: EnvFile, values: Mapping[str, Hidden]) -> Hidd
                              "reads it back exactly")
         appended += f"{key}={token}{newline}"
         expected.append((key, values[key].reveal()))
-    if appended and text.lstrip("\ufeff") and not text.endswith(("\n", "\r")):
+    if appended and text and not text.endswith(("\n", "\r")):
         appended = newline + appended[:-len(newline)]  # no final newline: none added
     pieces, done = [], 0
     for start, end, token in edits:
@@ -313,7 +314,7 @@ def _new_text(text: str, current: EnvFile, values: Mapping[str, Hidden]) -> Hidd
     if new == text:
         return None
     bindings, error_line = _parse(new)
-    if error_line or [(b.key, b.value) for b in bindings] != expected:
+    if error_line or [(b.key, b.value) for b in bindings if b.key is not None] != expected:
         raise ValueError("the new values cannot be written so that python-dotenv reads "
                          "every value back as it was")
     return Hidden(new)
@@ -329,10 +330,13 @@ def _edit(binding: Binding, value: str, offset: int) -> tuple[int, int, str]:
         prefix = "="
     else:
         start, prefix = head.end(2), ""
-        end = start + _token_length(statement[start:], binding.value or "")
+        rest = statement[start:]
+        # "KEY= # note": 1.2.4 reads "", older ones "# note"; either way the note stays.
+        noted = rest.startswith("#") and statement[start - 1] in " \t"
+        end = start + (0 if noted else _token_length(rest, binding.value or ""))
     tail = statement[end:]
-    space = " " if tail.startswith("#") else ""  # 1.2.4's "KEY= # note": keep the note
     quote = statement[start:start + 1] if end > start else ""
+    space = " " if tail.startswith("#") and quote not in ("'", '"') else ""
     for token in _tokens(binding.key, value, statement[:start] + prefix, space + tail, quote):
         return offset + start, offset + end, prefix + token + space
     raise ValueError(f"the value for {binding.key} cannot be written so that python-dotenv "
