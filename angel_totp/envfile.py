@@ -598,18 +598,19 @@ class _Seen:
 
     __slots__ = ("info", "data")
 
-    def __init__(self, info: os.stat_result, data: bytes) -> None:
+    def __init__(self, info: os.stat_result | None, data: bytes) -> None:
         self.info, self.data = info, data
 
     def __repr__(self) -> str:
         return f"<file state: {len(self.data)} bytes>"
 
     def same_file(self, info: os.stat_result) -> bool:
-        return (info.st_dev, info.st_ino) == (self.info.st_dev, self.info.st_ino)
+        return self.info is not None and (info.st_dev, info.st_ino) == (
+            self.info.st_dev, self.info.st_ino)
 
     def same_state(self, info: os.stat_result) -> bool:
         return self.same_file(info) and (info.st_size, info.st_mtime_ns) == (
-            len(self.data), self.info.st_mtime_ns)
+            len(self.data), self.info.st_mtime_ns)  # type: ignore[union-attr]
 
 
 class _Update:
@@ -645,8 +646,9 @@ class _Update:
                                  f"done ({_UNTOUCHED})", path=self.shown, reason="changing")
 
     def run(self, attempts: int) -> UpdateResult:
+        # File contents stay in _Seen, whose repr hides them from error trackers.
         reads = carries = 0
-        carried: tuple[bytes, _Seen] | None = None
+        carried: tuple[_Seen, _Seen] | None = None
         while True:
             if carried is None:
                 if reads == attempts:
@@ -655,20 +657,20 @@ class _Update:
                 seen = self.lock.acquire_and_read()
                 if reads == 1:
                     _remove_stale_temp_files(self.folder, self.target)
-                base = seen.data if seen is not None else b""
+                base = seen or _Seen(None, b"")
             else:
                 (base, seen), carried = carried, None
             current = _parsed(self.shown, _decoded(self.shown, base), None)
             for _ in range(6):
                 values, good_until = self._choose(current)
-                new = _rewritten(self.shown, base, current, values)
+                new = _rewritten(self.shown, current, values)
                 if new is None:  # the file already says exactly this
                     return UpdateResult(self.shown, self.target, values, good_until, False,
                                         reads, self.computes)
                 if self.temp is None:
                     self.temp = _Temp(self.folder, self.target)
                     self.temp.create()
-                self.temp.write(new, seen.info if seen else None, self.lock.fd)
+                self.temp.write(new.data, seen.info if seen else None, self.lock.fd)
                 if self.clock() < good_until:
                     break  # what compute chose is still good once written
             else:
@@ -686,40 +688,39 @@ class _Update:
                 lost = _changed_after(old_fd, seen) if lost is None and seen else lost
                 os.close(old_fd)
             _fsync_folder(self.folder)
-            self.lock.verify(new)
+            self.lock.verify(new.data)
             if lost is not None:  # written into the old file during the rename itself
                 if carries == attempts:
                     raise self._changing(attempts, "; the last change another program "
                                                    "made may be missing from it")
                 carries += 1
-                carried = (lost, _Seen(self.lock.stat(), new))
+                carried = (lost, _Seen(self.lock.stat(), new.data))
                 continue
             return UpdateResult(self.shown, self.target, values, good_until, True, reads,
                                 self.computes)
 
 
-def _decoded(shown: str, data: bytes) -> Hidden:
-    if len(data) > MAX_SIZE:
+def _decoded(shown: str, found: _Seen) -> Hidden:
+    if len(found.data) > MAX_SIZE:
         raise _too_large(shown)
     try:
-        return Hidden(data.decode("utf-8"))
+        return Hidden(found.data.decode("utf-8"))
     except UnicodeDecodeError as error:
         where = error.start + 1
     raise EnvFileError(f"{shown} is not UTF-8 text (byte {where} cannot be decoded)",
                        hint=f"save it as UTF-8; {_UNTOUCHED}", path=shown, reason="not_utf8")
 
 
-def _rewritten(shown: str, base: bytes, current: EnvFile,
-               values: dict[str, Hidden]) -> bytes | None:
+def _rewritten(shown: str, current: EnvFile, values: dict[str, Hidden]) -> _Seen | None:
     try:
         new = _new_text(current._text, current, values)
     except ValueError as error:
         raise EnvFileError(f"cannot update {shown}: {error}", hint=_UNTOUCHED, path=shown,
                            reason="value") from None
-    return None if new is None else new.reveal().encode("utf-8")
+    return None if new is None else _Seen(None, new.reveal().encode("utf-8"))
 
 
-def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, bytes | None]:
+def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, _Seen | None]:
     """Put ``temp`` in ``target``'s place if the file is still as it was read.
 
     Returns ``(committed, lost)``: not committed (nothing changed) when another
@@ -738,11 +739,11 @@ def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, bytes |
         return True, None
     fd = os.open(temp.name, _READ | _O_NOFOLLOW)  # now the displaced old file
     try:
-        displaced = _read_all(fd)
+        displaced = _Seen(os.fstat(fd), _read_all(fd))
     finally:
         os.close(fd)
     temp.remove_name()
-    return True, None if displaced == seen.data else displaced
+    return True, None if displaced.data == seen.data else displaced
 
 
 def _rename_over(source: str, target: str) -> bool:
@@ -796,13 +797,14 @@ def _still(target: str, seen: _Seen) -> bool:
         os.close(fd)
 
 
-def _changed_after(fd: int, seen: _Seen) -> bytes | None:
-    """The old file's bytes if another program wrote into it after the last
-    comparison (seen through the descriptor still open on it), else None."""
-    if seen.same_state(os.fstat(fd)):
+def _changed_after(fd: int, seen: _Seen) -> _Seen | None:
+    """The old file if another program wrote into it after the last comparison
+    (seen through the descriptor still open on it), else None."""
+    info = os.fstat(fd)
+    if seen.same_state(info):
         return None
-    data = _read_all(fd)
-    return None if data == seen.data else data
+    now = _Seen(info, _read_all(fd))
+    return None if now.data == seen.data else now
 
 
 def _read_all(fd: int) -> bytes:
