@@ -425,6 +425,8 @@ def _resolve(shown: str) -> str:
             raise OSError(errno.ELOOP, "too many levels of symbolic links")
     except FileNotFoundError:
         pass  # nothing there (yet): it is created at the end of the chain
+    except EnvFileError:
+        raise
     except OSError as error:
         raise _os_error("write", shown, error) from None
     try:

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import assert_no_plain_credentials
 
 from angel_totp import envfile
 from angel_totp.errors import EnvFileError
-from conftest import assert_no_plain_credentials
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEH"
 
