@@ -142,16 +142,15 @@ def read_env_file(path: PathLike) -> EnvFile | None:
     except OSError as error:
         raise _os_error("read", shown, error) from None
     try:
-        info = os.fstat(fd)
-        _need_regular(shown, info)
-        found = _read(shown, fd, info)
+        found = _read_bounded(shown, fd)
     except EnvFileError:
         raise
     except OSError as error:
         raise _os_error("read", shown, error) from None
     finally:
         os.close(fd)
-    return _parsed(shown, found, None if _WINDOWS else stat.S_IMODE(info.st_mode))
+    mode = None if _WINDOWS else stat.S_IMODE(found.info.st_mode)  # type: ignore[union-attr]
+    return _parsed(shown, _decoded(shown, found), mode)
 
 
 def readable_by_others(env_file: EnvFile) -> bool:
@@ -159,28 +158,28 @@ def readable_by_others(env_file: EnvFile) -> bool:
     return env_file.mode is not None and bool(env_file.mode & 0o044)
 
 
-def _read(shown: str, fd: int, info: os.stat_result) -> Hidden:
-    """The file's text, at most :data:`MAX_SIZE` bytes read, whatever its size says."""
-    if info.st_size > MAX_SIZE:
-        raise _too_large(shown)
-    os.lseek(fd, 0, os.SEEK_SET)
-    with open(fd, "rb", buffering=0, closefd=False) as handle:
-        data = handle.read(MAX_SIZE + 1)
-    if len(data) > MAX_SIZE:
-        raise _too_large(shown)
+def _read_bounded(shown: str, fd: int) -> _Seen:
+    """The regular file open as ``fd``; refused unread when it says it is over
+    :data:`MAX_SIZE`, and at most that much + 1 read (it may be growing)."""
+    info = os.fstat(fd)
+    _need_regular(shown, info)
+    if info.st_size <= MAX_SIZE:
+        found = _Seen(info, _read_all(fd))
+        if len(found.data) <= MAX_SIZE:
+            return found
+    raise EnvFileError(f"{shown} is larger than {MAX_SIZE >> 20} MiB; not an env file?",
+                       hint=f"give the path of a .env file; {_UNTOUCHED}", path=shown,
+                       reason="too_large")
+
+
+def _decoded(shown: str, found: _Seen) -> Hidden:
+    """The text (in a frame whose locals a tracker may show: no file text here)."""
     try:
-        return Hidden(data.decode("utf-8"))
+        return Hidden(found.data.decode("utf-8"))
     except UnicodeDecodeError as error:
         where = error.start + 1
-    del data  # raised from a frame that holds no file text
     raise EnvFileError(f"{shown} is not UTF-8 text (byte {where} cannot be decoded)",
                        hint=f"save it as UTF-8; {_UNTOUCHED}", path=shown, reason="not_utf8")
-
-
-def _too_large(shown: str) -> EnvFileError:
-    return EnvFileError(f"{shown} is larger than {MAX_SIZE >> 20} MiB; not an env file?",
-                        hint=f"give the path of a .env file; {_UNTOUCHED}", path=shown,
-                        reason="too_large")
 
 
 def _parsed(shown: str, found: Hidden, mode: int | None) -> EnvFile:
@@ -702,17 +701,6 @@ class _Update:
                                 self.computes)
 
 
-def _decoded(shown: str, found: _Seen) -> Hidden:
-    if len(found.data) > MAX_SIZE:
-        raise _too_large(shown)
-    try:
-        return Hidden(found.data.decode("utf-8"))
-    except UnicodeDecodeError as error:
-        where = error.start + 1
-    raise EnvFileError(f"{shown} is not UTF-8 text (byte {where} cannot be decoded)",
-                       hint=f"save it as UTF-8; {_UNTOUCHED}", path=shown, reason="not_utf8")
-
-
 def _rewritten(shown: str, current: EnvFile, values: dict[str, Hidden]) -> _Seen | None:
     try:
         new = _new_text(current._text, current, values)
@@ -1003,13 +991,15 @@ class _Lock:
                 self.sidecar = fd
                 self._wait(fd, deadline)
             try:
-                with open(self.target, "rb") as handle:
-                    info = os.fstat(handle.fileno())
-                    _need_regular(self.shown, info)
-                    _check_file(self.shown, self.target, info)
-                    return _Seen(info, handle.read(MAX_SIZE + 1))
+                fd = os.open(self.target, _READ)
             except FileNotFoundError:
                 return None
+            try:
+                found = _read_bounded(self.shown, fd)
+                _check_file(self.shown, self.target, found.info)  # type: ignore[arg-type]
+                return found
+            finally:
+                os.close(fd)
         while True:
             try:
                 fd = os.open(self.target, _READ | _O_NOFOLLOW)
@@ -1027,9 +1017,10 @@ class _Lock:
                 self._wait(fd, deadline)
                 if _same_inode(self.target, fd):
                     self.fd, fd = fd, -1
-                    info = os.fstat(self.fd)
-                    _check_file(self.shown, self.target, info)  # again, now that it is held
-                    return _Seen(info, _read_all(self.fd))
+                    found = _read_bounded(self.shown, self.fd)
+                    # Checked again, now that it is held.
+                    _check_file(self.shown, self.target, found.info)  # type: ignore[arg-type]
+                    return found
             finally:
                 if fd >= 0:
                     os.close(fd)
