@@ -66,20 +66,24 @@ Compute = Callable[["EnvFile"], "tuple[Mapping[str, str], float]"]
 
 
 def _dotenv(name: str):  # type: ignore[no-untyped-def]
-    """``dotenv.parser`` or ``dotenv.variables``, loaded without the package's
-    ``__init__``, which imports logging, tempfile and pathlib (25 ms of start-up)."""
-    module = sys.modules.get("dotenv." + name)
+    """``dotenv.parser`` or ``dotenv.variables`` of the installed python-dotenv,
+    loaded, unless a bot already did, as a private copy without the package's
+    ``__init__`` (which imports logging, tempfile and pathlib: 25 ms of start-up)."""
+    module = sys.modules.get("dotenv." + name) or _private.get(name)
     if module is None:
         import importlib.util
-        spec = importlib.util.find_spec("dotenv")
-        assert spec is not None and spec.submodule_search_locations is not None
-        path = os.path.join(list(spec.submodule_search_locations)[0], name + ".py")
-        found = importlib.util.spec_from_file_location("dotenv." + name, path)
-        assert found is not None and found.loader is not None
-        module = importlib.util.module_from_spec(found)
-        sys.modules[found.name] = module
-        found.loader.exec_module(module)
+        package = importlib.util.find_spec("dotenv")
+        assert package is not None and package.submodule_search_locations is not None
+        spec = importlib.util.spec_from_file_location(
+            "angel_totp._dotenv_" + name,
+            os.path.join(list(package.submodule_search_locations)[0], name + ".py"))
+        assert spec is not None and spec.loader is not None
+        module = _private[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
     return module
+
+
+_private: dict[str, object] = {}
 
 
 # -- reading ---------------------------------------------------------------
