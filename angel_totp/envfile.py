@@ -865,7 +865,12 @@ class _Temp:
                 os.fchown(fd, like.st_uid, like.st_gid)  # checked beforehand that it may
             if source is not None and hasattr(os, "listxattr"):
                 for name in os.listxattr(source):  # POSIX ACLs are system.posix_acl_*
-                    os.setxattr(fd, name, os.getxattr(source, name))
+                    value = os.getxattr(source, name)
+                    try:
+                        os.setxattr(fd, name, value)
+                    except OSError:  # not allowed (security.selinux): fine if already so
+                        if name not in os.listxattr(fd) or os.getxattr(fd, name) != value:
+                            raise
             os.fchmod(fd, stat.S_IMODE(like.st_mode))
         os.fsync(fd)
         if _WINDOWS:  # Windows cannot rename an open file
