@@ -202,8 +202,7 @@ def _parsed(shown: str, found: Hidden, mode: int | None) -> EnvFile:
 def _parse_checked(text: str) -> EnvFile | tuple[str, str]:
     """The text parsed, or why not (returned, not raised, so that the raising
     frame holds no text)."""
-    lines = text.count("\n") + text.count("\r")  # counts CRLF twice: conservative
-    if lines > MAX_LINES:
+    if text.count("\n") + text.count("\r") - text.count("\r\n") > MAX_LINES:
         return "too_large", f"has over {MAX_LINES:,} lines"
     if _regex_steps(text) > _MAX_REGEX_STEPS:
         return "too_large", "has long runs of spaces or unclosed ${ that python-dotenv " \
@@ -690,8 +689,10 @@ class _Update:
             old_fd = self.lock.took_place(self.temp)
             self.temp = None
             if old_fd is not None:
-                lost = _changed_after(old_fd, seen) if lost is None and seen else lost
-                os.close(old_fd)
+                try:
+                    lost = _changed_after(old_fd, seen) if lost is None and seen else lost
+                finally:
+                    os.close(old_fd)
             _fsync_folder(self.folder)
             self.lock.verify(new.data)
             if lost is not None:  # written into the old file during the rename itself
