@@ -1,169 +1,160 @@
-"""Reading an env file, and rewriting keys in it safely under races.
+"""Reading an env file as the installed python-dotenv reads it, and rewriting keys in it.
 
-:func:`read_env_file` reads and parses a file. :func:`update_env_file`
-rewrites keys in it; :func:`check_writable` checks beforehand everything
-that can be checked before a value is chosen. ``dotenv.set_key`` turns CRLF
-into LF, drops ``export`` and inline comments, replaces symlinks, has no
-fsync and no lock. Here instead:
+Reading: the file is parsed by python-dotenv's own parser
+(``dotenv.parser.parse_stream``), on the text as ``load_dotenv()`` sees it
+(universal newlines, a byte-order mark kept), and ``${VAR}`` is expanded
+with ``dotenv.variables``, the environment first, as ``load_dotenv()``
+does, in linear time. A file over 1 MiB, with more lines than dotenv reads
+in a second, or with runs of spaces its patterns take quadratic time on, is
+refused before dotenv sees it.
 
-* only the chosen keys' value tokens change (see :mod:`angel_totp.envtext`);
-* the file is locked, and the values are chosen (``compute``) only once the
-  lock is held and the file read, so that nothing chosen earlier can have
-  gone stale by the time it is written; just before the file is replaced,
-  values past their ``good_until`` are chosen again;
-* the lock is on the file itself, so that updates of different files never
-  wait for each other: ``flock`` on the file on POSIX (the new file is
-  locked before it takes the old one's place, and a run that locked a file
-  which was replaced meanwhile starts again on the new one), a
-  ``<file>.lock`` beside it on Windows, removed afterwards;
-* a change another program makes to the file while it is being updated (an
-  editor, ``dotenv.set_key``, ``echo >>``, none of which take the lock) is
-  never lost: the file is compared with what was read just before it is
-  replaced, and the update is redone on the new content. On Linux the
-  replacement is an atomic swap (``renameat2(RENAME_EXCHANGE)``), and the
-  file it displaced is checked too, so even a change made in the instant
-  between that comparison and the rename is seen and redone. Elsewhere
-  ``os.replace`` is used, and a change written into the old file at that
-  instant is still seen afterwards, through its open descriptor; only a
-  rename by another program within those microseconds could slip by;
-* the new text goes to a temporary file in the target's own folder, is
-  fsynced, then ``os.replace``-d over the target, and the folder is
-  fsynced: a reader or a crash sees the old file or the new one, never a
-  mix or an empty file; the temporary file is removed on any exception,
-  ``KeyboardInterrupt`` and ``SystemExit`` included, and those of killed
-  runs are removed by the next run;
-* permission bits (and, where allowed, ownership) are kept; a new file is
-  created 0600; a symlink is written through to its target and stays a
-  symlink; a read-only file and a file with several hard links are refused;
-* the result is read back from the disk and compared.
-
-Every error is an :class:`~angel_totp.errors.EnvFileError` whose
-``reason`` a program can test, and the file is left untouched.
+Rewriting (``update_env_file``): only the value token of each statement of
+the keys set changes (each ``Binding.original`` is the statement's exact
+text); every other byte stays. The result is parsed back and must hold
+exactly the old values with the new ones. The file is locked (``flock`` on
+the file itself; a ``.lock`` beside it on Windows), the values are chosen
+under the lock (``compute``), the new text goes to a temporary file in the
+same folder with the old file's owner, group, mode and extended attributes
+(POSIX ACLs included), is fsynced, and takes the old file's place; on Linux
+by ``renameat2(RENAME_EXCHANGE)``, so that a change another program makes in
+the last instant before the swap is seen in the displaced file and redone.
+A symlink present from the start is written through; one the kernel would
+refuse to follow (``fs.protected_symlinks``), or one that appears during the
+run, is not followed.
 """
 
 from __future__ import annotations
 
 import errno
-import functools
+import io
 import os
+import re
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
-from typing import Union
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, NamedTuple, Union
 
-from . import envtext
 from .errors import EnvFileError
+from .hidden import Hidden
 
-__all__ = ["EnvFile", "UpdateResult", "read_env_file", "readable_by_others",
-           "check_writable", "update_env_file", "LOCK_TIMEOUT", "EnvFileError"]
+if TYPE_CHECKING:
+    from dotenv.parser import Binding
+
+__all__ = ["EnvFile", "UpdateResult", "read_env_file", "readable_by_others", "can_store",
+           "check_writable", "update_env_file", "LOCK_TIMEOUT", "MAX_SIZE", "MAX_LINES",
+           "EnvFileError"]
 
 LOCK_TIMEOUT = 10.0
 """Seconds to wait for another program's lock on the file before giving up."""
+MAX_SIZE = 1 << 20
+MAX_LINES = 20_000  # python-dotenv reads about 50,000 short lines a second
+_MAX_REGEX_STEPS = 50_000_000  # about 0.1 s of dotenv's quadratic patterns
 
-_TEMP_MARK = ".totp-tmp-"
-_CHUNK = 1 << 20
 _WINDOWS = sys.platform == "win32"
-# What flock (EWOULDBLOCK) and msvcrt.locking (EACCES, EDEADLOCK) say when
-# another process holds the lock.
-_LOCK_BUSY = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK}
 _UNTOUCHED = "the file was left untouched"
+_TEMP_MARK = ".totp-tmp-"
+_LOCK_BUSY = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK}
+_O_BINARY = getattr(os, "O_BINARY", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO would hang an open without it
+_READ = os.O_RDONLY | _O_BINARY | _O_CLOEXEC | _O_NONBLOCK
 
 PathLike = Union[str, "os.PathLike[str]"]
-Compute = Callable[[envtext.EnvText], "tuple[Mapping[str, str], float]"]
+Compute = Callable[["EnvFile"], "tuple[Mapping[str, str], float]"]
 
 
-class EnvFile:
-    """An env file as read: its path, text, parsed form and permission bits."""
-
-    __slots__ = ("path", "text", "parsed", "mode")
-
-    def __init__(self, path: str, text: str, parsed: envtext.EnvText,
-                 mode: int | None) -> None:
-        self.path = path        # as given
-        self.text = text        # decoded, byte-order mark included, newlines as on disk
-        self.parsed = parsed
-        self.mode = mode        # permission bits; None where not meaningful (Windows)
-
-    def __repr__(self) -> str:  # the text holds secrets
-        return f"<EnvFile {self.path!r}: {len(self.text)} characters>"
-
-    def values(self) -> dict[str, str | None]:
-        """Every key's value as ``load_dotenv()`` loads it (``${...}`` expanded)."""
-        return self.parsed.values()
-
-    def value(self, key: str) -> str | None:
-        """One key's value as ``load_dotenv()`` loads it; None when absent."""
-        return self.parsed.value(key)
+def _dotenv(name: str):  # type: ignore[no-untyped-def]
+    """``dotenv.parser`` or ``dotenv.variables`` of the installed python-dotenv,
+    loaded, unless a bot already did, as a private copy without the package's
+    ``__init__`` (which imports logging, tempfile and pathlib: 25 ms of start-up)."""
+    module = sys.modules.get("dotenv." + name) or _private.get(name)
+    if module is None:
+        import importlib.util
+        package = importlib.util.find_spec("dotenv")
+        assert package is not None and package.submodule_search_locations is not None
+        spec = importlib.util.spec_from_file_location(
+            "angel_totp._dotenv_" + name,
+            os.path.join(list(package.submodule_search_locations)[0], name + ".py"))
+        assert spec is not None and spec.loader is not None
+        module = _private[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return module
 
 
-class UpdateResult:
-    """What :func:`update_env_file` did.
-
-    ``written``: each key set and the exact value now in the file (from the
-    last call of ``compute``). ``good_until``: the ``good_until`` that
-    ``compute`` returned with those values. ``replaced``: False when the
-    file already held them, so nothing was written. ``path``: as given;
-    ``target``: the file written (a symlink's target). ``attempts``: how
-    many times the file was read (more than 1 when another program changed
-    it meanwhile). ``computes``: how many times ``compute`` was called.
-    """
-
-    __slots__ = ("path", "target", "written", "good_until", "replaced", "attempts",
-                 "computes")
-
-    def __init__(self, path: str, target: str, written: dict[str, str], good_until: float,
-                 replaced: bool, attempts: int, computes: int) -> None:
-        self.path = path
-        self.target = target
-        self.written = written
-        self.good_until = good_until
-        self.replaced = replaced
-        self.attempts = attempts
-        self.computes = computes
-
-    def __repr__(self) -> str:  # values may be secrets: keys only
-        return (f"UpdateResult(path={self.path!r}, written={sorted(self.written)}, "
-                f"replaced={self.replaced}, attempts={self.attempts}, "
-                f"computes={self.computes})")
+_private: dict[str, object] = {}
 
 
 # -- reading ---------------------------------------------------------------
+
+class EnvFile:
+    """An env file as python-dotenv reads it. Its repr shows no value."""
+
+    __slots__ = ("path", "mode", "_text", "_bindings")
+
+    def __init__(self, path: str, mode: int | None, text: str,
+                 bindings: list[Binding]) -> None:
+        self.path = path      # as given
+        self.mode = mode      # permission bits; None on Windows or for a new file
+        self._text = text     # as on disk (newlines, byte-order mark)
+        self._bindings = bindings  # dotenv's, of the text with universal newlines
+
+    def __repr__(self) -> str:
+        return f"<EnvFile {self.path!r}: {len(self._bindings)} statements>"
+
+    def values(self, environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
+        """Every key's value as ``load_dotenv()`` loads it: ``${VAR}`` expanded
+        with ``environ`` (default ``os.environ``) first, then the file's
+        earlier values. Linear time, where dotenv copies the environment per key."""
+        from collections import ChainMap
+        variables = _dotenv("variables")
+        loaded: dict[str, str | None] = {}
+        lookup = ChainMap(os.environ if environ is None else environ, loaded)  # type: ignore
+        for binding in self._bindings:
+            value = binding.value
+            if value is not None and "${" in value:
+                value = "".join(atom.resolve(lookup) for atom in
+                                variables.parse_variables(value))
+            if binding.key is not None:
+                loaded[binding.key] = value
+        return loaded
+
+    def value(self, key: str) -> str | None:
+        """``key``'s value as ``load_dotenv()`` loads it; None when absent."""
+        return self.values().get(key)
+
+    def has_nonempty(self, key: str) -> bool:
+        """Whether ``key`` has a value other than empty or spaces (a fresh copy
+        of an example file has ``TOTP_SECRET=``: that counts as none)."""
+        found = self.value(key)
+        return found is not None and found.strip() != ""
+
 
 def read_env_file(path: PathLike) -> EnvFile | None:
     """Read and parse the env file at ``path``; None when it does not exist.
 
     Raises :class:`~angel_totp.errors.EnvFileError` with ``reason``
-    ``not_a_file`` (a folder, a device, an empty path), ``permission``,
-    ``not_utf8``, ``syntax`` (a statement python-dotenv cannot parse), or
-    ``no_folder``/``io``.
+    ``not_a_file``, ``permission``, ``too_large``, ``not_utf8``, ``syntax``,
+    ``no_folder`` or ``io``.
     """
     shown = _path_text(path)
     try:
-        info = os.stat(shown)
-    except FileNotFoundError:
-        return None
-    except OSError as error:
-        raise _os_error("read", shown, error) from None
-    _need_regular(shown, info)
-    try:
-        fd = os.open(shown, os.O_RDONLY | _O_BINARY | _O_NONBLOCK | _O_CLOEXEC)
+        fd = os.open(shown, _READ)
     except FileNotFoundError:
         return None
     except OSError as error:
         raise _os_error("read", shown, error) from None
     try:
-        info = os.fstat(fd)
-        _need_regular(shown, info)
-        data = _read_all(fd)
+        found = _read_bounded(shown, fd)
+    except EnvFileError:
+        raise
     except OSError as error:
         raise _os_error("read", shown, error) from None
     finally:
         os.close(fd)
-    text = _decode(shown, data)
-    del data
-    parsed = _parse(shown, text)
-    return EnvFile(shown, text, parsed, None if _WINDOWS else stat.S_IMODE(info.st_mode))
+    mode = None if _WINDOWS else stat.S_IMODE(found.info.st_mode)  # type: ignore[union-attr]
+    return _parsed(shown, _decoded(shown, found), mode)
 
 
 def readable_by_others(env_file: EnvFile) -> bool:
@@ -171,33 +162,223 @@ def readable_by_others(env_file: EnvFile) -> bool:
     return env_file.mode is not None and bool(env_file.mode & 0o044)
 
 
-def _decode(shown: str, data: bytes) -> str:
+def _read_bounded(shown: str, fd: int) -> _Seen:
+    """The regular file open as ``fd``; refused unread when it says it is over
+    :data:`MAX_SIZE`, and at most that much + 1 read (it may be growing)."""
+    info = os.fstat(fd)
+    _need_regular(shown, info)
+    if info.st_size <= MAX_SIZE:
+        found = _Seen(info, _read_all(fd))
+        if len(found.data) <= MAX_SIZE:
+            return found
+    raise EnvFileError(f"{shown} is larger than {MAX_SIZE >> 20} MiB; not an env file?",
+                       hint=f"give the path of a .env file; {_UNTOUCHED}", path=shown,
+                       reason="too_large")
+
+
+def _decoded(shown: str, found: _Seen) -> Hidden:
+    """The text (in a frame whose locals a tracker may show: no file text here)."""
     try:
-        return data.decode("utf-8")
+        return Hidden(found.data.decode("utf-8"))
     except UnicodeDecodeError as error:
-        raise EnvFileError(
-            f"{shown} is not UTF-8 text (byte {error.start + 1} cannot be decoded)",
-            hint=f"save it as UTF-8; {_UNTOUCHED}", path=shown, reason="not_utf8") from None
+        where = error.start + 1
+    raise EnvFileError(f"{shown} is not UTF-8 text (byte {where} cannot be decoded)",
+                       hint=f"save it as UTF-8; {_UNTOUCHED}", path=shown, reason="not_utf8")
 
 
-def _parse(shown: str, text: str) -> envtext.EnvText:
+def _parsed(shown: str, found: Hidden, mode: int | None) -> EnvFile:
+    """Parse the text; errors are raised here, where no frame holds it as a str."""
+    result = _parse_checked(found.reveal())
+    if isinstance(result, EnvFile):
+        result.path, result.mode = shown, mode
+        return result
+    reason, message = result
+    raise EnvFileError(f"{shown} {message}", path=shown, reason=reason, hint=(
+        f"python-dotenv would skip that statement; fix it ({_UNTOUCHED})"
+        if reason == "syntax" else f"python-dotenv would take seconds to read it; "
+                                   f"{_UNTOUCHED}"))
+
+
+def _parse_checked(text: str) -> EnvFile | tuple[str, str]:
+    """The text parsed, or why not (returned, not raised, so that the raising
+    frame holds no text)."""
+    if text.count("\n") + text.count("\r") - text.count("\r\n") > MAX_LINES:
+        return "too_large", f"has over {MAX_LINES:,} lines"
+    if _regex_steps(text) > _MAX_REGEX_STEPS:
+        return "too_large", "has long runs of spaces or unclosed ${ that python-dotenv " \
+                            "reads in quadratic time"
+    bindings, error_line = _parse(text)
+    if error_line:
+        return "syntax", f"line {error_line} cannot be parsed (python-dotenv skips it)"
+    return EnvFile("", None, text, bindings)
+
+
+def _regex_steps(text: str) -> int:
+    """An upper bound of the steps dotenv's quadratic patterns take on ``text``:
+    ``\\s+#`` on each run of spaces in a value, ``${`` up to its ``}``."""
+    steps = sum(len(run) ** 2 for run in re.findall(r"[^\S\r\n]{32,}", text))
+    close = len(text)
+    for match in reversed(list(re.finditer(r"\$\{|\}", text))):
+        if match.group() == "}":
+            close = match.start()
+        else:
+            steps += close - match.start()
+    return steps
+
+
+def _parse(text: str) -> tuple[list[Binding], int]:
+    """dotenv's bindings of ``text`` read as from a file (universal newlines), up to
+    the first it cannot parse, and that one's line (0: none). Stopping there keeps
+    it linear: dotenv scans the rest of the file for each unclosed quote."""
+    bindings: list[Binding] = []
+    for binding in _dotenv("parser").parse_stream(io.StringIO(text, newline=None)):
+        if binding.error:
+            return bindings, binding.original.line
+        bindings.append(binding)
+    return bindings, 0
+
+
+# -- rewriting the text ----------------------------------------------------
+
+_HEAD = re.compile(r"\s*(?:export[^\S\r\n]+)?(?:'[^']+'|[^=#\s]+)()(?:[^\S\r\n]*=[^\S\r\n]*())?")
+_PLAIN = re.compile(r"[\w.,:/@+-]*")  # nothing a shell reading the file would trip on
+
+
+def can_store(value: str, key: str = "TOTP_SECRET") -> bool:
+    """Whether ``value`` can be written so that the installed python-dotenv reads
+    it back exactly (not expanded as ``${VAR}``, not cut at a comment...)."""
+    return next(_tokens(key, value, "", "\n", ""), None) is not None
+
+
+def _tokens(key: str, value: str, head: str, tail: str, style: str) -> Iterator[str]:
+    """Ways to write ``value`` that dotenv reads back exactly in the statement
+    ``head + token + tail`` (``key=token`` + tail when there is no head),
+    ``style`` (the old token's quote) first."""
+    variables = _dotenv("variables")
+    if any(isinstance(atom, variables.Variable) for atom in variables.parse_variables(value)):
+        return
+    single = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    double = '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace(
+        "\n", "\\n").replace("\r", "\\r") + '"'
+    order = {"'": [single, double, value], '"': [double, single, value]}.get(
+        style, [value, single, double] if _PLAIN.fullmatch(value) else [single, double, value])
+    for token in order:
+        statement = (head or key + "=") + token + tail
+        bindings, error_line = _parse(statement)
+        if not error_line and [(b.key, b.value) for b in bindings] == [(key, value)]:
+            yield token
+
+
+def _new_text(text: str, current: EnvFile, values: Mapping[str, Hidden]) -> Hidden | None:
+    """``text`` with ``values`` set, or None when it already holds them.
+
+    Raises :class:`ValueError` (with no text in it) when a value cannot be
+    written so that dotenv reads back every value as expected.
+    """
+    translated = text.replace("\r\n", "\n").replace("\r", "\n")
+    # Where the first statement starts: 1.2.4 drops a byte-order mark.
+    at = len(translated) - sum(len(binding.original.string) for binding in current._bindings)
+    crlf = [match.start() - count for count, match in enumerate(re.finditer("\r\n", text))]
+
+    def on_disk(offset: int) -> int:  # translated offset -> offset in text
+        from bisect import bisect_left
+        return offset + bisect_left(crlf, offset)
+
+    edits: list[tuple[int, int, str]] = []
+    expected = []
+    for binding in current._bindings:
+        start, at = at, at + len(binding.original.string)
+        new_value = values.get(binding.key or "")
+        if new_value is not None:
+            edits.append(_edit(binding, new_value.reveal(), start))
+        if binding.key is not None:
+            expected.append((binding.key, binding.value if new_value is None
+                             else new_value.reveal()))
+    first_end = re.search(r"\r\n|\n|\r", text)
+    newline = first_end.group() if first_end else "\n"  # the file's own line ending
+    appended = ""
+    present = {binding.key for binding in current._bindings}
+    for key in [key for key in values if key not in present]:
+        token = next(_tokens(key, values[key].reveal(), "", "\n", ""), None)
+        if token is None:
+            raise ValueError(f"the value for {key} cannot be written so that python-dotenv "
+                             "reads it back exactly")
+        appended += f"{key}={token}{newline}"
+        expected.append((key, values[key].reveal()))
+    if appended and text and not text.endswith(("\n", "\r")):
+        appended = newline + appended[:-len(newline)]  # no final newline: none added
+    pieces, done = [], 0
+    for start, end, token in edits:
+        start, end = on_disk(start), on_disk(end)
+        pieces += [text[done:start], token]
+        done = end
+    new = "".join(pieces) + text[done:] + appended
+    if new == text:
+        return None
+    bindings, error_line = _parse(new)
+    if error_line or [(b.key, b.value) for b in bindings if b.key is not None] != expected:
+        raise ValueError("the new values cannot be written so that python-dotenv reads "
+                         "every value back as it was")
+    return Hidden(new)
+
+
+def _edit(binding: Binding, value: str, offset: int) -> tuple[int, int, str]:
+    """Where the value token of ``binding`` is in its statement, and the new token."""
+    statement = binding.original.string
+    head = _HEAD.match(statement)
+    assert head is not None and binding.key is not None
+    if head.group(2) is None:  # "KEY" alone: it gains "=value"
+        start = end = head.end(1)
+        prefix = "="
+    else:
+        start, prefix = head.end(2), ""
+        rest = statement[start:]
+        # "KEY= # note": 1.2.4 reads "", older ones "# note"; either way the note stays.
+        noted = rest.startswith("#") and statement[start - 1] in " \t"
+        end = start + (0 if noted else _token_length(rest, binding.value or ""))
+    tail = statement[end:]
+    quote = statement[start:start + 1] if end > start else ""
+    space = " " if tail.startswith("#") and quote not in ("'", '"') else ""
+    for token in _tokens(binding.key, value, statement[:start] + prefix, space + tail, quote):
+        return offset + start, offset + end, prefix + token + space
+    raise ValueError(f"the value for {binding.key} cannot be written so that python-dotenv "
+                     "reads it back exactly")
+
+
+def _token_length(rest: str, value: str) -> int:
+    """The length of the value token at the start of ``rest``, read as ``value``."""
+    if rest[:1] in ("'", '"'):
+        parser = _dotenv("parser")
+        try:  # where the installed dotenv's own pattern closes the quote
+            reader = parser.Reader(io.StringIO(rest, newline=""))
+            parser.parse_value(reader)
+            return int(reader.position.chars)
+        except Exception:  # a future dotenv's internals: the whole rest of the line
+            return len(re.match(r"[^\r\n]*", rest).group())  # type: ignore[union-attr]
+    return len(value) if rest.startswith(value) else 0
+
+
+# -- checks before writing -------------------------------------------------
+
+def check_writable(path: PathLike) -> None:
+    """Check, changing nothing, everything :func:`update_env_file` needs that can
+    be checked before a value is chosen: the folder exists, files can be created
+    and removed there; the file (a symlink's target), if any, is a regular file
+    with one link, writable, and one whose replacement can keep its owner and
+    group and can take its place (not a mount point). Raises
+    :class:`~angel_totp.errors.EnvFileError`.
+    """
+    shown = _path_text(path)
+    target = _resolve(shown)
+    _check_folder(shown, os.path.dirname(target))
     try:
-        return envtext.parse(text)
-    except envtext.EnvSyntaxError as error:
-        raise EnvFileError(
-            f"{shown}: {error}",
-            hint=f"python-dotenv would skip that statement; fix it ({_UNTOUCHED})",
-            path=shown, reason="syntax") from None
+        info = os.stat(target, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise _os_error("write", shown, error) from None
+    _check_file(shown, target, info)
 
-
-def _read_all(fd: int) -> bytes:
-    """The whole file from its start, in one buffer."""
-    os.lseek(fd, 0, os.SEEK_SET)
-    with open(fd, "rb", buffering=0, closefd=False) as handle:
-        return handle.readall()
-
-
-# -- checks ----------------------------------------------------------------
 
 def _path_text(path: PathLike) -> str:
     try:
@@ -207,13 +388,10 @@ def _path_text(path: PathLike) -> str:
                            reason="not_a_file") from None
     if not isinstance(shown, str):
         shown = os.fsdecode(shown)
-    if not shown:
-        raise EnvFileError("the env file path is empty", hint="give the path of a .env file",
-                           path=shown, reason="not_a_file")
-    if "\0" in shown:
-        raise EnvFileError("the env file path contains a NUL character",
-                           hint="give the path of a .env file", path=shown,
-                           reason="not_a_file")
+    if not shown or "\0" in shown:
+        raise EnvFileError("the env file path is empty" if not shown else
+                           "the env file path contains a NUL character",
+                           hint="give the path of a .env file", path=shown, reason="not_a_file")
     return shown
 
 
@@ -224,7 +402,45 @@ def _need_regular(shown: str, info: os.stat_result) -> None:
                            path=shown, reason="not_a_file")
 
 
-def _need_folder(shown: str, folder: str) -> None:
+def _resolve(shown: str) -> str:
+    """The file to write: the end of ``shown``'s chain of symlinks, as an absolute
+    path. A link the kernel would refuse to follow (``fs.protected_symlinks``: in a
+    sticky folder that others may write, owned by neither this user nor the
+    folder's owner) is refused."""
+    path = shown
+    try:
+        for _ in range(40):
+            info = os.lstat(path)
+            if not stat.S_ISLNK(info.st_mode):
+                break
+            folder = os.path.dirname(path) or "."
+            where = os.stat(folder)
+            if (where.st_mode & stat.S_ISVTX and where.st_mode & stat.S_IWOTH
+                    and info.st_uid not in (os.geteuid(), where.st_uid)):
+                raise EnvFileError(
+                    f"{shown} is a symbolic link that another user owns, in a folder "
+                    "everyone may write; it is not followed",
+                    hint=f"remove the link, or give the path of the file itself; {_UNTOUCHED}",
+                    path=shown, reason="permission")
+            path = os.path.join(folder, os.readlink(path))
+        else:
+            raise OSError(errno.ELOOP, "too many levels of symbolic links")
+    except FileNotFoundError:
+        pass  # nothing there (yet): it is created at the end of the chain
+    except EnvFileError:
+        raise
+    except OSError as error:
+        raise _os_error("write", shown, error) from None
+    try:
+        folder = os.path.realpath(os.path.dirname(path) or ".")
+    except FileNotFoundError:  # os.getcwd(): the current folder was removed
+        raise EnvFileError(f"cannot write {shown}: the current folder no longer exists",
+                           hint="change to an existing folder, or give an absolute path",
+                           path=shown, reason="no_folder") from None
+    return os.path.join(folder, os.path.basename(path))
+
+
+def _check_folder(shown: str, folder: str) -> None:
     try:
         info = os.stat(folder)
     except (FileNotFoundError, NotADirectoryError):
@@ -235,12 +451,22 @@ def _need_folder(shown: str, folder: str) -> None:
         raise EnvFileError(f"cannot write {shown}: folder {folder} does not exist",
                            hint="create the folder first, or give another path",
                            path=shown, reason="no_folder")
+    if hasattr(os, "statvfs") and os.statvfs(folder).f_flag & os.ST_RDONLY:
+        raise _os_error("write", shown, OSError(errno.EROFS, "read-only file system"))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise _os_error("write", shown, PermissionError(errno.EACCES, "permission denied"),
+                        folder=folder)
+    if _attribute_flags(folder) & _APPEND_ONLY_OR_IMMUTABLE:
+        raise EnvFileError(
+            f"cannot write {shown}: files cannot be removed or renamed in its folder "
+            f"{folder} (append-only or immutable)",
+            hint=f"check the folder's attributes (lsattr -d {folder}); {_UNTOUCHED}",
+            path=shown, reason="read_only")
 
 
-def _need_writable(shown: str, target: str, info: os.stat_result) -> None:
-    """Refuse a file that must not or cannot be replaced: checked by its mode
-    bits (as root too), its links, and an open for writing that truncates
-    nothing (an immutable file, a read-only filesystem)."""
+def _check_file(shown: str, target: str, info: os.stat_result) -> None:
+    """Refuse a file that must not or cannot be replaced, by a copy that keeps
+    who can read it."""
     _need_regular(shown, info)
     if info.st_nlink > 1:
         raise EnvFileError(
@@ -250,103 +476,117 @@ def _need_writable(shown: str, target: str, info: os.stat_result) -> None:
                  f"of its own; {_UNTOUCHED}", path=shown, reason="hard_linked")
     mode = stat.S_IMODE(info.st_mode)
     if not mode & stat.S_IWUSR:
-        hint = (f"make it writable if it should be updated (chmod u+w {shown}); {_UNTOUCHED}"
-                if not _WINDOWS else f"clear its read-only attribute; {_UNTOUCHED}")
-        raise EnvFileError(f"{shown} is read-only (mode {mode:04o})" if not _WINDOWS
-                           else f"{shown} is read-only", hint=hint, path=shown,
-                           reason="read_only")
-    # Not os.access(): it says yes to root for everything. An open for
-    # writing (nothing truncated, nothing written) gets the real answer.
-    try:
-        fd = os.open(target, os.O_WRONLY | _O_BINARY | _O_NONBLOCK | _O_CLOEXEC)
+        raise EnvFileError(f"{shown} is read-only (mode {mode:04o})", hint=f"make it "
+                           f"writable if it should be updated (chmod u+w); {_UNTOUCHED}",
+                           path=shown, reason="read_only")
+    if _attribute_flags(target) & _APPEND_ONLY_OR_IMMUTABLE:
+        raise EnvFileError(f"cannot write {shown}: it is immutable or append-only",
+                           hint=f"check its attributes (lsattr {shown}); {_UNTOUCHED}",
+                           path=shown, reason="read_only")
+    if not _WINDOWS and os.geteuid() != 0:
+        if info.st_uid != os.geteuid():
+            raise EnvFileError(
+                f"{shown} belongs to another user; a new copy would belong to you",
+                hint=f"let its owner update it, or copy it to a file of your own; "
+                     f"{_UNTOUCHED}", path=shown, reason="permission")
+        if info.st_gid not in (os.getegid(), *os.getgroups()):
+            raise EnvFileError(
+                f"{shown} belongs to group {info.st_gid}, which you are not in; a new copy "
+                "could not keep that group", hint=f"chgrp it to one of your groups, or "
+                f"update it as a member of that group; {_UNTOUCHED}",
+                path=shown, reason="permission")
+    if _mount_point(target):
+        raise EnvFileError(
+            f"{shown} is a mount point (a bind-mounted file, as with docker -v "
+            "./.env:/app/.env); it cannot be replaced", hint=f"mount its folder instead "
+            f"(-v ./config:/app/config); {_UNTOUCHED}", path=shown, reason="mount")
+    try:  # the real answer to "may I write it?", also as root: nothing is truncated
+        os.close(os.open(target, os.O_WRONLY | _O_BINARY | _O_NONBLOCK | _O_CLOEXEC
+                         | _O_NOFOLLOW))
     except FileNotFoundError:
-        return  # gone meanwhile: it will be created
+        pass  # gone meanwhile: it will be created
     except OSError as error:
-        if error.errno == errno.EROFS:
-            raise EnvFileError(f"cannot write {shown}: it is on a read-only filesystem",
-                               hint=f"copy it to a writable place, or remount; {_UNTOUCHED}",
-                               path=shown, reason="read_only") from None
-        if error.errno == errno.EPERM and not _WINDOWS:
-            raise EnvFileError(f"cannot write {shown}: it cannot be opened for writing "
-                               "(is it immutable?)",
-                               hint=f"check its attributes (lsattr {shown}); {_UNTOUCHED}",
-                               path=shown, reason="read_only") from None
         raise _os_error("write", shown, error) from None
-    os.close(fd)
 
 
-def _probe_folder(shown: str, folder: str, target: str) -> None:
-    """Create and remove a file where the temporary file will go."""
-    temp = _Temp(folder, target)
+_APPEND_ONLY_OR_IMMUTABLE = 0x20 | 0x10  # FS_APPEND_FL | FS_IMMUTABLE_FL
+
+
+def _attribute_flags(path: str) -> int:
+    """Linux's file attributes (``lsattr``); 0 where they cannot be read."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    import array
+    import fcntl
     try:
-        temp.create(lock=False)
-    except OSError as error:
-        raise _os_error("write", shown, error, folder=folder) from None
+        fd = os.open(path, _READ | _O_NOFOLLOW)
+    except OSError:
+        return 0
+    try:
+        flags = array.array("l", [0])
+        fcntl.ioctl(fd, 0x80086601, flags)  # FS_IOC_GETFLAGS
+        return flags[0]
+    except OSError:
+        return 0
     finally:
-        temp.remove()
+        os.close(fd)
 
 
-def check_writable(path: PathLike) -> None:
-    """Check, without changing anything, that :func:`update_env_file` may
-    write ``path``: a non-empty path, an existing folder in which a file can
-    be created, and, if the file exists (through a symlink: its target), a
-    regular file with one hard link that its permission bits, attributes
-    and filesystem allow writing.
-
-    Meant to be called before a value is chosen or anything is shown, so
-    that a refusal comes first. Raises
-    :class:`~angel_totp.errors.EnvFileError` with ``reason`` ``not_a_file``,
-    ``no_folder``, ``read_only``, ``hard_linked``, ``permission`` or ``io``.
-    """
-    shown = _path_text(path)
-    target = os.path.realpath(shown)
-    folder = os.path.dirname(target) or "."
-    _need_folder(shown, folder)
+def _mount_point(path: str) -> bool:
+    """Whether ``path`` is a mount point (Linux's mountinfo; False elsewhere)."""
     try:
-        info = os.stat(target)
-    except FileNotFoundError:
-        info = None
-    except OSError as error:
-        raise _os_error("write", shown, error) from None
-    if info is not None:
-        _need_writable(shown, target, info)
-    _probe_folder(shown, folder, target)
+        with open("/proc/self/mountinfo", "rb") as handle:
+            table = handle.read()
+    except OSError:
+        return False
+    wanted = os.fsencode(path)
+    for line in table.splitlines():
+        fields = line.split(b" ")
+        if len(fields) > 4 and re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m[1], 8)]),
+                                      fields[4]) == wanted:
+            return True
+    return False
 
 
 # -- updating --------------------------------------------------------------
 
-def update_env_file(path: PathLike, compute: Compute, *,
-                    lock_timeout: float = LOCK_TIMEOUT, attempts: int = 3,
-                    clock: Callable[[], float] = time.time) -> UpdateResult:
+class UpdateResult(NamedTuple):
+    """What :func:`update_env_file` did: ``written`` holds each key set and its value
+    (from the last ``compute``), ``replaced`` is False when the file already held
+    them; ``target`` is the file written (a symlink's target); ``attempts`` how many
+    times the file was read; ``computes`` how many times ``compute`` ran."""
+
+    path: str
+    target: str
+    written: dict[str, Hidden]
+    good_until: float
+    replaced: bool
+    attempts: int
+    computes: int
+
+
+def update_env_file(path: PathLike, compute: Compute, *, lock_timeout: float = LOCK_TIMEOUT,
+                    attempts: int = 3, clock: Callable[[], float] = time.time) -> UpdateResult:
     """Set keys in the env file at ``path``, atomically, under its lock.
 
-    ``compute(parsed)`` is called once the file is locked and read, with
-    the file's :class:`~angel_totp.envtext.EnvText` (an empty one when the
-    file does not exist yet, which is then created 0600). It returns
-    ``(values, good_until)``: the keys to set and their values, and the
-    ``clock()`` time after which those values must not be written any more
-    (``float("inf")`` for never). Values are chosen there, not before, so
-    that a code chosen while waiting for the lock cannot be stale.
-
-    Just before the file is replaced: if ``clock() >= good_until``,
-    ``compute`` is called again on the same text; and if another program
-    changed the file since it was read, the whole update is redone on the
-    new content, up to ``attempts`` times in all.
-
-    Returns an :class:`UpdateResult`, which says exactly what was written.
-    Raises :class:`~angel_totp.errors.EnvFileError`, the file untouched,
-    with ``reason``: ``locked`` (another program held the lock for over
-    ``lock_timeout`` seconds), ``changing`` (it kept changing), and those of
-    :func:`check_writable` and :func:`read_env_file`; and whatever
-    ``compute`` or :meth:`~angel_totp.envtext.EnvText.set_value` raise.
+    ``compute(current)`` is called once the file is locked and read, with the
+    file as an :class:`EnvFile` (an empty one when there is no file yet; it is
+    then created 0600), and returns ``(values, good_until)``: the keys to set,
+    and the ``clock()`` time after which those values must not be written
+    (``float("inf")``: never). If ``clock() >= good_until`` just before the file
+    is replaced, ``compute`` runs again; if another program changed the file
+    meanwhile, the update is redone on its new content, ``attempts`` times at
+    most. An exception from ``compute`` propagates, the lock released, nothing
+    written. Raises :class:`~angel_totp.errors.EnvFileError` (the file
+    untouched) as :func:`check_writable` and :func:`read_env_file` do, and with
+    ``reason`` ``locked`` or ``changing``.
     """
     shown = _path_text(path)
     if attempts < 1:
         raise ValueError("attempts must be at least 1")
-    target = os.path.realpath(shown)  # write through symlinks
-    folder = os.path.dirname(target) or "."
-    _need_folder(shown, folder)
-    job = _Update(shown, target, folder, compute, clock, lock_timeout)
+    target = _resolve(shown)
+    _check_folder(shown, os.path.dirname(target))
+    job = _Update(shown, target, compute, clock, _Lock(shown, target, lock_timeout))
     try:
         return job.run(attempts)
     except EnvFileError:
@@ -358,32 +598,33 @@ def update_env_file(path: PathLike, compute: Compute, *,
 
 
 class _Seen:
-    """A file as last seen: its identity, size, time and bytes."""
+    """A file as read: its identity and bytes (which the repr does not show)."""
 
-    __slots__ = ("dev", "ino", "size", "mtime_ns", "data")
+    __slots__ = ("info", "data")
 
-    def __init__(self, info: os.stat_result, data: bytes) -> None:
-        self.dev, self.ino = info.st_dev, info.st_ino
-        # The size of what was read: a change made while it was read shows.
-        self.size, self.mtime_ns = len(data), info.st_mtime_ns
-        self.data = data
+    def __init__(self, info: os.stat_result | None, data: bytes) -> None:
+        self.info, self.data = info, data
+
+    def __repr__(self) -> str:
+        return f"<file state: {len(self.data)} bytes>"
 
     def same_file(self, info: os.stat_result) -> bool:
-        return (info.st_dev, info.st_ino) == (self.dev, self.ino)
+        return self.info is not None and (info.st_dev, info.st_ino) == (
+            self.info.st_dev, self.info.st_ino)
 
     def same_state(self, info: os.stat_result) -> bool:
         return self.same_file(info) and (info.st_size, info.st_mtime_ns) == (
-            self.size, self.mtime_ns)
+            len(self.data), self.info.st_mtime_ns)  # type: ignore[union-attr]
 
 
 class _Update:
     """One call of :func:`update_env_file`; :meth:`close` releases everything."""
 
-    def __init__(self, shown: str, target: str, folder: str, compute: Compute,
-                 clock: Callable[[], float], lock_timeout: float) -> None:
-        self.shown, self.target, self.folder = shown, target, folder
-        self.compute_values, self.clock = compute, clock
-        self.lock = _Lock(shown, target, lock_timeout)
+    def __init__(self, shown: str, target: str, compute: Compute,
+                 clock: Callable[[], float], lock: _Lock) -> None:
+        self.shown, self.target, self.compute, self.clock = shown, target, compute, clock
+        self.folder = os.path.dirname(target)
+        self.lock = lock
         self.temp: _Temp | None = None
         self.computes = 0
 
@@ -394,142 +635,94 @@ class _Update:
         finally:
             self.lock.release()
 
-    def _compute(self, parsed: envtext.EnvText) -> tuple[dict[str, str], float]:
+    def _choose(self, current: EnvFile) -> tuple[dict[str, Hidden], float]:
         self.computes += 1
-        values, good_until = self.compute_values(parsed)
-        values = dict(values)
-        for key, value in values.items():
-            if not isinstance(key, str) or not isinstance(value, str):
-                raise TypeError("compute() must return a mapping of str to str")
-        return values, float(good_until)
+        values, good_until = self.compute(current)
+        if not all(isinstance(key, str) and isinstance(value, str)
+                   for key, value in values.items()):
+            raise TypeError("compute() must return a mapping of str to str")
+        return {key: Hidden(value) for key, value in values.items()}, float(good_until)
+
+    def _changing(self, attempts: int, extra: str = "") -> EnvFileError:
+        return EnvFileError(f"{self.shown} kept changing while it was being updated "
+                            f"({attempts} attempts){extra}",
+                            hint=f"another program keeps writing it; try again when it is "
+                                 f"done ({_UNTOUCHED})", path=self.shown, reason="changing")
 
     def run(self, attempts: int) -> UpdateResult:
+        # File contents stay in _Seen, whose repr hides them from error trackers.
         reads = carries = 0
-        carried: tuple[bytes, _Seen] | None = None
+        carried: tuple[_Seen, _Seen] | None = None
         while True:
             if carried is None:
                 if reads == attempts:
-                    raise EnvFileError(
-                        f"{self.shown} kept changing while it was being updated "
-                        f"({attempts} attempts)",
-                        hint=f"another program keeps writing it; try again when it is done "
-                             f"({_UNTOUCHED})", path=self.shown, reason="changing")
+                    raise self._changing(attempts)
                 reads += 1
-                base, seen = self._lock_and_read(first=reads == 1)
+                seen = self.lock.acquire_and_read()
+                if reads == 1:
+                    _remove_stale_temp_files(self.folder, self.target)
+                base = seen or _Seen(None, b"")
             else:
-                base, seen = carried
-                carried = None
-            parsed = _parse(self.shown, _decode(self.shown, base))
-            values, good_until = self._compute(parsed)
-            pieces = _new_content(parsed, values, base)
-            if pieces is not None:
-                self.temp = _Temp(self.folder, self.target)
-                self.temp.create(lock=True)
-                self.temp.write(pieces, self.lock.info if seen is not None else None)
-            for _ in range(5):
+                (base, seen), carried = carried, None
+            current = _parsed(self.shown, _decoded(self.shown, base), None)
+            for _ in range(6):
+                values, good_until = self._choose(current)
+                new = _rewritten(self.shown, current, values)
+                if new is None:  # the file already says exactly this
+                    return UpdateResult(self.shown, self.target, values, good_until, False,
+                                        reads, self.computes)
+                if self.temp is None:
+                    self.temp = _Temp(self.folder, self.target)
+                    self.temp.create()
+                self.temp.write(new.data, seen.info if seen else None, self.lock.fd)
                 if self.clock() < good_until:
-                    break
-                # What compute chose went stale while the file was written: again.
-                values, good_until = self._compute(parsed)
-                pieces = _new_content(parsed, values, base)
-                if pieces is not None:
-                    if self.temp is None:
-                        self.temp = _Temp(self.folder, self.target)
-                        self.temp.create(lock=True)
-                    self.temp.write(pieces, self.lock.info if seen is not None else None)
+                    break  # what compute chose is still good once written
             else:
-                raise EnvFileError(
-                    f"cannot write {self.shown}: the values to write kept expiring before "
-                    "the file could be replaced", hint=_UNTOUCHED, path=self.shown,
-                    reason="changing")
-            if pieces is None:  # the file already says exactly this
-                return UpdateResult(self.shown, self.target, values, good_until, False,
-                                    reads, self.computes)
-            assert self.temp is not None
-            committed, later = _commit(self.temp, self.target, seen)
-            if not committed:
-                self.temp.remove()  # another program changed it: redo on its new content
+                raise EnvFileError(f"cannot write {self.shown}: the values to write kept "
+                                   "expiring before the file could be replaced",
+                                   hint=_UNTOUCHED, path=self.shown, reason="changing")
+            committed, lost = _commit(self.temp, self.target, seen)
+            if not committed:  # another program changed it: redo on its new content
+                self.temp.remove()
                 self.temp = None
                 continue
-            # The new file is in place, still locked by us through its descriptor.
-            replaced = self.lock.swap(self.temp)
+            old_fd = self.lock.took_place(self.temp)
             self.temp = None
-            if replaced is not None:
-                if later is None and seen is not None:
-                    later = _changed_after(replaced, seen)  # closes it
-                else:
-                    os.close(replaced)
+            if old_fd is not None:
+                try:
+                    lost = _changed_after(old_fd, seen) if lost is None and seen else lost
+                finally:
+                    os.close(old_fd)
             _fsync_folder(self.folder)
-            self.lock.verify(pieces)
-            if seen is not None and later is not None:
-                # Another program wrote to the old file, or put its own in
-                # place, during the rename itself: redo the update on that.
+            self.lock.verify(new.data)
+            if lost is not None:  # written into the old file during the rename itself
                 if carries == attempts:
-                    raise EnvFileError(
-                        f"{self.shown} kept changing while it was being updated "
-                        f"({attempts} attempts); the last change another program "
-                        "made may be missing from it",
-                        hint=f"check {self.shown}, then try again",
-                        path=self.shown, reason="changing")
+                    raise self._changing(attempts, "; the last change another program "
+                                                   "made may be missing from it")
                 carries += 1
-                carried = (later, _Seen(self.lock.stat(), b"".join(pieces)))
+                carried = (lost, _Seen(self.lock.stat(), new.data))
                 continue
-            return UpdateResult(self.shown, self.target, values, good_until, True,
-                                reads, self.computes)
-
-    def _lock_and_read(self, first: bool) -> tuple[bytes, _Seen | None]:
-        info = self.lock.acquire()
-        if first:
-            _remove_stale_temp_files(self.folder, self.target)
-        if info is None:
-            return b"", None
-        _need_writable(self.shown, self.target, info)
-        data = self.lock.read()
-        return data, _Seen(self.lock.stat(), data)
+            return UpdateResult(self.shown, self.target, values, good_until, True, reads,
+                                self.computes)
 
 
-def _new_content(parsed: envtext.EnvText, values: Mapping[str, str],
-                 base: bytes) -> list[bytes | memoryview] | None:
-    """The new file as pieces (slices of ``base`` and new text), or None if unchanged."""
-    edited = parsed
-    for key, value in values.items():
-        edited = edited.set_value(key, value)
-    text = parsed.source
-    edits = [edit for edit in edited.edits if text[edit.start:edit.end] != edit.new]
-    if not edits:
-        return None
-    plain = len(text) == len(base)  # UTF-8 of the same length: all ASCII
-    view = memoryview(base)
-    pieces: list[bytes | memoryview] = []
-    char_at = byte_at = 0
-    for edit in edits:
-        keep = edit.start - char_at if plain else _utf8_size(text, char_at, edit.start)
-        pieces.append(view[byte_at:byte_at + keep])
-        byte_at += keep
-        byte_at += edit.end - edit.start if plain else _utf8_size(text, edit.start, edit.end)
-        pieces.append(edit.new.encode("utf-8"))
-        char_at = edit.end
-    pieces.append(view[byte_at:])
-    return pieces
+def _rewritten(shown: str, current: EnvFile, values: dict[str, Hidden]) -> _Seen | None:
+    try:
+        new = _new_text(current._text, current, values)
+    except ValueError as error:
+        raise EnvFileError(f"cannot update {shown}: {error}", hint=_UNTOUCHED, path=shown,
+                           reason="value") from None
+    return None if new is None else _Seen(None, new.reveal().encode("utf-8"))
 
 
-def _utf8_size(text: str, start: int, end: int) -> int:
-    """``len(text[start:end].encode())`` without copying more than a chunk at a time."""
-    return sum(len(text[at:min(at + _CHUNK, end)].encode("utf-8"))
-               for at in range(start, end, _CHUNK))
-
-
-def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, bytes | None]:
+def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, _Seen | None]:
     """Put ``temp`` in ``target``'s place if the file is still as it was read.
 
-    Returns ``(committed, lost)``. ``committed`` is False, with nothing
-    changed, when another program changed, replaced, created or removed the
-    file since it was read. The comparison is the last thing before the
-    rename. Where the system can swap two files atomically (Linux), the
-    file displaced by the rename is checked too: if another program put its
-    own version there in between, ``lost`` is that version's bytes, to redo
-    the update on. Elsewhere the caller checks the old file afterwards (see
-    :func:`_changed_after`), which catches a change written into it.
+    Returns ``(committed, lost)``: not committed (nothing changed) when another
+    program changed, replaced, created or removed the file since it was read.
+    Where the system can swap two names atomically (Linux), the displaced file
+    is read: if another program put its own version there in the instant before
+    the swap, ``lost`` is that version, to redo the update on.
     """
     if seen is None:
         return temp.create_target(target), None
@@ -539,259 +732,200 @@ def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, bytes |
     if not _rename_over(temp.name, target):
         temp.name = None  # renamed: nothing to remove any more
         return True, None
-    # Swapped: the temporary name now holds what the file was an instant ago.
-    fd = os.open(temp.name, os.O_RDONLY | _O_BINARY | _O_NONBLOCK | _O_CLOEXEC)
+    fd = os.open(temp.name, _READ | _O_NOFOLLOW)  # now the displaced old file
     try:
-        displaced = os.fstat(fd)
-        if seen.same_state(displaced):
-            lost = None if _same_bytes(functools.partial(_read_at, fd), [seen.data]) \
-                else _read_all(fd)
-        else:
-            lost = _read_all(fd)
+        displaced = _Seen(os.fstat(fd), _read_all(fd))
     finally:
         os.close(fd)
     temp.remove_name()
-    if lost is not None and seen.same_file(displaced) and lost == seen.data:
-        lost = None
-    return True, lost
+    return True, None if displaced.data == seen.data else displaced
 
 
 def _rename_over(source: str, target: str) -> bool:
-    """Rename ``source`` over ``target``. True when the two were swapped
-    atomically (``source`` then names the old file), False when ``target``
-    was simply replaced."""
+    """Rename ``source`` over ``target``; True when the two were swapped atomically
+    (``source`` then names the old file), False when ``target`` was replaced."""
     if _exchange(source, target):
         return True
-    _replace(source, target)
+    os.replace(source, target)
     return False
 
 
-def _replace(source: str, target: str) -> None:
-    os.replace(source, target)
-
-
-_Renameat2 = Callable[[int, bytes, int, bytes, int], int]
-_renameat2: list[_Renameat2 | None] = []  # looked up once: [function] or [None]
+_renameat2: list[Callable[[int, bytes, int, bytes, int], int] | None] = []
 
 
 def _exchange(source: str, target: str) -> bool:
-    """Swap two names atomically with Linux's ``renameat2(RENAME_EXCHANGE)``;
-    False (nothing done) where the system or filesystem cannot."""
+    """Swap two names with Linux's ``renameat2(RENAME_EXCHANGE)``; False (nothing
+    done) where the system or the filesystem cannot."""
     if not sys.platform.startswith("linux"):
         return False
     if not _renameat2:
-        _renameat2.append(_load_renameat2())
+        try:
+            import ctypes
+            loaded = ctypes.CDLL(None, use_errno=True).renameat2
+            loaded.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
+                               ctypes.c_char_p, ctypes.c_uint)
+            _renameat2.append(loaded)
+        except (ImportError, OSError, AttributeError):
+            _renameat2.append(None)  # glibc before 2.28
     function = _renameat2[0]
-    if function is None:
-        return False
     at_cwd, rename_exchange = -100, 2
-    # Any failure (an old kernel, a filesystem without it, a sandbox): the
-    # plain rename then runs, and reports a real error if there is one.
-    return function(at_cwd, os.fsencode(source), at_cwd, os.fsencode(target),
-                    rename_exchange) == 0
-
-
-def _load_renameat2() -> _Renameat2 | None:
-    try:
-        import ctypes
-        function = ctypes.CDLL(None, use_errno=True).renameat2
-    except (ImportError, OSError, AttributeError):
-        return None  # no glibc 2.28+ or musl 1.2.? here
-    function.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                         ctypes.c_uint)
-    function.restype = ctypes.c_int
-    return function
+    # Any failure (an old kernel, a filesystem without it): the plain rename runs
+    # next, and reports a real error if there is one.
+    return function is not None and function(at_cwd, os.fsencode(source), at_cwd,
+                                             os.fsencode(target), rename_exchange) == 0
 
 
 def _still(target: str, seen: _Seen) -> bool:
-    """Whether ``target`` is the file ``seen`` and holds the same bytes."""
+    """Whether ``target`` is still the file ``seen``, with the same bytes."""
     try:
-        fd = os.open(target, os.O_RDONLY | _O_BINARY | _O_NONBLOCK | _O_CLOEXEC)
-    except FileNotFoundError:
+        fd = os.open(target, _READ | _O_NOFOLLOW)
+    except (FileNotFoundError, OSError):
         return False
     try:
         before = os.fstat(fd)
-        if not seen.same_file(before) or before.st_size != seen.size:
+        if not seen.same_file(before) or before.st_size != len(seen.data) \
+                or _read_all(fd) != seen.data:
             return False
-        if not _same_bytes(lambda offset, size: _read_at(fd, offset, size), [seen.data]):
-            return False
-        after = os.stat(target)  # replaced while it was compared?
-        return seen.same_file(after) and after.st_size == seen.size \
-            and after.st_mtime_ns == before.st_mtime_ns
+        after = os.stat(target, follow_symlinks=False)  # replaced while compared?
+        return seen.same_file(after) and after.st_mtime_ns == before.st_mtime_ns
     finally:
         os.close(fd)
 
 
-def _changed_after(fd: int, seen: _Seen) -> bytes | None:
-    """The old file's bytes if it changed after it was last compared, else None."""
+def _changed_after(fd: int, seen: _Seen) -> _Seen | None:
+    """The old file if another program wrote into it after the last comparison
+    (seen through the descriptor still open on it), else None."""
+    info = os.fstat(fd)
+    if seen.same_state(info):
+        return None
+    now = _Seen(info, _read_all(fd))
+    return None if now.data == seen.data else now
+
+
+def _read_all(fd: int) -> bytes:
+    """The file from its start; :data:`MAX_SIZE` + 1 bytes at most."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    with open(fd, "rb", buffering=0, closefd=False) as handle:
+        return handle.read(MAX_SIZE + 1)
+
+
+def _same_inode(path: str, fd: int) -> bool:
     try:
-        info = os.fstat(fd)
-        if seen.same_state(info):
-            return None
-        data = _read_all(fd)
-    finally:
-        os.close(fd)
-    return None if data == seen.data else data
-
-
-def _read_at(fd: int, offset: int, size: int) -> bytes:
-    if sys.platform != "win32":
-        return os.pread(fd, size, offset)
-    os.lseek(fd, offset, os.SEEK_SET)
-    return os.read(fd, size)
-
-
-def _same_bytes(read_at: Callable[[int, int], bytes],
-                pieces: Iterable[bytes | bytearray | memoryview]) -> bool:
-    """Whether the file read by ``read_at`` holds exactly the concatenated pieces."""
-    offset = 0
-    for piece in pieces:
-        view = memoryview(piece)
-        for start in range(0, len(view), _CHUNK):
-            part = view[start:start + _CHUNK]
-            got = b""
-            while len(got) < len(part):
-                more = read_at(offset + len(got), len(part) - len(got))
-                if not more:
-                    return False
-                got += more
-            if got != part:
-                return False
-            offset += len(part)
-    return read_at(offset, 1) == b""
+        named = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 class _Temp:
-    """A temporary file beside the target: created, locked, written, then
-    renamed into place or removed. Its name is known before it exists, so
-    that an interrupt at any point leaves nothing behind."""
+    """The new file, beside the target until it takes its place. Its name is set
+    before it exists, so that an exception at any point leaves nothing behind;
+    it is locked, so that another run's clean-up of stale ones leaves it alone."""
 
     def __init__(self, folder: str, target: str) -> None:
-        self.folder, self.target = folder, target
         self.name: str | None = None
         self.fd: int | None = None
+        self.prefix = os.path.join(folder, _temp_prefix(target))
 
-    def create(self, lock: bool) -> None:
-        prefix = os.path.join(self.folder, _temp_prefix(self.target))
+    def create(self) -> None:
         for _ in range(100):
-            self.name = prefix + os.urandom(6).hex()
-            try:
-                # 0600: the right mode for a new env file; an old file's mode
-                # is copied in write().
+            self.name = self.prefix + os.urandom(6).hex()
+            try:  # 0600: right for a new env file; an old file's mode is copied
                 self.fd = os.open(self.name, os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_BINARY
                                   | _O_CLOEXEC | _O_NOFOLLOW, 0o600)
             except FileExistsError:
                 self.name = None
                 continue
-            except BaseException as error:
-                if isinstance(error, OSError):
-                    self.name = None  # not created
+            except OSError:
+                self.name = None
                 raise
-            if not lock or _WINDOWS:
+            if _WINDOWS or (_try_flock(self.fd) and _same_inode(self.name, self.fd)):
                 return
-            # Locked, so that another run's clean-up of stale temporary files
-            # leaves it alone; if one removed it just before, make another.
-            if _try_flock(self.fd) and _same_inode(self.name, self.fd):
-                return
-            os.close(self.fd)
+            os.close(self.fd)  # removed by another run's clean-up just now
             self.fd = None
         raise OSError(errno.EEXIST, "cannot create a temporary file")
 
-    def write(self, pieces: list[bytes | memoryview], like: os.stat_result | None) -> None:
-        if self.fd is None:  # Windows, written once already
+    def __repr__(self) -> str:
+        return f"<temporary file {self.name!r}>"
+
+    def write(self, data: bytes, like: os.stat_result | None, source: int | None) -> None:
+        """Write ``data``, with the owner, group, mode and extended attributes of
+        the old file (``like``, open as ``source``), and fsync it."""
+        if self.fd is None:  # Windows: closed after the last write
             assert self.name is not None
             self.fd = os.open(self.name, os.O_RDWR | _O_BINARY)
         fd = self.fd
-        os.lseek(fd, 0, os.SEEK_SET)
         os.ftruncate(fd, 0)
-        for piece in pieces:
-            view = memoryview(piece)
-            while view:
-                done = os.write(fd, view)
-                view = view[done:]
-        if like is not None:
-            _copy_mode_and_owner(fd, like)
+        os.lseek(fd, 0, os.SEEK_SET)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        if like is not None and not _WINDOWS:
+            if (like.st_uid, like.st_gid) != (os.fstat(fd).st_uid, os.fstat(fd).st_gid):
+                os.fchown(fd, like.st_uid, like.st_gid)  # checked beforehand that it may
+            if source is not None and hasattr(os, "listxattr"):
+                for name in os.listxattr(source):  # POSIX ACLs are system.posix_acl_*
+                    value = os.getxattr(source, name)
+                    try:
+                        os.setxattr(fd, name, value)
+                    except OSError:  # not allowed (security.selinux): fine if already so
+                        if name not in os.listxattr(fd) or os.getxattr(fd, name) != value:
+                            raise
+            os.fchmod(fd, stat.S_IMODE(like.st_mode))
         os.fsync(fd)
         if _WINDOWS:  # Windows cannot rename an open file
             self.fd = None
             os.close(fd)
 
     def create_target(self, target: str) -> bool:
-        """Put the file at ``target`` where there is none; False if one appeared."""
+        """Put the new file at ``target`` where there is none; False if one appeared."""
         assert self.name is not None
         try:
             os.link(self.name, target)
         except FileExistsError:
             return False
         except (OSError, NotImplementedError, AttributeError):
-            # No hard links here (FAT, some network filesystems): replace, if
-            # the file is still absent.
-            if os.path.lexists(target):
+            if os.path.lexists(target):  # no hard links here (FAT...): rename instead
                 return False
-            _replace(self.name, target)
+            os.replace(self.name, target)
             self.name = None
             return True
-        try:
-            os.unlink(self.name)
-        except FileNotFoundError:
-            pass
-        self.name = None
+        self.remove_name()
         return True
 
     def remove_name(self) -> None:
-        """Remove the temporary name only (it may name the displaced old file)."""
-        name = self.name
-        if name is not None:
+        if self.name is not None:
             try:
-                os.unlink(name)
+                os.unlink(self.name)
             except FileNotFoundError:
                 pass
-            self.name = None
+            self.name = None  # only now: an interrupt above leaves it for remove()
 
     def remove(self) -> None:
-        """Close and remove the temporary file; never raises for a missing one."""
-        name, fd = self.name, self.fd
-        self.name = self.fd = None
+        """Close and remove the temporary file (a displaced old file after a swap)."""
+        fd, self.fd = self.fd, None
         try:
             if fd is not None:
                 os.close(fd)
         finally:
-            if name is not None:
-                try:
-                    os.unlink(name)
-                except OSError:
-                    pass  # already gone; any other error must not hide the first one
-
-
-def _fsync_folder(folder: str) -> None:
-    # Makes the rename durable; POSIX only (Windows cannot open folders).
-    if _WINDOWS:
-        return
-    # After the swap nothing may fail the write: it has happened.
-    try:
-        fd = os.open(folder, os.O_RDONLY | _O_CLOEXEC)
-    except OSError:
-        return  # a folder we may write but not open (mode 0333)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems refuse fsync on folders
-    finally:
-        os.close(fd)
+            try:
+                self.remove_name()
+            except OSError:
+                pass  # must not hide the error being raised
 
 
 def _temp_prefix(target: str) -> str:
-    # Hidden, and named after the file it replaces: ".env.totp-tmp-XXXX".
-    name = os.path.basename(target)
-    return (name if name.startswith(".") else "." + name) + _TEMP_MARK
+    """``.env.totp-tmp-``: hidden, named after its file, cut so that the whole
+    name fits in 255 bytes."""
+    name = os.fsencode(os.path.basename(target))
+    name = (name if name.startswith(b".") else b"." + name)[:255 - len(_TEMP_MARK) - 12]
+    return os.fsdecode(name) + _TEMP_MARK
 
 
 def _remove_stale_temp_files(folder: str, target: str) -> None:
-    """Remove temporary files that killed runs (SIGKILL, power loss) left.
-
-    A live run holds a lock on its temporary file (on Windows, has it open,
-    which forbids removing it), so only abandoned ones go.
-    """
+    """Remove temporary files that killed runs (SIGKILL, power loss) left: a live
+    run holds a lock on its own (on Windows, has it open, which forbids removing it)."""
     prefix = _temp_prefix(target)
     try:
         names = [entry.name for entry in os.scandir(folder) if entry.name.startswith(prefix)]
@@ -799,14 +933,11 @@ def _remove_stale_temp_files(folder: str, target: str) -> None:
         return
     for name in names:
         path = os.path.join(folder, name)
-        if _WINDOWS:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-            continue
         try:
-            fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC)
+            if _WINDOWS:
+                os.unlink(path)
+                continue
+            fd = os.open(path, _READ | _O_NOFOLLOW)
         except OSError:
             continue
         try:
@@ -818,182 +949,143 @@ def _remove_stale_temp_files(folder: str, target: str) -> None:
             os.close(fd)
 
 
+def _fsync_folder(folder: str) -> None:
+    """Make the rename durable (POSIX). Nothing here may fail the write: it is done."""
+    if _WINDOWS:
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY | _O_CLOEXEC)
+    except OSError:
+        return  # a folder that may be written but not opened (mode 0333)
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on folders
+    finally:
+        os.close(fd)
+
+
 # -- locking ---------------------------------------------------------------
 
-def _same_inode(path: str, fd: int) -> bool:
-    try:
-        named = os.stat(path, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    held = os.fstat(fd)
-    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
-
-
 class _Lock:
-    """The lock on one env file.
-
-    POSIX: ``flock`` on the file itself, through a descriptor that also
-    serves to read it. The file is replaced by a new inode at every update,
-    so after the lock is taken, the path must still name the locked inode;
-    if not, start again on the new one. The new file is locked by its
-    writer before it takes the old one's place (:meth:`swap`), so no other
-    run can slip in between.
-
-    Windows: ``msvcrt.locking`` on ``<file>.lock`` beside the file (Windows
-    cannot rename over an open, locked file), removed afterwards.
+    """The lock on one env file: ``flock`` on the file itself (POSIX); the new
+    file is locked before it takes the old one's place, and a run that locked a
+    file replaced meanwhile starts again on the new one. Windows: a
+    ``<file>.lock`` beside it, which cannot be removed while another run has it open.
     """
 
     def __init__(self, shown: str, target: str, timeout: float) -> None:
         self.shown, self.target, self.timeout = shown, target, timeout
-        self.fd: int | None = None
-        self.info: os.stat_result | None = None
-        self.sidecar: int | None = None
+        self.fd: int | None = None       # POSIX: the locked file, open for reading
+        self.sidecar: int | None = None  # Windows
 
-    def acquire(self) -> os.stat_result | None:
-        """Lock the file; its stat, or None when it does not exist (no lock needed:
+    def _wait(self, fd: int, deadline: float) -> None:
+        pause = 0.005
+        while not _try_flock(fd):
+            if time.monotonic() >= deadline:
+                raise EnvFileError(
+                    f"{self.shown} is locked by another program for over {self.timeout:g} s",
+                    hint=f"wait for the other update of {self.shown} to finish, then try "
+                         f"again ({_UNTOUCHED})", path=self.shown, reason="locked")
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, 0.05)
+
+    def acquire_and_read(self) -> _Seen | None:
+        """Lock the file and read it; None when it does not exist (no lock needed:
         creating it fails if another program creates it first)."""
         self.release_file()
         deadline = time.monotonic() + self.timeout
         if _WINDOWS:
             if self.sidecar is None:
-                self.sidecar = _lock_sidecar(self.target + ".lock", deadline, self._locked)
+                fd = os.open(self.target + ".lock", os.O_RDWR | os.O_CREAT | _O_BINARY, 0o600)
+                self.sidecar = fd
+                self._wait(fd, deadline)
             try:
-                self.info = os.stat(self.target)
+                fd = os.open(self.target, _READ)
             except FileNotFoundError:
-                self.info = None
-            return self.info
-        while True:
-            try:
-                fd = os.open(self.target, os.O_RDONLY | _O_NONBLOCK | _O_CLOEXEC)
-            except FileNotFoundError:
-                self.info = None
                 return None
             try:
-                info = os.fstat(fd)
-                _need_regular(self.shown, info)
-                _wait_for(functools.partial(_try_flock, fd), deadline, self._locked)
+                found = _read_bounded(self.shown, fd)
+                _check_file(self.shown, self.target, found.info)  # type: ignore[arg-type]
+                return found
+            finally:
+                os.close(fd)
+        while True:
+            try:
+                fd = os.open(self.target, _READ | _O_NOFOLLOW)
+            except FileNotFoundError:
+                return None
+            except OSError as error:
+                if error.errno != errno.ELOOP:
+                    raise
+                raise EnvFileError(
+                    f"{self.shown} became a symbolic link during the run; it is not followed",
+                    hint=f"check who changed it; {_UNTOUCHED}", path=self.shown,
+                    reason="permission") from None
+            try:
+                _need_regular(self.shown, os.fstat(fd))
+                self._wait(fd, deadline)
                 if _same_inode(self.target, fd):
-                    self.fd, self.info = fd, os.fstat(fd)
-                    fd = -1
-                    return self.info
+                    self.fd, fd = fd, -1
+                    found = _read_bounded(self.shown, self.fd)
+                    # Checked again, now that it is held.
+                    _check_file(self.shown, self.target, found.info)  # type: ignore[arg-type]
+                    return found
             finally:
                 if fd >= 0:
                     os.close(fd)
             # Replaced while we waited: lock the new file.
 
-    def _locked(self) -> EnvFileError:
-        return EnvFileError(
-            f"{self.shown} is locked by another program for over {self.timeout:g} s",
-            hint=f"wait for the other update of {self.shown} to finish, then try again "
-                 f"({_UNTOUCHED})", path=self.shown, reason="locked")
-
-    def read(self) -> bytes:
-        if self.fd is not None:
-            return _read_all(self.fd)
-        with open(self.target, "rb") as handle:  # Windows
-            return handle.read()
-
     def stat(self) -> os.stat_result:
-        info = os.fstat(self.fd) if self.fd is not None else os.stat(self.target)
-        self.info = info
-        return info
+        return os.fstat(self.fd) if self.fd is not None else os.stat(self.target)
 
-    def verify(self, pieces: list[bytes | memoryview]) -> None:
-        """Read the new file back from the disk; it must hold exactly ``pieces``."""
+    def took_place(self, temp: _Temp) -> int | None:
+        """The new file is in place: hold its lock now. Returns the replaced
+        file's descriptor (the caller closes it)."""
+        old, self.fd, temp.fd = self.fd, temp.fd, None
+        return old
+
+    def verify(self, written: bytes) -> None:
+        """Read the new file back from the disk; it must hold exactly ``written``."""
         if self.fd is not None:
-            fd = self.fd
-            ok = _same_bytes(lambda offset, size: _read_at(fd, offset, size), pieces)
-        else:  # Windows: read it by its name
+            data = _read_all(self.fd)
+        else:
             with open(self.target, "rb") as handle:
-                def read_at(offset: int, size: int) -> bytes:
-                    handle.seek(offset)
-                    return handle.read(size)
-                ok = _same_bytes(read_at, pieces)
-        if not ok:
+                data = handle.read(len(written) + 1)
+        if data != written:
             raise EnvFileError(f"{self.shown} did not read back as written",
                                hint="another program may be writing it at the same time, "
                                     "or the disk is failing", path=self.shown, reason="io")
 
-    def swap(self, temp: _Temp) -> int | None:
-        """The new file is in place: hold its lock now. Returns the descriptor
-        of the replaced file (the caller closes it), if any."""
-        old = self.fd
-        self.fd = temp.fd
-        temp.fd = None
-        return old
-
     def release_file(self) -> None:
-        if self.fd is not None:
-            fd, self.fd = self.fd, None
+        fd, self.fd = self.fd, None
+        if fd is not None:
             os.close(fd)  # closing releases the flock
 
     def release(self) -> None:
         try:
             self.release_file()
         finally:
-            if self.sidecar is not None:
-                fd, self.sidecar = self.sidecar, None
-                _unlock_sidecar(fd, self.target + ".lock")
-
-
-def _wait_for(try_lock: Callable[[], bool], deadline: float,
-              locked: Callable[[], EnvFileError]) -> None:
-    pause = 0.005
-    while not try_lock():
-        if time.monotonic() >= deadline:
-            raise locked()
-        time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-        pause = min(pause * 2, 0.05)
+            fd, self.sidecar = self.sidecar, None
+            if fd is not None:
+                os.close(fd)  # releases msvcrt's lock
+                try:
+                    os.unlink(self.target + ".lock")  # fails while another run has it open
+                except OSError:
+                    pass
 
 
 if sys.platform == "win32":  # pragma: no cover - Windows
     import msvcrt
 
     def _try_flock(fd: int) -> bool:
-        raise NotImplementedError("Windows locks a lock file beside the file")
-
-    def _copy_mode_and_owner(fd: int, like: os.stat_result) -> None:
-        pass  # the read-only attribute, the only mode bit there, was checked
-
-    def _lock_sidecar(lock_path: str, deadline: float,
-                      locked: Callable[[], EnvFileError]) -> int:
-        while True:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | _O_BINARY, 0o600)
-            try:
-                def attempt(fd: int = fd) -> bool:
-                    try:
-                        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-                    except OSError as error:
-                        if error.errno in _LOCK_BUSY:
-                            return False
-                        raise
-                    return True
-                _wait_for(attempt, deadline, locked)
-                try:
-                    named: os.stat_result | None = os.stat(lock_path)
-                except FileNotFoundError:
-                    named = None
-                held = os.fstat(fd)
-                if named is not None and (named.st_dev, named.st_ino) == (held.st_dev,
-                                                                          held.st_ino):
-                    result, fd = fd, -1
-                    return result
-                # Removed by its last holder while we waited: lock a fresh one.
-                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-            finally:
-                if fd >= 0:
-                    os.close(fd)
-
-    def _unlock_sidecar(fd: int, lock_path: str) -> None:
         try:
-            os.lseek(fd, 0, os.SEEK_SET)
-            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-        finally:
-            os.close(fd)
-            try:
-                os.unlink(lock_path)  # fails harmlessly while another run has it open
-            except OSError:
-                pass
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError as error:
+            if error.errno in _LOCK_BUSY:
+                return False
+            raise
+        return True
 else:
     import fcntl
 
@@ -1007,53 +1099,27 @@ else:
             raise
         return True
 
-    def _copy_mode_and_owner(fd: int, like: os.stat_result) -> None:
-        os.fchmod(fd, stat.S_IMODE(like.st_mode))
-        if (like.st_uid, like.st_gid) != (os.getuid(), os.getgid()):
-            try:
-                os.fchown(fd, like.st_uid, like.st_gid)
-            except OSError:
-                pass  # not allowed unless root; the mode is what matters
-
-    def _lock_sidecar(lock_path: str, deadline: float,
-                      locked: Callable[[], EnvFileError]) -> int:
-        raise NotImplementedError("POSIX locks the file itself")
-
-    def _unlock_sidecar(fd: int, lock_path: str) -> None:
-        raise NotImplementedError("POSIX locks the file itself")
-
 
 # -- errors ----------------------------------------------------------------
-
-_O_BINARY = getattr(os, "O_BINARY", 0)
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-# Opening a FIFO without it would hang; harmless for regular files.
-_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
-
 
 def _os_error(action: str, shown: str, error: OSError, folder: str | None = None
               ) -> EnvFileError:
     code = error.errno
     text = (error.strerror or error.__class__.__name__).lower()
-    where = f"{shown}" if folder is None else f"{shown} (in its folder {folder})"
+    where = shown if folder is None else f"{shown} (in its folder {folder})"
     message = f"cannot {action} {where}: {text}"
-    if code in (errno.EACCES, errno.EPERM):
-        return EnvFileError(message, hint=f"check the permissions of {shown} and its "
-                                          f"folder; {_UNTOUCHED}",
-                            path=shown, reason="permission")
-    if code == errno.EROFS:
-        return EnvFileError(message, hint=f"the filesystem is mounted read-only; "
-                                          f"{_UNTOUCHED}", path=shown, reason="read_only")
-    if code == errno.ENOTDIR:
-        return EnvFileError(message, hint="check the folders in the path", path=shown,
-                            reason="no_folder")
-    if code == errno.EISDIR:
-        return EnvFileError(message, hint="give the path of a .env file", path=shown,
-                            reason="not_a_file")
-    if code == errno.ENOENT:
-        return EnvFileError(message, hint="check the path", path=shown, reason="missing")
-    if code in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        return EnvFileError(message, hint=f"free some space on that disk; {_UNTOUCHED}",
-                            path=shown, reason="io")
-    return EnvFileError(message, hint=_UNTOUCHED, path=shown, reason="io")
+    reason, hint = {
+        errno.EACCES: ("permission", f"check the permissions of {shown} and its folder"),
+        errno.EPERM: ("permission", f"check the permissions of {shown} and its folder"),
+        errno.EROFS: ("read_only", "the filesystem is mounted read-only"),
+        errno.ENOTDIR: ("no_folder", "check the folders in the path"),
+        errno.EISDIR: ("not_a_file", "give the path of a .env file"),
+        errno.ENOENT: ("missing", "check the path"),
+        errno.ENOSPC: ("io", "free some space on that disk"),
+        errno.EBUSY: ("mount", "a mounted file cannot be replaced: mount its folder instead"),
+        errno.EXDEV: ("mount", "a mounted file cannot be replaced: mount its folder instead"),
+        errno.ENAMETOOLONG: ("not_a_file", "give a shorter path"),
+    }.get(code or 0, ("io", "")) if code != getattr(errno, "EDQUOT", -1) else (
+        "io", "free some space on that disk")
+    hint = f"{hint}; {_UNTOUCHED}" if hint else _UNTOUCHED
+    return EnvFileError(message, hint=hint, path=shown, reason=reason)

@@ -11,8 +11,11 @@ Peak memory is the child's peak resident set size (``resource``), less
 its size just before the call; where ``resource`` is missing (Windows),
 the peak of Python allocations (``tracemalloc``) is shown instead.
 
-    python benchmarks/envfile_bench.py                 # 1, 10 and 100 MB
-    python benchmarks/envfile_bench.py --sizes 1 10    # some sizes only
+    python benchmarks/envfile_bench.py                 # 0.1, 0.5 and 1 MB
+    python benchmarks/envfile_bench.py --sizes 1       # some sizes only
+
+An env file over 1 MiB is refused unread, so 1 MB (about 14,000 lines) is
+the largest that is rewritten.
     python benchmarks/envfile_bench.py --root DIR      # another checkout (e.g. an older commit)
 """
 
@@ -108,8 +111,8 @@ def run_size(root: Path, megabytes: float, timeout: float) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", nargs="+", type=float, default=[1, 10, 100],
-                        metavar="MB", help="file sizes in MB (default: 1 10 100)")
+    parser.add_argument("--sizes", nargs="+", type=float, default=[0.1, 0.5, 1],
+                        metavar="MB", help="file sizes in MB (default: 0.1 0.5 1)")
     parser.add_argument("--root", type=Path, default=ROOT,
                         help="the checkout whose angel_totp is measured (default: this one)")
     parser.add_argument("--timeout", type=float, default=600,

@@ -227,7 +227,8 @@ def test_storable_text_round_trips_through_a_quoted_env_value():
 
     from dotenv import dotenv_values
 
-    from angel_totp import envtext
+    from angel_totp import envfile
+    from angel_totp.hidden import Hidden
 
     plain = parse_secret(ANGEL_SECRET)
     assert plain.storable_text() == ANGEL_SECRET
@@ -235,6 +236,8 @@ def test_storable_text_round_trips_through_a_quoted_env_value():
                        "&algorithm=SHA256&issuer=Bank")
     stored = odd.storable_text()
     assert stored.startswith("otpauth://totp/") and parse_secret(stored) == odd
-    text = envtext.parse("A=1\n").set_value("TOTP_SECRET", stored).render()
+    assert envfile.can_store(stored)
+    current = envfile._parse_checked("A=1\n")
+    text = envfile._new_text("A=1\n", current, {"TOTP_SECRET": Hidden(stored)}).reveal()
     assert text == f"A=1\nTOTP_SECRET='{stored}'\n"
     assert dotenv_values(stream=io.StringIO(text))["TOTP_SECRET"] == stored

@@ -29,7 +29,6 @@ from .waiting import Waiter
 if TYPE_CHECKING:  # loaded only on the paths that read or write the env file
     from ..clock import ClockOffset
     from ..envfile import EnvFile
-    from ..envtext import EnvText
 
 DESCRIPTION = """\
 Print the current TOTP code for your Angel One SmartAPI login, and how long
@@ -541,7 +540,7 @@ def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code
     chosen: list[Code] = []
     margin = _write_margin(args, secret.value, clock) if write_code else 0.0
 
-    def compute(parsed: EnvText) -> tuple[dict[str, str], float]:
+    def compute(parsed: EnvFile) -> tuple[dict[str, str], float]:
         values: dict[str, str] = {}
         good_until = float("inf")
         if write_code:
@@ -568,7 +567,7 @@ def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code
             f"writing {run.shown_path} took so long that each code expired first",
             "check the disk (a slow or failing drive?), then run again", console.EXIT_FAILED)
     if code is not None:
-        if result.written.get("TOTP") != code.totp:  # never report what is not in the file
+        if result.written["TOTP"].reveal() != code.totp:  # never report what is not in the file
             raise console.CommandError(
                 f"{run.shown_path} does not hold the code chosen for it",
                 "this is a bug; please report it", console.EXIT_FAILED)
@@ -586,13 +585,10 @@ def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code
     return code
 
 
-def _fitting(parsed: EnvText, secret: Secret) -> str:
+def _fitting(parsed: EnvFile, secret: Secret) -> str:
     """The secret as given where python-dotenv can read that back, else its key form."""
-    try:
-        parsed.set_value("TOTP_SECRET", secret.storable)
-    except InvalidInputError:
-        return secret.value.storable_text()
-    return secret.storable
+    from ..envfile import can_store
+    return secret.storable if can_store(secret.storable) else secret.value.storable_text()
 
 
 def offer_update(run: Run, secret: Secret, clock: ClockOffset | None, printed: Code,
@@ -603,7 +599,7 @@ def offer_update(run: Run, secret: Secret, clock: ClockOffset | None, printed: C
     save = False
     if secret.typed and not saved:
         found = run.file()
-        if found is None or not found.parsed.has_nonempty("TOTP_SECRET"):
+        if found is None or not found.has_nonempty("TOTP_SECRET"):
             save = console.ask_yes_no(
                 f"Save this secret as TOTP_SECRET in {path} (so you are not asked again)?")
     if not (write_code or save):
