@@ -269,9 +269,9 @@ class Session:
         self.name = ""
         self.exchanges: tuple[str, ...] = ()
         self.products: tuple[str, ...] = ()
-        self.jwt_token = Token(tokens.jwt)
-        self.refresh_token = Token(tokens.refresh)
-        self.feed_token = Token(tokens.feed)
+        self.jwt_token = Token(tokens.jwt.reveal())
+        self.refresh_token = Token(tokens.refresh.reveal())
+        self.feed_token = Token(tokens.feed.reveal())
         self.logged_out = False
         self.logout_error: LoginError | None = None
 
