@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote, urlsplit
-from urllib.request import proxy_bypass_environment
+from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
 
 from .checks import check_timeout
 from .errors import AngelTotpError, InvalidSettingError
@@ -293,7 +293,11 @@ class Connection:
             target = f"http://{self._target.hostport}{target}"  # absolute form, for the proxy
             if self._proxy.authorization is not None:
                 extra.append(("Proxy-Authorization", self._proxy.authorization))
-        return self._target.format(method, target, [*headers, *extra], body)
+        head = _head(f"{method} {target} HTTP/1.1",
+                     [("Host", self._target.host_header), *headers, *extra])
+        if isinstance(body, Hidden):
+            return _Payload(head + body.reveal().encode("utf-8"))
+        return _Payload(head + (body or b""))
 
     # Sending and reading.
 
@@ -482,7 +486,7 @@ class Connection:
     def _tunnel(self, link: _Link, proxy: _Proxy) -> None:
         """Ask the proxy for a tunnel to the server (CONNECT); raise unless it agrees."""
         hostport = self._target.hostport
-        greeting = [("Host", hostport)]
+        greeting: list[tuple[str, HeaderValue]] = [("Host", hostport)]
         if proxy.authorization is not None:
             greeting.append(("Proxy-Authorization", proxy.authorization))
 
@@ -490,7 +494,7 @@ class Connection:
             return TransportError(errorcode, detail, proxy_variable=proxy.variable)
 
         try:
-            link.send_all(_head(f"CONNECT {hostport} HTTP/1.1", greeting))
+            link.send_all(_Payload(_head(f"CONNECT {hostport} HTTP/1.1", greeting)))
             # One byte at a time, so that nothing after the answer (the
             # server's TLS) is read by mistake.
             reader = _Reader(link, _HEADER_CAP, "the proxy's answer is over 64 KiB")
@@ -555,11 +559,10 @@ def _final_response(buffered: io.BufferedReader, method: str) -> http.client.HTT
             return response
 
 
-def _head(line: str, headers: list[tuple[str, HeaderValue]]) -> _Payload:
-    """A request line and headers as bytes, for the proxy (http.client would add its own)."""
-    return _Payload("".join([line, "\r\n", *(f"{name}: {_reveal(value)}\r\n"
-                                             for name, value in headers), "\r\n"]
-                            ).encode("latin-1"))
+def _head(line: str, headers: Sequence[tuple[str, HeaderValue]]) -> bytes:
+    """A request line and headers (checked already) as bytes; no Accept-Encoding."""
+    return "".join([line, "\r\n", *(f"{name}: {_reveal(value)}\r\n" for name, value in headers),
+                    "\r\n"]).encode("latin-1")
 
 
 def _body_length(body: bytes | Hidden | None) -> int:
@@ -831,29 +834,6 @@ class _FileHolder:
         return self._file
 
 
-class _Collector:
-    """Stands in for a socket so that http.client formats a request head into bytes."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    def __repr__(self) -> str:
-        return "<request head>"
-
-    def sendall(self, data: bytes) -> None:
-        self.data += data
-
-
-class _Formatter(http.client.HTTPConnection):
-    """http.client's request formatting and checks, for a plain http server."""
-
-    default_port = 80
-
-
-class _TlsFormatter(_Formatter):
-    default_port = 443  # so that Host leaves out the scheme's own port
-
-
 class _Target:
     """The parts of the base URL, checked by protocol's rule; INVALID_REQUEST if unusable."""
 
@@ -869,24 +849,11 @@ class _Target:
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if self.scheme == "https" else 80)
         self.prefix = parts.path.rstrip("/")
-        self.hostport = f"[{self.host}]:{self.port}" if ":" in self.host else \
-            f"{self.host}:{self.port}"
-        self._formatter = _TlsFormatter if self.scheme == "https" else _Formatter
-
-    def format(self, method: str, target: str, headers: Sequence[tuple[str, HeaderValue]],
-               body: bytes | Hidden | None) -> _Payload:
-        """The request's bytes, as http.client writes them: Host first, no Accept-Encoding."""
-        collector = _Collector()
-        formatter = self._formatter(self.host, self.port)
-        formatter.sock = cast(socket.socket, collector)
-        formatter.auto_open = 0  # never let http.client connect by itself
-        formatter.putrequest(method, target, skip_accept_encoding=True)
-        for name, value in headers:
-            formatter.putheader(name, _reveal(value))
-        formatter.endheaders()
-        if isinstance(body, Hidden):
-            return _Payload(bytes(collector.data) + body.reveal().encode("utf-8"))
-        return _Payload(bytes(collector.data) + (body or b""))
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.hostport = f"{host}:{self.port}"
+        # Host leaves out the scheme's own port, as browsers and http.client do.
+        self.host_header = host if parts.port in (None, 443 if self.scheme == "https" else 80) \
+            else self.hostport
 
 
 class _Proxy:

@@ -420,7 +420,7 @@ def _log_in(exchange: _Exchange, credentials: Credentials, min_validity: float,
         tokens = protocol.read_tokens(answer.data)
     except protocol.BadReply as bad:
         raise exchange.bad_reply(bad, "login") from None
-    exchange.hidden.extend(token for token in (tokens.jwt, tokens.refresh, tokens.feed) if token)
+    exchange.hidden.extend(token.reveal() for token in tokens if token)
     return tokens
 
 

@@ -146,9 +146,9 @@ def test_host_leaves_out_the_default_port_and_bodies_get_a_length(serve):
     get, post = server.received
     assert get.header("Content-Length") is None
     assert post.header("Content-Length") == "0"
-    formatter = connection_module._Target("https://example.test:443/p")
-    head = formatter.format("GET", "/p/x", [("User-Agent", "t")], None).data
-    assert head == b"GET /p/x HTTP/1.1\r\nHost: example.test\r\nUser-Agent: t\r\n\r\n"
+    assert connection_module._Target("https://example.test:443/p").host_header == "example.test"
+    assert connection_module._Target("http://[::1]:80").host_header == "[::1]"
+    assert connection_module._Target("http://[::1]:8080").host_header == "[::1]:8080"
 
 
 def test_reply_fields(serve):

@@ -16,7 +16,6 @@ import pytest
 from conftest import API_KEY, CLIENT_CODE, LOGIN_CHECK, PIN, assert_clean_output, clean_env
 from hostile_server import CERT, FORGED_BODY, NAMED_HOST, HostileServer
 
-from angel_totp import connection as connection_module
 from angel_totp.connection import Connection, TransportError
 from angel_totp.hidden import Hidden
 
@@ -89,9 +88,8 @@ def test_an_https_proxy_is_refused_before_anything_is_sent(serve, variable):
     proxy = serve("proxy_tunnel")
     url = f"https://agent:{PROXY_PASSWORD}@127.0.0.1:{proxy.port}"
     target = f"{'https' if 'S_' in variable.upper() else 'http'}://api.example.test"
-    with client(target, {variable: url}) as conn:
-        with pytest.raises(TransportError) as caught:
-            get(conn)
+    with client(target, {variable: url}) as conn, pytest.raises(TransportError) as caught:
+        get(conn)
     error = caught.value
     assert error.errorcode == "PROXY_UNREACHABLE" and error.proxy_variable == variable
     assert "https://" in error.detail and error.sent is False
@@ -104,9 +102,8 @@ def test_a_proxy_url_without_a_port_takes_its_schemes_default(serve):
     calls: list[tuple[str, int]] = []
     for setting in ("http://proxy.example.test", "proxy.example.test"):
         with client("https://api.example.test", {"HTTPS_PROXY": setting},
-                    resolve=resolver(calls)) as conn:
-            with pytest.raises(TransportError):
-                get(conn)
+                    resolve=resolver(calls)) as conn, pytest.raises(TransportError):
+            get(conn)
     assert calls == [("proxy.example.test", 80)] * 2
 
 
@@ -136,9 +133,9 @@ def test_ipv6_loopback_is_exempt_too():
 @pytest.mark.time_bound(10)
 def test_a_proxy_that_closes_its_tunnel_is_blamed_by_name_not_tls(serve):
     proxy = serve("proxy_connect_close")
-    with client("https://api.example.test", {"HTTPS_PROXY": proxy.proxy_url}) as conn:
-        with pytest.raises(TransportError) as caught:
-            get(conn)
+    with client("https://api.example.test", {"HTTPS_PROXY": proxy.proxy_url}) as conn, \
+            pytest.raises(TransportError) as caught:
+        get(conn)
     error = caught.value
     assert error.errorcode == "PROXY_ERROR" and error.proxy_variable == "HTTPS_PROXY"
     assert "proxy" in error.detail and "certificate" not in error.detail
