@@ -142,7 +142,8 @@ class _Closed(Exception):
 class HostileServer:
     def __init__(self, mode: str = "json", *, tls: bool = False, trickle_bytes: int = 1,
                  trickle_interval: float = 0.05, slow_seconds: float = 0.6,
-                 idle_close_after: float = 0.1, stray_after: float = 0.05, big_bytes: int = (1 << 20) + 1,
+                 idle_close_after: float = 0.1, stray_after: float = 0.05,
+                 big_bytes: int = (1 << 20) + 1,
                  status: int = 200, body: bytes = JSON_BODY, lifetime: float = 60.0):
         self._check(mode)
         self.mode = mode
