@@ -353,13 +353,12 @@ class Connection:
         try:
             # Chunk framing and trailers are bounded too, generously.
             reader.limit(2 * cap + _HEADER_CAP, f"reply over {_size(cap)}")
-            parts: list[bytes] = []
-            size = 0
-            while part := response.read(_CHUNK):
-                size += len(part)
-                if size > cap:
+            body = io.BytesIO()  # not a list of bytes: it may hold tokens, and trackers walk lists
+            while chunk := response.read(_CHUNK):
+                body.write(chunk)
+                del chunk
+                if body.tell() > cap:
                     raise TransportError("BAD_REPLY", f"reply over {_size(cap)}", sent=True)
-                parts.append(part)
             received = time.time()
             will_close = bool(response.will_close)
         finally:
@@ -375,7 +374,7 @@ class Connection:
             raise TransportError("BAD_REPLY", "the server sent more than one reply to a "
                                  "request, so the replies cannot be told apart", sent=True)
         return HttpReply(response.status, response.reason, response.getheaders(),
-                         b"".join(parts), sent, received)
+                         body.getvalue(), sent, received)
 
     def _failure(self, error: Exception, fresh: bool) -> TransportError | None:
         """The TransportError for an error while writing or reading, or None for a bug."""
