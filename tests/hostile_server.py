@@ -520,7 +520,7 @@ class _Stream:
 
     def read_request(self, index: int) -> Received | None:
         while b"\r\n\r\n" not in self.buffer:
-            if len(self.buffer) > 65536 or not self._more():
+            if len(self.buffer) > 4 << 20 or not self._more():  # room for a 1M-char token
                 return None
         head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
         lines = head.decode("latin-1").split("\r\n")
