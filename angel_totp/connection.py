@@ -50,7 +50,7 @@ from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined
 from .checks import check_timeout
 from .errors import AngelTotpError, InvalidSettingError
 from .hidden import Hidden
-from .protocol import PATH, check_base_url, is_loopback
+from .protocol import MAX_REPLY_BYTES, PATH, check_base_url, is_loopback
 from .redact import CONTROL
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ class Connection:
     """
 
     def __init__(self, base_url: str, *, timeout: float, environ: Mapping[str, str] | None = None,
-                 resolve: Resolver | None = None, max_reply_bytes: int = 1 << 20,
+                 resolve: Resolver | None = None, max_reply_bytes: int = MAX_REPLY_BYTES,
                  tls_context: ssl.SSLContext | None = None) -> None:
         self._timeout = check_timeout(timeout)
         self.connections_opened = 0
@@ -286,18 +286,17 @@ class Connection:
         for name, value in headers:
             _check_header(name, value)
         target = self._target.prefix + path
+        data = body.reveal().encode("utf-8") if isinstance(body, Hidden) else body
         extra: list[tuple[str, HeaderValue]] = []
-        if body is not None or method in _BODY_METHODS:
-            extra.append(("Content-Length", str(_body_length(body))))
+        if data is not None or method in _BODY_METHODS:
+            extra.append(("Content-Length", str(len(data or b""))))
         if self._proxy is not None and self._target.scheme == "http":
             target = f"http://{self._target.hostport}{target}"  # absolute form, for the proxy
             if self._proxy.authorization is not None:
                 extra.append(("Proxy-Authorization", self._proxy.authorization))
-        head = _head(f"{method} {target} HTTP/1.1",
-                     [("Host", self._target.host_header), *headers, *extra])
-        if isinstance(body, Hidden):
-            return _Payload(head + body.reveal().encode("utf-8"))
-        return _Payload(head + (body or b""))
+        return _Payload(_head(f"{method} {target} HTTP/1.1",
+                              [("Host", self._target.host_header), *headers, *extra])
+                        + (data or b""))
 
     # Sending and reading.
 
@@ -562,12 +561,6 @@ def _head(line: str, headers: Sequence[tuple[str, HeaderValue]]) -> bytes:
     """A request line and headers (checked already) as bytes; no Accept-Encoding."""
     return "".join([line, "\r\n", *(f"{name}: {_reveal(value)}\r\n" for name, value in headers),
                     "\r\n"]).encode("latin-1")
-
-
-def _body_length(body: bytes | Hidden | None) -> int:
-    if isinstance(body, Hidden):
-        return len(body.reveal().encode("utf-8"))
-    return len(body or b"")
 
 
 def _check_header(name: object, value: object) -> None:
