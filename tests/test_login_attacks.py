@@ -134,3 +134,21 @@ def test_a_pin_inside_the_client_code_is_not_masked_there(monkeypatch, capsys, a
         assert '"password": "********"' in result.stdout
     else:
         assert "Login OK: Test User (A104826)" in result.stdout
+
+
+@pytest.mark.time_bound(20)
+def test_echoes_in_other_forms_and_anyones_bearer_token_are_masked(standin, monkeypatch, capsys):
+    import base64
+    from urllib.parse import quote
+    jwt = "eyJhbGciOiJIUzUxMiJ9.eyJzdWIiOiJCMTIzNDU2In0.c29tZW9uZS1lbHNlcy10b2tlbg"
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in API_KEY)
+    forms = [quote(API_KEY), base64.b64encode(API_KEY.encode()).decode(), full_width,
+             "\u3164".join(API_KEY), "\ufe0f".join(API_KEY), "\u034f".join(API_KEY), jwt]
+    standin.fail_with("login", usual("AB9999", " | ".join(forms)))
+    result = run_in_process(monkeypatch, capsys, "--json", settings=settings_for(standin))
+    assert result.returncode == 1
+    message = result.json()["message"]
+    assert message.count("********") == len(forms)
+    assert "eyJ" not in result.output and "\u3164" not in result.output
+    for form in forms:
+        assert form not in result.output
