@@ -800,7 +800,10 @@ class _Reader(io.RawIOBase):
 
     def readinto(self, buffer: WriteableBuffer) -> int | None:
         if not self.waiting:
-            return self._link.recv_into(memoryview(buffer).cast("B")[:1], wait=False)
+            try:
+                return self._link.recv_into(memoryview(buffer).cast("B")[:1], wait=False)
+            except OSError:
+                return 0  # gone: the next request finds out, nothing stray came
         if self._budget <= 0:
             raise TransportError("BAD_REPLY", self._over, sent=True)
         count = self._link.recv_into(memoryview(buffer).cast("B")[: self._budget])
@@ -899,10 +902,14 @@ def _choose_proxy(target: _Target, environ: Mapping[str, str]) -> _Proxy | None:
     names = [f"{target.scheme}_proxy", f"{target.scheme.upper()}_PROXY"]
     if target.scheme == "http" and "REQUEST_METHOD" in environ:
         names.pop()
-    found = next(((name, environ[name]) for name in names if environ.get(name, "").strip()), None)
-    if found is None:
+    def value(name: str) -> str:  # anything but text counts as unset
+        found = environ.get(name)
+        return found.strip() if isinstance(found, str) else ""
+
+    variable = next((name for name in names if value(name)), None)
+    if variable is None:
         return None
-    no_proxy = environ.get("no_proxy", "").strip() or environ.get("NO_PROXY", "").strip()
+    no_proxy = value("no_proxy") or value("NO_PROXY")
     if no_proxy and proxy_bypass_environment(target.hostport, {"no": no_proxy}):
         return None
-    return _Proxy(found[0], found[1].strip())
+    return _Proxy(variable, value(variable))

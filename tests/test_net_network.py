@@ -232,3 +232,9 @@ def test_a_million_character_token_keeps_the_run_within_its_time_limit():
         result = run_check(server)
     assert result.returncode == 0, result.stderr
     assert "Login OK: Real Name" in result.stdout and "********" in result.stdout
+
+
+def test_a_proxy_variable_that_is_not_text_counts_as_unset():
+    environ = {"HTTPS_PROXY": None, "https_proxy": 3, "NO_PROXY": None}
+    conn = Connection("https://api.example.test", timeout=1, environ=environ)  # type: ignore
+    assert conn._setup_error is None and conn._proxy is None
