@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import re
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from .hidden import Hidden
@@ -37,14 +37,14 @@ PIECE = 12
 # nothing or reorders text: every format character (Unicode category Cf:
 # bidi controls, zero-width ones, the soft hyphen), the other default-ignorable
 # characters (the combining grapheme joiner, variation selectors, Hangul
-# fillers), line and paragraph separators, surrogates and private-use
-# characters. A test checks it against the running Python's Unicode tables.
+# fillers), line and paragraph separators. A test checks it against the
+# running Python's Unicode tables. (Surrogates, from undecodable bytes, are
+# left to the output's encoding, which replaces them.)
 CONTROL = re.compile(
     "[\x00-\x1f\x7f-\x9f\xad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2"
     "\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164"
-    "\ud800-\uf8ff\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\U000110bd\U000110cd"
-    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff"
-    "\U000f0000-\U0010ffff]")
+    "\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]")
 # An ESC sequence (CSI, OSC, or a two-character one), a C1 CSI.
 _ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|.?)"
                      r"|\x9b[0-?]*[ -/]*[@-~]?", re.DOTALL)
@@ -117,7 +117,7 @@ def mask(text: str, hidden: Iterable[str | Hidden]) -> str:
 
 # Folding: the text as an echo's reader would see it.
 
-def _fold(text: str) -> tuple[str, array[int], array[int], set[int]]:
+def _fold(text: str) -> tuple[str, Sequence[int], Sequence[int], set[int]]:
     """``text`` decoded and normalised, where each folded character came from.
 
     Escapes are decoded, letters NFKC-normalised (full-width letters become
@@ -126,6 +126,9 @@ def _fold(text: str) -> tuple[str, array[int], array[int], set[int]]:
     of what it came from in ``text``, and the positions where white space
     was left out just before (a word ends there).
     """
+    if text.isascii() and text.isprintable() and not any(c in text for c in " %\\"):
+        # printable ASCII with nothing escaped, no space: as it is
+        return text, range(len(text)), range(1, len(text) + 1), set()
     parts: list[str] = []
     starts, ends = array("q"), array("q")
     gaps: set[int] = set()
@@ -237,6 +240,9 @@ def _needles_of(value: str | Hidden) -> _Needles | None:
 
 
 _URLSAFE = str.maketrans("+/", "-_")
+# Credentials are short and tokens a few KiB: a value longer than this is
+# not looked for in base64 (what a reply could hold of it is masked as pieces).
+_BASE64_UP_TO = 64 * 1024
 
 
 @lru_cache(maxsize=64)
@@ -250,11 +256,13 @@ def _needles(value: str) -> _Needles | None:
     raw = value.encode("utf-8", "surrogatepass")  # text from a bad byte holds surrogates
     if short:  # base64 of the value alone
         coded = [base64.b64encode(raw).decode().rstrip("=")]
+    elif len(raw) > _BASE64_UP_TO:
+        coded = []
     else:  # what the value makes wherever it starts in base64 of a longer text
         coded = [base64.b64encode(bytes(skip) + raw).decode()[-(-8 * skip // 6):
                                                                 (8 * (skip + len(raw))) // 6]
                  for skip in range(3)]
     forms.update(form.lower() for text in coded for form in (text, text.translate(_URLSAFE)))
-    pieces = frozenset(folded[at:at + PIECE] for at in range(0, len(folded) - PIECE + 1, PIECE)
-                       ) if len(folded) >= 2 * PIECE else frozenset()
+    ends = range(PIECE, len(folded) + 1, PIECE) if len(folded) >= 2 * PIECE else range(0)
+    pieces = frozenset(map(folded.__getitem__, map(slice, range(0, len(folded), PIECE), ends)))
     return _Needles({form for form in forms if len(form) >= 4}, short, pieces)
