@@ -14,7 +14,10 @@ Built on ``http.client`` (to format requests and parse replies), ``ssl`` and
 * one connection kept alive across requests, reopened only when the server
   closed it while idle: a request that may have reached the server is never
   sent twice (a login must not be). Bytes that arrive after a complete reply
-  make the connection unusable: it is closed, never read as the next reply;
+  make the connection unusable: it is closed, never read as the next reply.
+  (Stray bytes that come only once the next request is written cannot be
+  told from its answer; when the answer follows them in the same read, the
+  request fails as BAD_REPLY rather than take them for it);
 * 1xx interim replies skipped (RFC 9110 section 15.2), on CONNECT too;
 * headers sent exactly as given (case and order), checked before anything
   is sent; no Accept-Encoding, no redirects, TLS verification always on;
@@ -96,18 +99,15 @@ class TransportError(AngelTotpError):
     (``HTTPS_PROXY``...) when the proxy is at fault. ``sent`` says whether
     any byte of the request may have reached the server: when it is true, a
     login may have been received and must not simply be sent again.
-    ``reply`` is the reply, for errors about one that came but is unusable.
     """
 
     def __init__(self, errorcode: str, detail: str = "", *, proxy_variable: str | None = None,
-                 sent: bool = False, reply: HttpReply | None = None,
-                 hint: str | None = None) -> None:
-        super().__init__(detail or errorcode, hint)
+                 sent: bool = False) -> None:
+        super().__init__(detail or errorcode)
         self.errorcode = errorcode
         self.detail = detail
         self.proxy_variable = proxy_variable
         self.sent = sent
-        self.reply = reply
 
     def __str__(self) -> str:
         return f"{self.detail} [{self.errorcode}]" if self.detail else self.errorcode
@@ -340,7 +340,7 @@ class Connection:
             raise failure from None
         if self._proxy is not None and self._target.scheme == "http" and reply.status == 407:
             raise TransportError("PROXY_AUTH", self._proxy.auth_detail(),
-                                 proxy_variable=self._proxy.variable, sent=True, reply=reply)
+                                 proxy_variable=self._proxy.variable, sent=True)
         return reply
 
     def _read_reply(self, link: _Link, method: str, sent: float) -> HttpReply:
