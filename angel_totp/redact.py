@@ -32,6 +32,9 @@ SHORT = 8
 # A long credential (a token, a secret) is also masked piece by piece, so
 # that part of it echoed back is masked too.
 PIECE = 12
+# At a cut, what is left of a credential is shorter than this: shorter
+# credentials whole, longer ones less than two pieces.
+_CUT_MARGIN = 32
 
 # The one control-character rule: C0 and C1 controls, DEL, and what shows
 # nothing or reorders text: every format character (Unicode category Cf:
@@ -75,9 +78,18 @@ def _replacement(found: re.Match[str]) -> str:
 
 
 def clean(text: object, hidden: Iterable[str | Hidden] = (), limit: int = LIMIT) -> str:
-    """Outside text as one printable line of at most ``limit`` characters."""
-    line = _SPACES.sub(" ", scrub(str(text), hidden)).strip()
-    if len(line) > limit:
+    """Outside text as one printable line of at most ``limit`` characters.
+
+    Only the start of a long text is read (what could be shown of it), so a
+    megabyte from a server costs no more than a page; what a credential cut
+    there leaves is dropped with the end of that start.
+    """
+    text = str(text)
+    start = max(4096, 32 * limit)
+    cut = len(text) > start
+    line = scrub(text[:start], hidden)[:-_CUT_MARGIN] if cut else scrub(text, hidden)
+    line = _SPACES.sub(" ", line).strip()
+    if cut or len(line) > limit:
         line = line[:max(0, limit - 3)].rstrip() + "..."
     return line
 

@@ -167,3 +167,16 @@ def test_a_million_character_token_does_not_make_masking_slow():
         shown = redact.clean(text, hidden)
         assert len(shown) <= redact.LIMIT
     assert "a" * 12 not in redact.clean("a" * 30 + "b", hidden)
+
+
+@pytest.mark.time_bound(10)
+def test_only_the_start_of_a_long_text_is_read_and_nothing_is_left_of_a_credential_cut_there():
+    filler = "x \u00e9 " * 300_000  # a megabyte of words, each a step of work
+    for shift in range(0, 40, 3):
+        for value in (PIN, API_KEY, SECRET):
+            text = " " * (6400 - shift) + value + " " + filler
+            shown = redact.clean(text, HIDDEN)
+            assert shown == "..." or shown.endswith("...")
+            for piece in (value[:3], value[-3:]):
+                assert piece not in shown
+    assert redact.clean(f"{filler} {PIN}", HIDDEN).endswith("...")
