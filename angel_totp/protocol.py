@@ -142,7 +142,7 @@ def sends_in_clear(url: str) -> bool:
 
 # Requests.
 
-Secret = str | Hidden  # a credential, best given as Hidden
+Credential = str | Hidden  # a credential, best given as Hidden
 
 
 class Request:
@@ -155,8 +155,8 @@ class Request:
 
     __slots__ = ("method", "path", "headers", "body")
 
-    def __init__(self, method: str, path: str, headers: list[tuple[str, Secret]],
-                 body: dict[str, Secret] | None) -> None:
+    def __init__(self, method: str, path: str, headers: list[tuple[str, Credential]],
+                 body: dict[str, Credential] | None) -> None:
         self.method = method
         self.path = path
         self.headers = headers
@@ -182,21 +182,21 @@ class Request:
         return json.dumps({key: _masked(value) for key, value in self.body.items()})
 
 
-def _plain(value: Secret) -> str:
+def _plain(value: Credential) -> str:
     return value.reveal() if isinstance(value, Hidden) else value
 
 
-def _masked(value: Secret) -> str:
+def _masked(value: Credential) -> str:
     return MASK if isinstance(value, Hidden) else value
 
 
-def headers(api_key: Secret | None, local_ip: str,
-            token: Secret | None = None) -> list[tuple[str, Secret]]:
+def headers(api_key: Credential | None, local_ip: str,
+            token: Credential | None = None) -> list[tuple[str, Credential]]:
     """The headers every SmartAPI request sends, named as Angel One's SDKs name them.
 
     Without ``api_key`` (Angel One's clock), nothing that identifies the user.
     """
-    sent: list[tuple[str, Secret]] = [
+    sent: list[tuple[str, Credential]] = [
         ("Content-Type", "application/json"), ("Accept", "application/json"),
         ("User-Agent", USER_AGENT)]
     if api_key is None:
@@ -211,17 +211,17 @@ def headers(api_key: Secret | None, local_ip: str,
     return sent
 
 
-def login_request(api_key: Secret, local_ip: str, client_code: str, pin: Secret,
-                  totp: Secret) -> Request:
+def login_request(api_key: Credential, local_ip: str, client_code: str, pin: Credential,
+                  totp: Credential) -> Request:
     return Request("POST", LOGIN_PATH, headers(api_key, local_ip),
                    {"clientcode": client_code, "password": pin, "totp": totp})
 
 
-def profile_request(api_key: Secret, local_ip: str, token: Secret) -> Request:
+def profile_request(api_key: Credential, local_ip: str, token: Credential) -> Request:
     return Request("GET", PROFILE_PATH, headers(api_key, local_ip, token), None)
 
 
-def logout_request(api_key: Secret, local_ip: str, token: Secret, client_code: str) -> Request:
+def logout_request(api_key: Credential, local_ip: str, token: Credential, client_code: str) -> Request:
     return Request("POST", LOGOUT_PATH, headers(api_key, local_ip, token),
                    {"clientcode": client_code})
 
