@@ -221,7 +221,8 @@ def profile_request(api_key: Credential, local_ip: str, token: Credential) -> Re
     return Request("GET", PROFILE_PATH, headers(api_key, local_ip, token), None)
 
 
-def logout_request(api_key: Credential, local_ip: str, token: Credential, client_code: str) -> Request:
+def logout_request(api_key: Credential, local_ip: str, token: Credential,
+                   client_code: str) -> Request:
     return Request("POST", LOGOUT_PATH, headers(api_key, local_ip, token),
                    {"clientcode": client_code})
 
