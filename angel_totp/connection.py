@@ -1,7 +1,7 @@
 """A small HTTP/1.1 client for a handful of requests to one base URL.
 
-Built on ``http.client`` (to format requests and parse replies), ``ssl`` and
-``socket``, with what the login check needs and urllib does not give:
+Built on ``http.client`` (to parse replies), ``ssl`` and ``socket``, with
+what the login check needs and urllib does not give:
 
 * one wall-clock deadline per request, covering the name lookup, connecting,
   the proxy's CONNECT, the TLS handshake, writing and every byte of the
@@ -564,7 +564,7 @@ def _head(line: str, headers: Sequence[tuple[str, HeaderValue]]) -> bytes:
 
 
 def _check_header(name: object, value: object) -> None:
-    """Raise INVALID_REQUEST for a header http.client must not be given; never quote the value."""
+    """Raise INVALID_REQUEST for a header that cannot be sent; never quote the value."""
     if not isinstance(name, str) or not _FIELD_NAME.fullmatch(name):
         raise TransportError("INVALID_REQUEST", "a header name is not a valid HTTP token")
     if name.lower() in _RESERVED:
