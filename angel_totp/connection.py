@@ -198,7 +198,7 @@ class Connection:
         self._setup_error: TransportError | None = None
         try:
             self._target = _Target(base_url)
-            self._proxy = None if is_loopback(base_url) else _choose_proxy(
+            self._proxy = None if self._target.loopback else _choose_proxy(
                 self._target, os.environ if environ is None else environ)
         except TransportError as error:
             self._setup_error = error
@@ -840,6 +840,7 @@ class _Target:
             raise TransportError("INVALID_REQUEST", f"the base URL is not usable: it {why}"
                                  ) from None
         parts = urlsplit(url)
+        self.loopback = is_loopback(url)  # never through a proxy
         self.scheme = parts.scheme
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if self.scheme == "https" else 80)

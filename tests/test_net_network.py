@@ -115,7 +115,7 @@ def test_a_loopback_base_url_never_goes_through_a_proxy(serve, host):
     server = serve()
     proxy = serve("proxy_tunnel")
     environ = {"HTTP_PROXY": proxy.proxy_url, "http_proxy": proxy.proxy_url}
-    with client(f"http://{host}:{server.port}", environ) as conn:
+    with client(f" http://{host}:{server.port}/ ", environ) as conn:
         assert conn.request("POST", "/login", [], Hidden('{"password": "' + PIN + '"}')
                             ).status == 200
     assert proxy.connections == 0
