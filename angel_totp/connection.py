@@ -1,7 +1,7 @@
 """A small HTTP/1.1 client for a handful of requests to one base URL.
 
-Built on ``http.client`` (to format requests and parse replies), ``ssl`` and
-``socket``, with what the login check needs and urllib does not give:
+Built on ``http.client`` (to parse replies), ``ssl`` and ``socket``, with
+what the login check needs and urllib does not give:
 
 * one wall-clock deadline per request, covering the name lookup, connecting,
   the proxy's CONNECT, the TLS handshake, writing and every byte of the
@@ -13,12 +13,21 @@ Built on ``http.client`` (to format requests and parse replies), ``ssl`` and
   timeout of its own), and the local address read from the connected socket;
 * one connection kept alive across requests, reopened only when the server
   closed it while idle: a request that may have reached the server is never
-  sent twice (a login must not be);
+  sent twice (a login must not be). Bytes that arrive after a complete reply
+  make the connection unusable: it is closed, never read as the next reply.
+  (Stray bytes that come only once the next request is written cannot be
+  told from its answer; when the answer follows them in the same read, the
+  request fails as BAD_REPLY rather than take them for it);
+* 1xx interim replies skipped (RFC 9110 section 15.2), on CONNECT too;
 * headers sent exactly as given (case and order), checked before anything
   is sent; no Accept-Encoding, no redirects, TLS verification always on;
-* proxies from ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY``;
+* proxies from ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` (only
+  ``http://`` ones: an ``https://`` proxy is refused before anything is
+  sent), never for this machine;
 * every failure a :class:`TransportError` whose ``detail`` never holds a
-  header value, a credential or a byte the server sent.
+  header value, a credential or a byte the server sent. Credentials (header
+  values and bodies given as :class:`~angel_totp.hidden.Hidden`) are
+  revealed only to build the bytes, which no repr shows.
 
 A :class:`Connection` is for one thread at a time.
 """
@@ -39,8 +48,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote, urlsplit
+from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
 
-from .errors import AngelTotpError, InvalidInputError
+from .checks import check_timeout
+from .errors import AngelTotpError, InvalidSettingError
+from .hidden import Hidden
+from .protocol import MAX_REPLY_BYTES, PATH, check_base_url, is_loopback
+from .redact import CONTROL
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -50,16 +64,12 @@ __all__ = ["Connection", "HttpReply", "TransportError"]
 # The longest any single blocking call waits before the deadline (and Ctrl-C)
 # is checked again.
 _SLICE = 0.25
-# The status line and headers of a reply, together; real ones are a few KiB.
+# The status line and headers of a reply (interim replies included), together.
 _HEADER_CAP = 64 * 1024
 _CHUNK = 64 * 1024
 
 # RFC 9110 token: what a method and a header name may be made of.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# Control characters (C0, DEL, C1) and anything latin-1 cannot carry.
-_UNSENDABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]|[^\x00-\xff]")
-# A request path: printable ASCII, no space.
-_PATH = re.compile(r"/[\x21-\x7e]*")
+_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Set by the connection itself, so that they cannot disagree with the body.
 _RESERVED = frozenset({"host", "content-length", "transfer-encoding"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -71,8 +81,11 @@ _IN_PROGRESS = frozenset(
 # A send() that fails with these wrote nothing: the server had already gone.
 _CLOSED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError,
            ssl.SSLZeroReturnError, ssl.SSLEOFError)
+# What a non-blocking read answers when there is nothing to read.
+_NOTHING_YET = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 Resolver = Callable[..., list[Any]]
+HeaderValue = str | Hidden
 
 
 class TransportError(AngelTotpError):
@@ -86,77 +99,76 @@ class TransportError(AngelTotpError):
     (``HTTPS_PROXY``...) when the proxy is at fault. ``sent`` says whether
     any byte of the request may have reached the server: when it is true, a
     login may have been received and must not simply be sent again.
-    ``reply`` is the reply, for errors about one that came but is unusable.
     """
 
     def __init__(self, errorcode: str, detail: str = "", *, proxy_variable: str | None = None,
-                 sent: bool = False, reply: HttpReply | None = None,
-                 hint: str | None = None) -> None:
-        super().__init__(detail or errorcode, hint)
+                 sent: bool = False) -> None:
+        super().__init__(detail or errorcode)
         self.errorcode = errorcode
         self.detail = detail
         self.proxy_variable = proxy_variable
         self.sent = sent
-        self.reply = reply
 
     def __str__(self) -> str:
         return f"{self.detail} [{self.errorcode}]" if self.detail else self.errorcode
 
 
 class HttpReply:
-    """A complete reply, and when it was asked for and received. Immutable.
+    """A complete reply, and when it was asked for and received.
 
     ``headers`` holds ``(name, value)`` pairs as the server sent them, in
     order; :meth:`header` finds one by name in any case. ``sent`` and
     ``received`` are ``time.time()`` just before the request was written and
     when the reply's last byte arrived; with ``date`` (the ``Date`` header)
-    they measure the server's clock. The repr shows no header value or body.
+    they measure the server's clock. Not a tuple, and its repr shows no
+    header value or body: a login reply's body holds the session tokens.
     """
 
-    __slots__ = ("status", "reason", "headers", "body", "sent", "received", "date")
-
-    status: int
-    reason: str
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-    sent: float
-    received: float
-    date: str | None
+    __slots__ = ("status", "reason", "headers", "body", "sent", "received")
 
     def __init__(self, status: int, reason: str, headers: Sequence[tuple[str, str]],
                  body: bytes, sent: float, received: float) -> None:
-        pairs = tuple((str(name), str(value)) for name, value in headers)
-        values = {"status": status, "reason": reason, "headers": pairs, "body": bytes(body),
-                  "sent": sent, "received": received, "date": _find(pairs, "Date")}
-        for name, value in values.items():
-            object.__setattr__(self, name, value)
+        self.status = status
+        self.reason = reason
+        self.headers = tuple(headers)
+        self.body = body
+        self.sent = sent
+        self.received = received
+
+    @property
+    def date(self) -> str | None:
+        return self.header("Date")
 
     def header(self, name: str) -> str | None:
         """The first header called ``name`` (any case), or None."""
-        return _find(self.headers, name)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("HttpReply is immutable")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError("HttpReply is immutable")
+        wanted = name.lower()
+        return next((value for key, value in self.headers if key.lower() == wanted), None)
 
     def __repr__(self) -> str:
         return f"<HttpReply {self.status} with {len(self.body)} bytes>"
 
 
-def _find(headers: Sequence[tuple[str, str]], name: str) -> str | None:
-    wanted = name.lower()
-    for key, value in headers:
-        if key.lower() == wanted:
-            return value
-    return None
+class _Payload:
+    """A request's bytes, credentials and all: no repr shows them, no tracker walks them."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"<{len(self.data)} bytes of request>"
+
+
+def _reveal(value: HeaderValue) -> str:
+    return value.reveal() if isinstance(value, Hidden) else value
 
 
 class Connection:
     """Requests to one base URL over one kept-alive connection.
 
-    ``base_url`` is ``http(s)://host[:port][/prefix]``; the prefix is put in
+    ``base_url`` is ``http(s)://host[:port][/prefix]`` (the rule of
+    :func:`~angel_totp.protocol.check_base_url`); the prefix is put in
     front of every request path. ``timeout`` bounds each request in
     wall-clock seconds, from the name lookup to the reply's last byte.
     ``environ`` is where proxy settings are read (default ``os.environ``),
@@ -165,18 +177,16 @@ class Connection:
     replaces ``ssl.create_default_context()`` (tests trust their own
     certificate with it; verification stays on either way).
 
-    No error is raised here: a base URL or proxy setting that cannot be
-    used gives a :class:`TransportError` from the first :meth:`request` or
-    :meth:`local_ipv4`.
+    Only a bad ``timeout`` raises here: a base URL or proxy setting that
+    cannot be used gives a :class:`TransportError` from the first
+    :meth:`request` or :meth:`local_ipv4`.
     """
 
     def __init__(self, base_url: str, *, timeout: float, environ: Mapping[str, str] | None = None,
-                 resolve: Resolver | None = None, max_reply_bytes: int = 1 << 20,
+                 resolve: Resolver | None = None, max_reply_bytes: int = MAX_REPLY_BYTES,
                  tls_context: ssl.SSLContext | None = None) -> None:
-        if not timeout > 0:
-            raise InvalidInputError("timeout must be more than 0 seconds", what="timeout")
+        self._timeout = check_timeout(timeout)
         self.connections_opened = 0
-        self._timeout = float(timeout)
         self._resolve = resolve
         self._max_reply_bytes = max_reply_bytes
         self._tls_context = tls_context
@@ -188,7 +198,8 @@ class Connection:
         self._setup_error: TransportError | None = None
         try:
             self._target = _Target(base_url)
-            self._proxy = _choose_proxy(self._target, os.environ if environ is None else environ)
+            self._proxy = None if self._target.loopback else _choose_proxy(
+                self._target, os.environ if environ is None else environ)
         except TransportError as error:
             self._setup_error = error
 
@@ -211,24 +222,26 @@ class Connection:
         if link is not None:
             link.close()
 
-    def request(self, method: str, path: str, headers: Sequence[tuple[str, str]],
-                body: bytes | None = None) -> HttpReply:
+    def request(self, method: str, path: str, headers: Sequence[tuple[str, HeaderValue]],
+                body: bytes | Hidden | None = None) -> HttpReply:
         """Send one request and read its whole reply, within ``timeout``.
 
         ``headers`` are sent in this order and case, after ``Host`` and
         before ``Content-Length`` (added for a body, and as 0 for a POST,
-        PUT or PATCH without one). Any reply, 3xx and 4xx included, is
-        returned; a failure raises :class:`TransportError`. A request that
-        cannot be sent (INVALID_REQUEST) is refused before anything is
-        written; any other error, and Ctrl-C, also close the connection.
+        PUT or PATCH without one); a credential among them, or the body, is
+        best given as :class:`~angel_totp.hidden.Hidden` (text, sent as
+        UTF-8). Any reply, 3xx and 4xx included, is returned; a failure
+        raises :class:`TransportError`. A request that cannot be sent
+        (INVALID_REQUEST) is refused before anything is written; any other
+        error, and Ctrl-C, also close the connection.
         """
         if self._setup_error is not None:
             raise self._setup_error
-        head = self._format(method, path, headers, body)  # checks before anything is sent
+        payload = self._format(method, path, headers, body)  # checks before anything is sent
         spent, self._spent_ahead = self._spent_ahead, 0.0
         deadline = _Deadline(max(self._timeout - spent, 0.0))
         try:
-            return self._exchange(method, head + (body or b""), deadline)
+            return self._exchange(method, payload, deadline)
         except BaseException:
             self.close()
             raise
@@ -253,125 +266,152 @@ class Connection:
             self._spent_ahead = time.monotonic() - started
         address = self._link.sock.getsockname()
         host = str(address[0]) if isinstance(address, tuple) and address else ""
-        if host.startswith("::ffff:") and host.count(".") == 3:
-            host = host[len("::ffff:"):]  # an IPv4 address mapped into IPv6
-        return host if _is_ipv4(host) else "127.0.0.1"
+        host = host.removeprefix("::ffff:")  # an IPv4 address mapped into IPv6
+        try:
+            socket.inet_pton(socket.AF_INET, host)
+            return host
+        except (OSError, ValueError):
+            return "127.0.0.1"
 
     # Building the request.
 
-    def _format(self, method: str, path: str, headers: Sequence[tuple[str, str]],
-                body: bytes | None) -> bytes:
-        """The request line and headers as bytes; raise INVALID_REQUEST first if unsendable."""
-        if not _TOKEN.fullmatch(method):
+    def _format(self, method: str, path: str, headers: Sequence[tuple[str, HeaderValue]],
+                body: bytes | Hidden | None) -> _Payload:
+        """The request's bytes; raise INVALID_REQUEST first if unsendable."""
+        if not isinstance(method, str) or not _FIELD_NAME.fullmatch(method):
             raise TransportError("INVALID_REQUEST", "the method is not a valid HTTP method")
-        if not _PATH.fullmatch(path):
+        if not isinstance(path, str) or not PATH.fullmatch(path):
             raise TransportError("INVALID_REQUEST",
                                  "the request path must start with / and be printable ASCII")
         for name, value in headers:
             _check_header(name, value)
         target = self._target.prefix + path
-        extra: list[tuple[str, str]] = []
-        if body is not None or method in _BODY_METHODS:
-            extra.append(("Content-Length", str(len(body or b""))))
+        data = body.reveal().encode("utf-8") if isinstance(body, Hidden) else body
+        extra: list[tuple[str, HeaderValue]] = []
+        if data is not None or method in _BODY_METHODS:
+            extra.append(("Content-Length", str(len(data or b""))))
         if self._proxy is not None and self._target.scheme == "http":
             target = f"http://{self._target.hostport}{target}"  # absolute form, for the proxy
-            if self._proxy.authorization:
+            if self._proxy.authorization is not None:
                 extra.append(("Proxy-Authorization", self._proxy.authorization))
-        return self._target.format_head(method, target, [*headers, *extra])
+        return _Payload(_head(f"{method} {target} HTTP/1.1",
+                              [("Host", self._target.host_header), *headers, *extra])
+                        + (data or b""))
 
     # Sending and reading.
 
-    def _exchange(self, method: str, request: bytes, deadline: _Deadline) -> HttpReply:
+    def _exchange(self, method: str, payload: _Payload, deadline: _Deadline) -> HttpReply:
         """Send on the kept-alive connection, or a new one, and read the reply.
 
-        An idle connection the server has closed is replaced before anything
-        is written. If the first write finds it closed, nothing was written,
-        so one new connection is opened and the request sent there; once any
-        byte may have gone out, a failure is reported and never retried.
+        An idle connection the server has closed, or that holds bytes nobody
+        asked for, is replaced before anything is written. If the first write
+        finds it closed, nothing was written, so one new connection is opened
+        and the request sent there; once any byte may have gone out, a
+        failure is reported and never retried.
         """
-        if self._link is not None and not self._link.idle_and_open():
-            self.close()  # closed by the server while idle: nothing was lost
-        reused = self._link is not None
-        try:
-            return self._send_and_read(self._ready_link(deadline), method, request)
-        except _ClosedBeforeSend:
-            self.close()
-            if not reused:
-                raise _closed_at_once() from None
-        # The kept-alive connection had gone and nothing was written: once
-        # more, on a new connection.
-        try:
-            return self._send_and_read(self._ready_link(deadline), method, request)
-        except _ClosedBeforeSend:
-            self.close()
-            raise _closed_at_once() from None
+        if self._link is not None and not self._link.quiet():
+            self.close()  # closed by the server, or out of step: nothing was lost
+        for attempt in range(2):
+            reused = self._link is not None
+            if self._link is None:
+                self._link = self._open(deadline)
+            self._link.deadline = deadline
+            try:
+                return self._send_and_read(self._link, method, payload)
+            except _ClosedBeforeSend:
+                self.close()
+                if not reused or attempt:
+                    break
+        raise TransportError("NETWORK", "the server closed the connection before the request "
+                             "was written")
 
-    def _ready_link(self, deadline: _Deadline) -> _Link:
-        """The open connection (a new one if none), working to this request's deadline."""
-        if self._link is None:
-            self._link = self._open(deadline)
-        self._link.deadline = deadline
-        return self._link
-
-    def _send_and_read(self, link: _Link, method: str, request: bytes) -> HttpReply:
+    def _send_and_read(self, link: _Link, method: str, payload: _Payload) -> HttpReply:
         try:
             sent = time.time()
-            link.send_all(request)
+            link.send_all(payload)
             reply = self._read_reply(link, method, sent)
         except (_ClosedBeforeSend, TransportError):
             raise
         except Exception as error:
-            failure = _exchange_failure(error, self._timeout, fresh=link.replies == 0)
+            failure = self._failure(error, fresh=link.replies == 0)
             if failure is None:
                 raise
             failure.sent = link.may_have_sent
             raise failure from None
         if self._proxy is not None and self._target.scheme == "http" and reply.status == 407:
-            raise TransportError("PROXY_AUTH", _proxy_auth_detail(self._proxy),
-                                 proxy_variable=self._proxy.variable, sent=True, reply=reply)
+            raise TransportError("PROXY_AUTH", self._proxy.auth_detail(),
+                                 proxy_variable=self._proxy.variable, sent=True)
         return reply
 
     def _read_reply(self, link: _Link, method: str, sent: float) -> HttpReply:
         """Read one reply under the link's deadline, within the size caps."""
         cap = self._max_reply_bytes
         reader = _Reader(link, _HEADER_CAP, "the reply's headers are over 64 KiB")
-        response = http.client.HTTPResponse(_as_socket(io.BufferedReader(reader)), method=method)
+        buffered = _Buffer(reader)
+        response = _final_response(buffered, method)
         try:
-            response.begin()
             # Chunk framing and trailers are bounded too, generously.
             reader.limit(2 * cap + _HEADER_CAP, f"reply over {_size(cap)}")
-            parts: list[bytes] = []
-            size = 0
-            while True:
-                part = response.read(_CHUNK)
-                if not part:
-                    break
-                size += len(part)
-                if size > cap:
+            body = io.BytesIO()  # not a list of bytes: it may hold tokens, and trackers walk lists
+            while chunk := response.read(_CHUNK):
+                body.write(chunk)
+                del chunk
+                if body.tell() > cap:
                     raise TransportError("BAD_REPLY", f"reply over {_size(cap)}", sent=True)
-                parts.append(part)
             received = time.time()
             will_close = bool(response.will_close)
         finally:
             response.close()
+        reader.waiting = False
+        stray = not will_close and bool(buffered.peek(1))
         link.replies += 1
-        if will_close:
-            self.close()  # the server said so (or the body ran to the close)
+        if will_close or stray:
+            self.close()  # the server said so, or sent more than the reply
+        if stray and link.replies > 1:
+            # On a kept-alive connection this "reply" may be bytes the server
+            # sent after the last one, not the answer to this request.
+            raise TransportError("BAD_REPLY", "the server sent more than one reply to a "
+                                 "request, so the replies cannot be told apart", sent=True)
         return HttpReply(response.status, response.reason, response.getheaders(),
-                         b"".join(parts), sent, received)
+                         body.getvalue(), sent, received)
+
+    def _failure(self, error: Exception, fresh: bool) -> TransportError | None:
+        """The TransportError for an error while writing or reading, or None for a bug."""
+        proxy = self._proxy if self._target.scheme == "http" else None
+        if isinstance(error, TimeoutError):
+            return TransportError("TIMEOUT", f"no complete reply within {self._timeout:g} s")
+        if isinstance(error, http.client.RemoteDisconnected):
+            if proxy is not None:
+                return TransportError("PROXY_ERROR", "the proxy closed the connection without "
+                                      "answering", proxy_variable=proxy.variable)
+            what = "the new connection" if fresh else "the kept-alive connection"
+            return TransportError("NETWORK", f"the server closed {what} without answering")
+        if isinstance(error, http.client.IncompleteRead):
+            return TransportError("NETWORK", "the reply was cut short")
+        if isinstance(error, http.client.LineTooLong):
+            return TransportError("BAD_REPLY", "a line of the reply is too long")
+        if isinstance(error, (http.client.BadStatusLine, http.client.UnknownProtocol)):
+            return TransportError("BAD_REPLY", "the reply was not HTTP")
+        if isinstance(error, (http.client.HTTPException, ValueError)):
+            # Its text may quote the server: only its kind is shown.
+            return TransportError("BAD_REPLY", f"malformed reply ({type(error).__name__})")
+        if isinstance(error, ssl.SSLError):
+            return TransportError("NETWORK", f"the TLS connection failed ({_ssl_reason(error)})")
+        if isinstance(error, OSError):
+            return TransportError("NETWORK", f"the connection failed ({_os_reason(error)})")
+        return None
 
     # Opening a connection.
 
     def _open(self, deadline: _Deadline) -> _Link:
         """Look up, connect, tunnel through the proxy and start TLS, as needed."""
-        addresses = self._addresses(deadline)
-        sock = self._connect(addresses, deadline)
+        sock = self._connect(self._addresses(deadline), deadline)
         link = _Link(sock, deadline)
         self.connections_opened += 1
         try:
-            if self._proxy is not None and self._target.scheme == "https":
-                self._tunnel(link)
             if self._target.scheme == "https":
+                if self._proxy is not None:
+                    self._tunnel(link, self._proxy)
                 self._start_tls(link)
         except BaseException:
             link.close()
@@ -389,28 +429,24 @@ class Connection:
         if self._lookup is None:
             # Looked up now, not at import, so that a patched getaddrinfo is used.
             self._lookup = _Lookup(self._resolve or socket.getaddrinfo, host, port)
-        lookup = self._lookup
-        try:
-            addresses = lookup.wait(deadline)
-        except TimeoutError:
+
+        def failed(detail: str) -> TransportError:
             if proxy:
-                raise TransportError("PROXY_UNREACHABLE", "the proxy's name lookup timed out",
-                                     proxy_variable=proxy.variable) from None
-            raise TransportError("DNS", "name lookup timed out") from None
+                return TransportError("PROXY_UNREACHABLE", "the proxy's " + detail,
+                                      proxy_variable=proxy.variable)
+            return TransportError("DNS", detail)
+
+        try:
+            addresses = self._lookup.wait(deadline)
+        except TimeoutError:
+            raise failed("name lookup timed out") from None
         except Exception as error:
             self._lookup = None  # a failed lookup may be tried again
             reason = error.strerror if isinstance(error, socket.gaierror) else None
-            detail = "name lookup failed" + (f" ({reason})" if reason else "")
-            if proxy:
-                raise TransportError("PROXY_UNREACHABLE", "the proxy's " + detail,
-                                     proxy_variable=proxy.variable) from None
-            raise TransportError("DNS", detail) from None
+            raise failed("name lookup failed" + (f" ({reason})" if reason else "")) from None
         if not addresses:
             self._lookup = None
-            if proxy:
-                raise TransportError("PROXY_UNREACHABLE", "the proxy's name has no address",
-                                     proxy_variable=proxy.variable)
-            raise TransportError("DNS", "name lookup found no address")
+            raise failed("name has no address")
         return addresses
 
     def _connect(self, addresses: list[Any], deadline: _Deadline) -> socket.socket:
@@ -421,7 +457,6 @@ class Connection:
         """
         proxy = self._proxy
         last: OSError | None = None
-        timed_out = False
         for index, (family, kind, proto, _, sockaddr) in enumerate(addresses):
             remaining = len(addresses) - index
             attempt = deadline if remaining == 1 else _Deadline(
@@ -429,10 +464,10 @@ class Connection:
             try:
                 return _connect_one(family, kind, proto, sockaddr, attempt)
             except TimeoutError:
-                timed_out = True
+                pass
             except OSError as error:
                 last = error
-        if timed_out and last is None:
+        if last is None:  # every attempt timed out
             if proxy:
                 raise TransportError("PROXY_UNREACHABLE", "connecting to the proxy timed out",
                                      proxy_variable=proxy.variable)
@@ -446,47 +481,46 @@ class Connection:
             raise TransportError("CONNECTION_REFUSED", "the server refused the connection")
         raise TransportError("NETWORK", f"could not connect ({_os_reason(last)})")
 
-    def _tunnel(self, link: _Link) -> None:
+    def _tunnel(self, link: _Link, proxy: _Proxy) -> None:
         """Ask the proxy for a tunnel to the server (CONNECT); raise unless it agrees."""
-        proxy = self._proxy
-        assert proxy is not None
         hostport = self._target.hostport
-        lines = [f"CONNECT {hostport} HTTP/1.1", f"Host: {hostport}"]
-        if proxy.authorization:
-            lines.append(f"Proxy-Authorization: {proxy.authorization}")
+        greeting: list[tuple[str, HeaderValue]] = [("Host", hostport)]
+        if proxy.authorization is not None:
+            greeting.append(("Proxy-Authorization", proxy.authorization))
+
+        def failed(errorcode: str, detail: str) -> TransportError:
+            return TransportError(errorcode, detail, proxy_variable=proxy.variable)
+
         try:
-            link.send_all(("\r\n".join(lines) + "\r\n\r\n").encode("ascii"))
-            status = _proxy_status(link)
+            link.send_all(_Payload(_head(f"CONNECT {hostport} HTTP/1.1", greeting)))
+            # One byte at a time, so that nothing after the answer (the
+            # server's TLS) is read by mistake.
+            reader = _Reader(link, _HEADER_CAP, "the proxy's answer is over 64 KiB")
+            response = _final_response(_Buffer(reader, 1), "CONNECT")
         except _ClosedBeforeSend:
-            raise TransportError("PROXY_ERROR", "the proxy closed the connection",
-                                 proxy_variable=proxy.variable) from None
-        except TransportError:  # over the size cap
-            raise TransportError("PROXY_ERROR", "the proxy's answer is over 64 KiB",
-                                 proxy_variable=proxy.variable) from None
+            raise failed("PROXY_ERROR", "the proxy closed the connection") from None
+        except TransportError as error:  # over the size cap
+            raise failed("PROXY_ERROR", error.detail) from None
         except TimeoutError:
-            raise TransportError("TIMEOUT", "the proxy did not answer in time",
-                                 proxy_variable=proxy.variable) from None
+            raise failed("TIMEOUT", "the proxy did not answer in time") from None
         except http.client.RemoteDisconnected:
-            raise TransportError("PROXY_ERROR", "the proxy closed the connection without answering",
-                                 proxy_variable=proxy.variable) from None
+            raise failed("PROXY_ERROR", "the proxy closed the connection without answering"
+                         ) from None
         except (http.client.HTTPException, ValueError):
-            raise TransportError("PROXY_ERROR", "the proxy's answer was not HTTP",
-                                 proxy_variable=proxy.variable) from None
+            raise failed("PROXY_ERROR", "the proxy's answer was not HTTP") from None
         except OSError as error:
-            raise TransportError("PROXY_ERROR",
-                                 f"the proxy connection failed ({_os_reason(error)})",
-                                 proxy_variable=proxy.variable) from None
-        if status == 407:
-            raise TransportError("PROXY_AUTH", _proxy_auth_detail(proxy),
-                                 proxy_variable=proxy.variable)
-        if not 200 <= status < 300:
-            raise TransportError("PROXY_ERROR", f"the proxy refused the tunnel (HTTP {status})",
-                                 proxy_variable=proxy.variable)
+            raise failed("PROXY_ERROR", f"the proxy connection failed ({_os_reason(error)})"
+                         ) from None
+        if response.status == 407:
+            raise failed("PROXY_AUTH", proxy.auth_detail())
+        if not 200 <= response.status < 300:
+            raise failed("PROXY_ERROR", f"the proxy refused the tunnel (HTTP {response.status})")
 
     def _start_tls(self, link: _Link) -> None:
         """TLS with certificate and host name checks, within the deadline."""
         if self._tls_context is None:
             self._tls_context = ssl.create_default_context()
+        proxy = self._proxy
         try:
             link.start_tls(self._tls_context, self._target.host)
         except TimeoutError:
@@ -494,78 +528,53 @@ class Connection:
         except ssl.SSLCertVerificationError as error:
             detail = error.verify_message or "certificate verify failed"
             raise TransportError("TLS", f"certificate not accepted: {detail}") from None
-        except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
-            raise TransportError("TLS", "the server closed the connection during the TLS handshake"
-                                 ) from None
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionError) as error:
+            if proxy is not None:  # it agreed to the tunnel, then closed it
+                raise TransportError("PROXY_ERROR", "the proxy closed the tunnel to the server "
+                                     "before TLS was set up",
+                                     proxy_variable=proxy.variable) from None
+            if isinstance(error, ConnectionError):
+                raise TransportError("NETWORK", "the connection failed during the TLS "
+                                     f"handshake ({_os_reason(error)})") from None
+            raise TransportError("TLS", "the server closed the connection during the TLS "
+                                 "handshake") from None
         except ssl.SSLError as error:
-            reason = error.reason if isinstance(error.reason, str) else type(error).__name__
-            raise TransportError("TLS", f"TLS handshake failed ({reason})") from None
+            raise TransportError("TLS", f"TLS handshake failed ({_ssl_reason(error)})") from None
         except OSError as error:
             raise TransportError("NETWORK", "the connection failed during the TLS handshake "
                                  f"({_os_reason(error)})") from None
 
 
-def _proxy_status(link: _Link) -> int:
-    """The status of the proxy's answer to CONNECT, read up to its blank line and no further."""
-    # One byte at a time, so that nothing after the answer (the server's
-    # TLS) is read by mistake.
-    reader = _Reader(link, _HEADER_CAP, "the proxy's answer is over 64 KiB")
-    response = http.client.HTTPResponse(_as_socket(io.BufferedReader(reader, 1)),
-                                        method="CONNECT")
-    try:
-        response.begin()
-        return response.status
-    finally:
-        response.close()
+def _final_response(buffered: io.BufferedReader, method: str) -> http.client.HTTPResponse:
+    """The first reply that is not a 1xx interim one, its headers read (RFC 9110 15.2)."""
+    holder = cast(socket.socket, _FileHolder(buffered))
+    while True:
+        response = http.client.HTTPResponse(holder, method=method)
+        response.begin()  # skips 100 itself; headers of other interim replies are read
+        if response.status == 101:
+            raise http.client.UnknownProtocol("switching protocols")
+        if not 100 <= response.status < 200:
+            return response
 
 
-def _exchange_failure(error: Exception, timeout: float, fresh: bool) -> TransportError | None:
-    """The TransportError for an error while writing or reading, or None for a bug."""
-    if isinstance(error, TimeoutError):
-        return TransportError("TIMEOUT", f"no complete reply within {timeout:g} s")
-    if isinstance(error, http.client.RemoteDisconnected):
-        what = "the new connection" if fresh else "the kept-alive connection"
-        return TransportError("NETWORK", f"the server closed {what} without answering")
-    if isinstance(error, http.client.IncompleteRead):
-        return TransportError("NETWORK", "the reply was cut short")
-    if isinstance(error, http.client.LineTooLong):
-        return TransportError("BAD_REPLY", "a line of the reply is too long")
-    if isinstance(error, (http.client.BadStatusLine, http.client.UnknownProtocol)):
-        return TransportError("BAD_REPLY", "the reply was not HTTP")
-    if isinstance(error, (http.client.HTTPException, ValueError)):
-        # Its text may quote the server: only its kind is shown.
-        return TransportError("BAD_REPLY", f"malformed reply ({type(error).__name__})")
-    if isinstance(error, ssl.SSLError):
-        reason = error.reason if isinstance(error.reason, str) else type(error).__name__
-        return TransportError("NETWORK", f"the TLS connection failed ({reason})")
-    if isinstance(error, OSError):
-        return TransportError("NETWORK", f"the connection failed ({_os_reason(error)})")
-    return None
+def _head(line: str, headers: Sequence[tuple[str, HeaderValue]]) -> bytes:
+    """A request line and headers (checked already) as bytes; no Accept-Encoding."""
+    return "".join([line, "\r\n", *(f"{name}: {_reveal(value)}\r\n" for name, value in headers),
+                    "\r\n"]).encode("latin-1")
 
 
-def _closed_at_once() -> TransportError:
-    return TransportError("NETWORK", "the server closed the connection before the request "
-                          "was written", sent=False)
-
-
-def _proxy_auth_detail(proxy: _Proxy) -> str:
-    if proxy.authorization:
-        return "the proxy refused its credentials (HTTP 407)"
-    return "the proxy wants credentials (HTTP 407)"
-
-
-def _check_header(name: str, value: str) -> None:
-    """Raise INVALID_REQUEST for a header http.client must not be given; never quote the value."""
-    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+def _check_header(name: object, value: object) -> None:
+    """Raise INVALID_REQUEST for a header that cannot be sent; never quote the value."""
+    if not isinstance(name, str) or not _FIELD_NAME.fullmatch(name):
         raise TransportError("INVALID_REQUEST", "a header name is not a valid HTTP token")
     if name.lower() in _RESERVED:
         raise TransportError("INVALID_REQUEST", f"header {name} is set by the connection itself")
-    if not isinstance(value, str):
+    if not isinstance(value, (str, Hidden)):
         raise TransportError("INVALID_REQUEST", f"header {name} is not text")
-    bad = _UNSENDABLE.search(value)
-    if bad is not None:
-        what = "a control character" if ord(bad.group()) <= 0x9F else "a character beyond latin-1"
-        raise TransportError("INVALID_REQUEST", f"header {name} has {what}")
+    if CONTROL.search(_reveal(value)) is not None:
+        raise TransportError("INVALID_REQUEST", f"header {name} has a control character")
+    if not _reveal(value).isascii() and max(_reveal(value)) > "\xff":
+        raise TransportError("INVALID_REQUEST", f"header {name} has a character beyond latin-1")
 
 
 def _os_reason(error: BaseException | None) -> str:
@@ -578,20 +587,16 @@ def _os_reason(error: BaseException | None) -> str:
     return type(error).__name__
 
 
+def _ssl_reason(error: ssl.SSLError) -> str:
+    return error.reason if isinstance(error.reason, str) else type(error).__name__
+
+
 def _size(count: int) -> str:
     if count >= 1 << 20 and count % (1 << 20) == 0:
         return f"{count >> 20} MiB"
     if count >= 1024 and count % 1024 == 0:
         return f"{count >> 10} KiB"
     return f"{count} bytes"
-
-
-def _is_ipv4(text: str) -> bool:
-    try:
-        socket.inet_aton(text)
-    except (OSError, ValueError):
-        return False
-    return text.count(".") == 3
 
 
 class _Deadline:
@@ -677,21 +682,6 @@ def _connect_one(family: int, kind: int, proto: int, sockaddr: Any,
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 
-def _ack_now(sock: socket.socket) -> None:
-    """Acknowledge at once what was read (Linux), instead of up to 40 ms later.
-
-    On a kept-alive connection, a server that writes a reply's headers and
-    body separately (Nagle on its side) otherwise waits for our delayed ACK
-    before sending the body: up to 40 ms per reply. The flag does not stick,
-    so it is set after every read.
-    """
-    if _QUICKACK is not None:
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-        except OSError:
-            pass
-
-
 class _Link:
     """One open connection and the deadline of the request using it.
 
@@ -707,10 +697,10 @@ class _Link:
     def _arm(self) -> None:
         self.sock.settimeout(self.deadline.slice())
 
-    def send_all(self, data: bytes) -> None:
-        """Write all of ``data``; _ClosedBeforeSend if the first write finds the peer gone."""
+    def send_all(self, payload: _Payload) -> None:
+        """Write all of it; _ClosedBeforeSend if the first write finds the peer gone."""
         self.may_have_sent = False
-        view = memoryview(data)
+        view = memoryview(payload.data)
         while view:
             self._arm()
             try:
@@ -725,15 +715,37 @@ class _Link:
             self.may_have_sent = True
             view = view[count:]
 
-    def recv_into(self, buffer: memoryview) -> int:
+    def recv_into(self, buffer: memoryview, wait: bool = True) -> int | None:
+        """Read some bytes; without ``wait``, None at once when none have come."""
         while True:
-            self._arm()
+            if wait:
+                self._arm()
+            elif not self._readable():
+                return None
+            else:
+                self.sock.setblocking(False)
             try:
                 count = self.sock.recv_into(buffer)
             except TimeoutError:
                 continue  # a slice ended; _arm() raises once the deadline has
-            _ack_now(self.sock)
+            except _NOTHING_YET:
+                return None  # only without waiting: e.g. a TLS 1.3 session ticket
+            if _QUICKACK is not None:
+                # Acknowledge at once what was read (Linux), not up to 40 ms
+                # later: a server that writes a reply's headers and body apart
+                # otherwise waits for our ACK before the body. It does not stick.
+                try:
+                    self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+                except OSError:
+                    pass
             return count
+
+    def _readable(self) -> bool:
+        if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+            return True
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.sock, selectors.EVENT_READ)
+            return bool(selector.select(0))
 
     def start_tls(self, context: ssl.SSLContext, host: str) -> None:
         tls = context.wrap_socket(self.sock, server_hostname=host, do_handshake_on_connect=False)
@@ -746,28 +758,17 @@ class _Link:
             except TimeoutError:
                 continue  # OpenSSL resumes the handshake where it stopped
 
-    def idle_and_open(self) -> bool:
-        """Whether a kept-alive connection still looks usable, checked without waiting.
+    def quiet(self) -> bool:
+        """Whether a kept-alive connection is still usable, checked without waiting.
 
-        Anything readable on an idle connection means it is not: an end of
-        file (the server closed it), a reset, or bytes nobody asked for. A
-        TLS 1.3 session ticket is the exception: readable, but no data.
+        Anything to read on an idle connection means it is not: an end of
+        file (the server closed it), a reset, or bytes nobody asked for.
+        A TLS 1.3 session ticket is the exception: readable, but no data.
         """
-        sock = self.sock
         try:
-            if isinstance(sock, ssl.SSLSocket) and sock.pending():
-                return False
-            with selectors.DefaultSelector() as selector:
-                selector.register(sock, selectors.EVENT_READ)
-                if not selector.select(0):
-                    return True
-            sock.setblocking(False)
-            sock.recv(1)
-        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            return True
+            return self.recv_into(memoryview(bytearray(1)), wait=False) is None
         except (OSError, ValueError):
             return False
-        return False
 
     def close(self) -> None:
         try:
@@ -777,11 +778,16 @@ class _Link:
 
 
 class _Reader(io.RawIOBase):
-    """Raw bytes from a link, for http.client's parser, with a byte budget."""
+    """Raw bytes from a link, for http.client's parser, with a byte budget.
+
+    Once ``waiting`` is turned off (the reply is complete), a read returns
+    only what has already come, so that stray bytes can be looked for.
+    """
 
     def __init__(self, link: _Link, budget: int, over: str) -> None:
         super().__init__()
         self._link = link
+        self.waiting = True
         self.limit(budget, over)
 
     def limit(self, budget: int, over: str) -> None:
@@ -792,13 +798,25 @@ class _Reader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: WriteableBuffer) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int | None:
+        if not self.waiting:
+            try:
+                return self._link.recv_into(memoryview(buffer).cast("B")[:1], wait=False)
+            except OSError:
+                return 0  # gone: the next request finds out, nothing stray came
         if self._budget <= 0:
             raise TransportError("BAD_REPLY", self._over, sent=True)
-        view = memoryview(buffer).cast("B")[: self._budget]
-        count = self._link.recv_into(view)
+        count = self._link.recv_into(memoryview(buffer).cast("B")[: self._budget])
+        assert count is not None
         self._budget -= count
         return count
+
+
+class _Buffer(io.BufferedReader):
+    """http.client closes its file after each reply; what it had read ahead must stay readable."""
+
+    def close(self) -> None:
+        pass
 
 
 class _FileHolder:
@@ -811,86 +829,27 @@ class _FileHolder:
         return self._file
 
 
-def _as_socket(file: io.BufferedReader) -> socket.socket:
-    # HTTPResponse only calls makefile() on what it is given.
-    return cast(socket.socket, _FileHolder(file))
-
-
-class _Collector:
-    """Stands in for a socket so that http.client formats a request head into bytes."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    def sendall(self, data: bytes) -> None:
-        self.data += data
-
-
-class _Formatter(http.client.HTTPConnection):
-    """http.client's request formatting and checks, for a plain http server."""
-
-    default_port = 80
-
-
-class _TlsFormatter(_Formatter):
-    default_port = 443  # so that Host leaves out the scheme's own port
-
-
 class _Target:
-    """The parts of the base URL. Raises INVALID_REQUEST (never quoting it) if unusable."""
+    """The parts of the base URL, checked by protocol's rule; INVALID_REQUEST if unusable."""
 
     def __init__(self, base_url: str) -> None:
-        def unusable(why: str) -> TransportError:
-            return TransportError("INVALID_REQUEST", f"the base URL is not usable: {why}")
-
-        if not isinstance(base_url, str) or _UNSENDABLE.search(base_url) or " " in base_url:
-            raise unusable("it has a space or a control character")
         try:
-            parts = urlsplit(base_url)
-            port = parts.port
-        except ValueError:
-            raise unusable("its host or port is malformed") from None
-        self.scheme = parts.scheme.lower()
-        if self.scheme not in ("http", "https"):
-            raise unusable("it must start with https:// or http://")
-        if not parts.hostname:
-            raise unusable("it has no host")
-        if parts.username is not None or parts.password is not None:
-            raise unusable("it must not hold a user name or password")
-        if parts.query or parts.fragment:
-            raise unusable("it must not have a query or fragment")
+            url = check_base_url(base_url, "base URL")
+        except InvalidSettingError as error:
+            why = error.message.removeprefix("base URL ")
+            raise TransportError("INVALID_REQUEST", f"the base URL is not usable: it {why}"
+                                 ) from None
+        parts = urlsplit(url)
+        self.loopback = is_loopback(url)  # never through a proxy
+        self.scheme = parts.scheme
+        self.host = parts.hostname or ""
+        self.port = parts.port or (443 if self.scheme == "https" else 80)
         self.prefix = parts.path.rstrip("/")
-        if self.prefix and not _PATH.fullmatch(self.prefix):
-            raise unusable("its path is not printable ASCII")
-        self.host = parts.hostname
-        self.port = port or (443 if self.scheme == "https" else 80)
-        shown = f"[{self.host}]" if ":" in self.host else self.host
-        try:
-            shown.encode("ascii")
-        except UnicodeEncodeError:
-            try:
-                shown = shown.encode("idna").decode("ascii")
-            except UnicodeError:
-                raise unusable("its host is not a valid name") from None
-        self.hostport = f"{shown}:{self.port}"
-        formatter = _TlsFormatter if self.scheme == "https" else _Formatter
-        try:
-            formatter(self.host, self.port)  # http.client's own host checks, now
-        except (ValueError, http.client.HTTPException):
-            raise unusable("its host is not valid") from None
-        self._formatter = formatter
-
-    def format_head(self, method: str, target: str, headers: Sequence[tuple[str, str]]) -> bytes:
-        """The request head, as http.client writes it: Host first, no Accept-Encoding."""
-        collector = _Collector()
-        formatter = self._formatter(self.host, self.port)
-        formatter.sock = cast(socket.socket, collector)
-        formatter.auto_open = 0  # never let http.client connect by itself
-        formatter.putrequest(method, target, skip_accept_encoding=True)
-        for name, value in headers:
-            formatter.putheader(name, value)
-        formatter.endheaders()
-        return bytes(collector.data)
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.hostport = f"{host}:{self.port}"
+        # Host leaves out the scheme's own port, as browsers and http.client do.
+        self.host_header = host if parts.port in (None, 443 if self.scheme == "https" else 80) \
+            else self.hostport
 
 
 class _Proxy:
@@ -898,68 +857,60 @@ class _Proxy:
 
     def __init__(self, variable: str, url: str) -> None:
         self.variable = variable
-        text = url if "://" in url else "http://" + url  # "proxy:3128" means http
 
         def unusable(why: str) -> TransportError:
             return TransportError("PROXY_UNREACHABLE", f"{variable} is not usable: {why}",
                                   proxy_variable=variable)
 
         try:
-            parts = urlsplit(text)
+            parts = urlsplit(url if "://" in url else "http://" + url)  # "proxy:3128" is http
             port = parts.port
         except ValueError:
             raise unusable("its host or port is malformed") from None
-        # https:// is read as a plain proxy, as urllib did before.
-        if parts.scheme.lower() not in ("http", "https"):
+        if parts.scheme.lower() == "https":
+            # TLS to the proxy itself is not supported; plain http would send
+            # Proxy-Authorization in clear to a proxy that expects TLS.
+            raise unusable("an https:// proxy is not supported; give the proxy's http:// "
+                           "address if it has one")
+        if parts.scheme.lower() != "http":
             raise unusable("only http:// proxies are supported")
-        if not parts.hostname or _UNSENDABLE.search(text) or " " in text:
+        if not parts.hostname or CONTROL.search(url) or " " in url:
             raise unusable("it has no host, or a space or control character")
         self.host = parts.hostname
         self.port = port or 80
-        self.authorization = ""
+        self.authorization: Hidden | None = None
         if parts.username is not None:
-            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-            self.authorization = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+            self.authorization = Hidden("Basic " + base64.b64encode(pair).decode("ascii"))
 
     def __repr__(self) -> str:
         return f"<proxy from {self.variable}>"  # never the credentials
 
+    def auth_detail(self) -> str:
+        if self.authorization is not None:
+            return "the proxy refused its credentials (HTTP 407)"
+        return "the proxy wants credentials (HTTP 407)"
+
 
 def _choose_proxy(target: _Target, environ: Mapping[str, str]) -> _Proxy | None:
-    """The proxy for this target, as curl and urllib choose it; None to go direct.
+    """The proxy for this target, as urllib chooses it; None to go direct.
 
     The lower-case variable wins; an empty one counts as unset. In a CGI
     script (REQUEST_METHOD set) HTTP_PROXY may come from a request header
-    ("httpoxy"), so only http_proxy is read there, as urllib does.
+    ("httpoxy"), so only http_proxy is read there, as urllib does. NO_PROXY
+    is read by urllib's own rule.
     """
     names = [f"{target.scheme}_proxy", f"{target.scheme.upper()}_PROXY"]
     if target.scheme == "http" and "REQUEST_METHOD" in environ:
         names.pop()
-    found = next(((name, environ[name]) for name in names if environ.get(name, "").strip()), None)
-    if found is None:
+    def value(name: str) -> str:  # anything but text counts as unset
+        found = environ.get(name)
+        return found.strip() if isinstance(found, str) else ""
+
+    variable = next((name for name in names if value(name)), None)
+    if variable is None:
         return None
-    no_proxy = environ.get("no_proxy", "").strip() or environ.get("NO_PROXY", "").strip()
-    if _bypassed(target.host, target.port, no_proxy):
+    no_proxy = value("no_proxy") or value("NO_PROXY")
+    if no_proxy and proxy_bypass_environment(target.hostport, {"no": no_proxy}):
         return None
-    return _Proxy(found[0], found[1].strip())
-
-
-def _bypassed(host: str, port: int, no_proxy: str) -> bool:
-    """Whether NO_PROXY names this host: ``*``, a name or a domain suffix, with or without port.
-
-    The rules of urllib's ``proxy_bypass_environment``, reading the given
-    value rather than ``os.environ``.
-    """
-    host = host.lower()
-    hostport = f"{host}:{port}"
-    for entry in no_proxy.split(","):
-        name = entry.strip().lstrip(".").lower()
-        if name == "*":
-            return True
-        if not name:
-            continue
-        if name.startswith("[") and "]" in name:  # [::1] or [::1]:443
-            name = name[1:].replace("]", "", 1)
-        if name in (host, hostport) or host.endswith("." + name) or hostport.endswith("." + name):
-            return True
-    return False
+    return _Proxy(variable, value(variable))

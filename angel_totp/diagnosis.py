@@ -6,6 +6,8 @@ documentation, its SDK and its users' forum (see smartapi-facts.md).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from .clock import ClockOffset
 
 # Diagnoses name what the user can change in the words of whoever reads them:
@@ -25,23 +27,20 @@ _STATIC_IP_HINT = (
     "X-ClientPublicIP header does not matter)")
 
 
-class Diagnosis:
+class Diagnosis(NamedTuple):
     """A cause in one line and a next step in one line, for one failure."""
 
-    __slots__ = ("errorcode", "message", "cause", "hint")
-
-    def __init__(self, errorcode: str, message: str, cause: str, hint: str) -> None:
-        self.errorcode = errorcode
-        self.message = message    # Angel One's own words, or ours for transport failures
-        self.cause = cause        # one line: what went wrong
-        self.hint = hint          # one line: what to do next
+    errorcode: str
+    message: str    # Angel One's own words, or ours for transport failures
+    cause: str      # one line: what went wrong
+    hint: str       # one line: what to do next
 
 
 KNOWN_CODES = {
     "AB1050": ("the TOTP code was not accepted",
-               "check the clock (below) and that TOTP_SECRET is the secret from "
-               "smartapi.angelbroking.com/enable-totp; a code is valid for 30 s and "
-               "cannot be reused"),
+               "Angel One accepts each code once: wait for the next code and try again; "
+               "if that fails too, check the clock and that TOTP_SECRET is the secret "
+               "from smartapi.angelbroking.com/enable-totp"),
     "AB7001": ("the trading password was sent instead of the PIN",
                "set ANGEL_PIN to your Angel One login PIN (MPIN), not the trading password"),
     "AB1007": ("the client code or PIN is wrong",
@@ -101,26 +100,33 @@ def diagnose_refusal(errorcode: str, message: str, clock: ClockOffset | None,
     return Diagnosis(code, message, f"{cause} ({said})", hint)
 
 
+# Angel One accepts each code once: a code another login has just used (a bot,
+# or the run before this one) fails like a wrong one. Reuse is the likelier
+# cause when the clock is fine, and retrying costs nothing; re-copying the
+# secret is the next step, never re-enabling TOTP (that resets 2FA for nothing).
+_REUSED = ("Angel One accepts each code once, and this one may already have been used by "
+           "another login in the same 30 s: wait for the next code and try again")
+_SECRET = ("if that fails too, the secret is probably wrong: copy TOTP_SECRET again from "
+           "smartapi.angelbroking.com/enable-totp")
+
+
 def _invalid_totp_hint(clock: ClockOffset | None, terms: dict[str, str],
                        made_for_server_time: bool) -> str:
     server_time = terms["server_time"]
     if made_for_server_time and clock is not None:
         return (f"the code was made for Angel One's clock, so the clock is not the cause "
-                f"(yours is {clock.describe()}); copy TOTP_SECRET again from "
-                "smartapi.angelbroking.com/enable-totp (re-enabling TOTP makes a new "
-                "secret); a code also fails if it was used already")
+                f"(yours is {clock.describe()}); {_REUSED}; {_SECRET}")
     if clock is None:
-        return ("the clock could not be measured (no Date header); " + KNOWN_CODES["AB1050"][1]
-                + f"; or make the code for Angel One's clock with {server_time}")
+        return (f"the clock could not be measured (no Date header); {_REUSED}; if that "
+                f"fails too, make the code for Angel One's clock with {server_time}, "
+                "and check TOTP_SECRET")
     if clock.is_far_off(15):
         return (f"your clock is {clock.describe()}: that alone makes codes fail; "
                 f"turn on automatic time sync, or use {server_time}")
     if clock.is_far_off(5):
         return (f"your clock is {clock.describe()}, enough to fail near the end of a "
                 f"code's 30 s; turn on automatic time sync, or use {server_time}")
-    return (f"your clock is {clock.describe()}, which is fine, so the secret is "
-            "probably wrong: copy TOTP_SECRET again from "
-            "smartapi.angelbroking.com/enable-totp (re-enabling TOTP makes a new secret)")
+    return f"your clock is {clock.describe()}, which is fine; {_REUSED}; {_SECRET}"
 
 
 def clock_warning(clock: ClockOffset | None, terms: dict[str, str] = PROGRAM_TERMS) -> str | None:

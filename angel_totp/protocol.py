@@ -12,35 +12,39 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from . import __version__
 from .errors import InvalidSettingError
+from .hidden import Hidden
+from .redact import CONTROL, MASK
 
 DEFAULT_BASE_URL = "https://apiconnect.angelone.in"
 LOGIN_PATH = "/rest/auth/angelbroking/user/v1/loginByPassword"
 PROFILE_PATH = "/rest/secure/angelbroking/user/v1/getProfile"
 LOGOUT_PATH = "/rest/secure/angelbroking/user/v1/logout"
 USER_AGENT = f"angel-totp/{__version__}"
-MAX_REPLY_BYTES = 1 << 20
+MAX_REPLY_BYTES = 1 << 20  # the connection's cap: a longer reply is malformed
 # The MAC header: the server does not check it, and ours identifies nothing.
 PLACEHOLDER_MAC = "00:00:00:00:00:00"
 
-_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200f\u2028-\u202f"
-                               r"\u205f-\u206f\u3000\ufeff]")
-_TOKEN = re.compile(r"[!-~]+")  # printable ASCII, nothing a header could not carry
+# One word of printable ASCII: what we send back in a header (the API key, tokens).
+_WORD = re.compile(r"[!-~]+")
+# A request path or base URL path: printable ASCII, no space.
+PATH = re.compile(r"/[!-~]*")
+_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 
 
 # Settings fit to send.
 
 def check_setting(name: str, value: str) -> str:
-    """``value`` stripped; one with a control character or a space inside is refused.
+    """``value`` stripped; one with a control, format or space character inside is refused.
 
     The message names the setting, never its value.
     """
     value = value.strip()
-    if _CONTROL_OR_SPACE.search(value):
+    if CONTROL.search(value) or any(char.isspace() for char in value):
         raise InvalidSettingError(f"{name} has a control character or a space inside",
                                   hint="copy it again; it is one word", what=name)
     return value
@@ -49,7 +53,7 @@ def check_setting(name: str, value: str) -> str:
 def check_header_value(name: str, value: str) -> str:
     """A setting sent in a header (the API key): one word of printable ASCII."""
     value = check_setting(name, value)
-    if not _TOKEN.fullmatch(value):
+    if not _WORD.fullmatch(value):
         raise InvalidSettingError(f"{name} has a character that cannot be sent in a header",
                                   hint="copy it again from your app under My Apps at "
                                        "smartapi.angelbroking.com", what=name)
@@ -76,35 +80,37 @@ def check_totp(value: str, name: str = "TOTP") -> str:
 
 
 def check_base_url(url: str, name: str = "ANGEL_BASE_URL") -> str:
-    """An ``http(s)://host[:port][/path]`` URL, without its trailing slash."""
+    """An ``http(s)://host[:port][/path]`` URL, without its trailing slash.
+
+    The one rule for a base URL: the connection uses it too.
+    """
+    if not isinstance(url, str):
+        raise InvalidSettingError(f"{name} must be text", what=name)
     url = url.strip()
-    example = f"for example {DEFAULT_BASE_URL}"
-    if _CONTROL_OR_SPACE.search(url):
-        raise InvalidSettingError(f"{name} has a control character or a space inside",
-                                  hint=example, what=name)
+
+    def refused(why: str) -> InvalidSettingError:
+        return InvalidSettingError(f"{name} {why}", hint=f"for example {DEFAULT_BASE_URL}",
+                                   what=name)
+
+    if CONTROL.search(url) or any(char.isspace() for char in url):
+        raise refused("has a control character or a space inside")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise InvalidSettingError(f"{name} has an invalid port", hint=example,
-                                  what=name) from None
+        raise refused("has an invalid port") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidSettingError(f"{name} is not an http:// or https:// URL with a host",
-                                  hint=example, what=name)
+        raise refused("is not an http:// or https:// URL with a host")
     if parts.username is not None or parts.password is not None:
-        raise InvalidSettingError(f"{name} must not contain a user name or password",
-                                  hint=example, what=name)
+        raise refused("must not contain a user name or password")
     if parts.query or parts.fragment or url.endswith(("?", "#")):
-        raise InvalidSettingError(f"{name} must not have a query or fragment",
-                                  hint=example, what=name)
+        raise refused("must not have a query or fragment")
     if port == 0:
-        raise InvalidSettingError(f"{name} has an invalid port", hint=example, what=name)
+        raise refused("has an invalid port")
     if not _valid_host(parts.hostname):
-        raise InvalidSettingError(f"{name} has an invalid host name", hint=example,
-                                  what=name)
-    if not parts.path.isascii():
-        raise InvalidSettingError(f"{name} has a path that is not plain ASCII", hint=example,
-                                  what=name)
+        raise refused("has an invalid host name")
+    if parts.path and not PATH.fullmatch(parts.path):
+        raise refused("has a path that is not plain ASCII")
     return url.rstrip("/")
 
 
@@ -115,8 +121,7 @@ def _valid_host(host: str) -> bool:
     except ValueError:
         pass
     labels = host.rstrip(".").split(".")
-    return all(re.fullmatch(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?", label)
-               for label in labels) and len(host) <= 253
+    return all(_LABEL.fullmatch(label) for label in labels) and len(host) <= 253
 
 
 def is_loopback(url: str) -> bool:
@@ -137,50 +142,87 @@ def sends_in_clear(url: str) -> bool:
 
 # Requests.
 
+Credential = str | Hidden  # a credential, best given as Hidden
+
+
 class Request:
-    """One request: method, path, headers (name, value) in order, JSON body."""
+    """One request: method, path, headers (name, value) in order, JSON body.
+
+    Credentials stay as given (best as :class:`~angel_totp.hidden.Hidden`)
+    until :meth:`body_bytes` and the connection build the bytes; the repr
+    shows none of them.
+    """
 
     __slots__ = ("method", "path", "headers", "body")
 
-    def __init__(self, method: str, path: str, headers: list[tuple[str, str]],
-                 body: dict[str, str] | None) -> None:
+    def __init__(self, method: str, path: str, headers: list[tuple[str, Credential]],
+                 body: dict[str, Credential] | None) -> None:
         self.method = method
         self.path = path
         self.headers = headers
         self.body = body
 
-    def body_bytes(self) -> bytes | None:
-        return None if self.body is None else json.dumps(self.body).encode()
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.path}>"
+
+    def body_bytes(self) -> Hidden | None:
+        """The JSON body, credentials and all, for the connection to send."""
+        if self.body is None:
+            return None
+        return Hidden(json.dumps({key: _plain(value) for key, value in self.body.items()}))
+
+    def shown_headers(self) -> list[tuple[str, str]]:
+        """The headers, with every hidden value masked (for --dry-run and logs)."""
+        return [(name, _masked(value)) for name, value in self.headers]
+
+    def shown_body(self) -> str | None:
+        """The JSON body, with every hidden value masked."""
+        if self.body is None:
+            return None
+        return json.dumps({key: _masked(value) for key, value in self.body.items()})
 
 
-def headers(api_key: str | None, local_ip: str, token: str | None = None) -> list[tuple[str, str]]:
+def _plain(value: Credential) -> str:
+    return value.reveal() if isinstance(value, Hidden) else value
+
+
+def _masked(value: Credential) -> str:
+    return MASK if isinstance(value, Hidden) else value
+
+
+def headers(api_key: Credential | None, local_ip: str,
+            token: Credential | None = None) -> list[tuple[str, Credential]]:
     """The headers every SmartAPI request sends, named as Angel One's SDKs name them.
 
     Without ``api_key`` (Angel One's clock), nothing that identifies the user.
     """
-    sent = [("Content-Type", "application/json"), ("Accept", "application/json"),
-            ("User-Agent", USER_AGENT)]
+    sent: list[tuple[str, Credential]] = [
+        ("Content-Type", "application/json"), ("Accept", "application/json"),
+        ("User-Agent", USER_AGENT)]
     if api_key is None:
         return sent
     sent += [("X-UserType", "USER"), ("X-SourceID", "WEB"),
              ("X-ClientLocalIP", local_ip), ("X-ClientPublicIP", local_ip),
              ("X-MACAddress", PLACEHOLDER_MAC), ("X-PrivateKey", api_key)]
     if token is not None:
-        sent.append(("Authorization", f"Bearer {token}"))
+        bearer = Hidden("Bearer " + token.reveal()) if isinstance(token, Hidden) \
+            else "Bearer " + token
+        sent.append(("Authorization", bearer))
     return sent
 
 
-def login_request(api_key: str, local_ip: str, client_code: str, pin: str,
-                  totp: str) -> Request:
+def login_request(api_key: Credential, local_ip: str, client_code: str, pin: Credential,
+                  totp: Credential) -> Request:
     return Request("POST", LOGIN_PATH, headers(api_key, local_ip),
                    {"clientcode": client_code, "password": pin, "totp": totp})
 
 
-def profile_request(api_key: str, local_ip: str, token: str) -> Request:
+def profile_request(api_key: Credential, local_ip: str, token: Credential) -> Request:
     return Request("GET", PROFILE_PATH, headers(api_key, local_ip, token), None)
 
 
-def logout_request(api_key: str, local_ip: str, token: str, client_code: str) -> Request:
+def logout_request(api_key: Credential, local_ip: str, token: Credential,
+                   client_code: str) -> Request:
     return Request("POST", LOGOUT_PATH, headers(api_key, local_ip, token),
                    {"clientcode": client_code})
 
@@ -193,7 +235,11 @@ def clock_request() -> Request:
 # Replies.
 
 class Answer:
-    """A reply in either of Angel One's shapes, read as one."""
+    """A reply in either of Angel One's shapes, read as one.
+
+    Not a tuple: ``data`` may hold session tokens, which an error tracker
+    walking tuples would record; the repr shows none of it.
+    """
 
     __slots__ = ("ok", "errorcode", "message", "data")
 
@@ -202,6 +248,9 @@ class Answer:
         self.errorcode = errorcode
         self.message = message
         self.data = data
+
+    def __repr__(self) -> str:
+        return f"<Answer ok={self.ok} errorcode={self.errorcode!r}>"
 
 
 class BadReply(Exception):
@@ -220,8 +269,6 @@ class BadReply(Exception):
 
 def read_reply(status: int, content_type: str, body: bytes) -> Answer:
     """Interpret a reply; raise :class:`BadReply` when it is not a usable answer."""
-    if len(body) > MAX_REPLY_BYTES:
-        raise BadReply("BAD_REPLY", "reply over 1 MiB")
     text = body.decode("utf-8", errors="replace").strip()
     if status == 429 or (status == 403 and "exceeding access rate" in text.lower()):
         raise BadReply("RATE_LIMITED", f"HTTP {status}")
@@ -270,15 +317,12 @@ def _text(value: Any) -> str:
     return ""
 
 
-class Tokens:
-    """The session tokens from a login reply."""
+class Tokens(NamedTuple):
+    """The session tokens from a login reply, each hidden (empty when not given)."""
 
-    __slots__ = ("jwt", "refresh", "feed")
-
-    def __init__(self, jwt: str, refresh: str, feed: str) -> None:
-        self.jwt = jwt
-        self.refresh = refresh
-        self.feed = feed
+    jwt: Hidden
+    refresh: Hidden
+    feed: Hidden
 
 
 def read_tokens(data: object) -> Tokens:
@@ -287,15 +331,13 @@ def read_tokens(data: object) -> Tokens:
     A refresh or feed token that is not text is left out (see
     :func:`check_tokens` for one that is text but unfit to send back).
     """
-    jwt = data.get("jwtToken") if isinstance(data, dict) else None
-    if not isinstance(jwt, str) or not jwt:
+    fields = data if isinstance(data, dict) else {}
+    if not isinstance(fields.get("jwtToken"), str) or not fields["jwtToken"]:
         raise BadReply("BAD_REPLY", "the login reply has no token")
-    if not _TOKEN.fullmatch(jwt):
+    if not _WORD.fullmatch(fields["jwtToken"]):
         raise BadReply("BAD_REPLY", _UNSENDABLE_TOKEN)
-    assert isinstance(data, dict)
-    refresh, feed = data.get("refreshToken"), data.get("feedToken")
-    return Tokens(jwt, refresh if isinstance(refresh, str) else "",
-                  feed if isinstance(feed, str) else "")
+    return Tokens(*(Hidden(value if isinstance(value, str) else "") for value in (
+        fields["jwtToken"], fields.get("refreshToken"), fields.get("feedToken"))))
 
 
 def check_tokens(tokens: Tokens) -> None:
@@ -304,25 +346,20 @@ def check_tokens(tokens: Tokens) -> None:
     Checked apart from :func:`read_tokens` because the session token is
     fine then, and the session it opened can still be closed.
     """
-    for token in (tokens.refresh, tokens.feed):
-        if token and not _TOKEN.fullmatch(token):
-            raise BadReply("BAD_REPLY", _UNSENDABLE_TOKEN)
+    if any(token and not _WORD.fullmatch(token.reveal()) for token in tokens[1:]):
+        raise BadReply("BAD_REPLY", _UNSENDABLE_TOKEN)
 
 
 _UNSENDABLE_TOKEN = "the login reply has a token that could not be sent back in a header"
 
 
-class Profile:
+class Profile(NamedTuple):
     """The profile fields we show; one of the wrong type is left out (None or empty)."""
 
-    __slots__ = ("client_code", "name", "exchanges", "products")
-
-    def __init__(self, client_code: str | None, name: str | None,
-                 exchanges: tuple[str, ...], products: tuple[str, ...]) -> None:
-        self.client_code = client_code
-        self.name = name
-        self.exchanges = exchanges
-        self.products = products
+    client_code: str | None
+    name: str | None
+    exchanges: tuple[str, ...]
+    products: tuple[str, ...]
 
 
 def read_profile(data: object) -> Profile:

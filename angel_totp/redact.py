@@ -6,74 +6,275 @@ characters that reorder it, or our own credentials echoed back. :func:`clean`
 turns such text into one printable line of bounded length with every
 credential masked; :func:`scrub` does the same without joining lines or
 cutting, for text we composed around outside pieces.
+
+Masking looks through the forms an echo takes (URL and JSON escapes,
+base64, full-width letters, invisible characters or spaces between the
+letters, any case) and costs time linear in the text: each credential is
+prepared once, then the text is read once per credential.
 """
 
 from __future__ import annotations
 
+import base64
 import re
-from collections.abc import Iterable
-from urllib.parse import quote
+from array import array
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+from .hidden import Hidden
 
 MASK = "********"
 LIMIT = 200
+# A credential shorter than this (a PIN, a code) is masked only where it
+# stands alone: inside a longer word (the client code A104826 holding the PIN
+# 4826), masking would show the PIN to anyone who knows the word.
+SHORT = 8
+# A long credential (a token, a secret) is also masked piece by piece, so
+# that part of it echoed back is masked too.
+PIECE = 12
+# At a cut, what is left of a credential is shorter than this: shorter
+# credentials whole, longer ones less than two pieces.
+_CUT_MARGIN = 32
 
-# An ESC sequence (CSI, OSC, or a two-character one), a C1 CSI, or one control.
+# The one control-character rule: C0 and C1 controls, DEL, and what shows
+# nothing or reorders text: every format character (Unicode category Cf:
+# bidi controls, zero-width ones, the soft hyphen), the other default-ignorable
+# characters (the combining grapheme joiner, variation selectors, Hangul
+# fillers), line and paragraph separators. A test checks it against the
+# running Python's Unicode tables. (Surrogates, from undecodable bytes, are
+# left to the output's encoding, which replaces them.)
+CONTROL = re.compile(
+    "[\x00-\x1f\x7f-\x9f\xad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2"
+    "\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164"
+    "\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]")
+# An ESC sequence (CSI, OSC, or a two-character one), a C1 CSI.
 _ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|.?)"
                      r"|\x9b[0-?]*[ -/]*[@-~]?", re.DOTALL)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"\s+")
-# Invisible format characters (bidi controls, zero-width ones), line and
-# paragraph separators, surrogates and private-use characters.
-_HIDDEN_CATEGORIES = ("Cf", "Zl", "Zp", "Cs", "Co")
+# A bearer token (JWT): three base64url parts, the first starting "eyJ".
+_BEARER = re.compile(r"(?<![\w-])eyJ[\w-]*\.[\w-]+\.[\w-]*", re.ASCII)
+# What an echo may have encoded: URL escapes (a run of non-ASCII bytes at
+# once), backslash escapes, and any character but printable ASCII.
+_UNIT = re.compile(r"(?:%[89A-Fa-f][0-9A-Fa-f])+|%[0-7][0-9A-Fa-f]"
+                   r"|\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|U[0-9A-Fa-f]{8}|[^0-9A-Za-z])"
+                   r"|[^!-~]", re.DOTALL)
 
 
-def scrub(text: str, hidden: Iterable[str] = ()) -> str:
+def scrub(text: str, hidden: Iterable[str | Hidden] = ()) -> str:
     """``text`` without control or format characters, and with ``hidden`` masked.
 
-    Invisible format characters are deleted (not spaced), so that one put
-    inside an echoed credential cannot hide it from the mask; controls and
-    escape sequences become spaces, which the mask looks through too.
+    Controls and escape sequences become spaces (a line break must not join
+    two words); characters that show nothing are deleted.
     """
     text = _ESCAPE.sub(" ", text)
-    text = _CONTROL.sub(" ", text)
-    if not text.isascii():
-        import unicodedata  # only for text that can hold format characters
-        text = "".join(
-            "" if category == "Cf" else " " if category in _HIDDEN_CATEGORIES else c
-            for c, category in ((c, unicodedata.category(c)) for c in text))
+    text = CONTROL.sub(_replacement, text)
     return mask(text, hidden)
 
 
-def clean(text: object, hidden: Iterable[str] = (), limit: int = LIMIT) -> str:
-    """Outside text as one printable line of at most ``limit`` characters."""
-    line = _SPACES.sub(" ", scrub(str(text), hidden)).strip()
-    if len(line) > limit:
+def _replacement(found: re.Match[str]) -> str:
+    char = found.group()
+    return " " if char <= "\x9f" or char in "\u2028\u2029" else ""
+
+
+def clean(text: object, hidden: Iterable[str | Hidden] = (), limit: int = LIMIT) -> str:
+    """Outside text as one printable line of at most ``limit`` characters.
+
+    Only the start of a long text is read (what could be shown of it), so a
+    megabyte from a server costs no more than a page; what a credential cut
+    there leaves is dropped with the end of that start.
+    """
+    text = str(text)
+    start = max(4096, 32 * limit)
+    cut = len(text) > start
+    line = scrub(text[:start], hidden)[:-_CUT_MARGIN] if cut else scrub(text, hidden)
+    line = _SPACES.sub(" ", line).strip()
+    if cut or len(line) > limit:
         line = line[:max(0, limit - 3)].rstrip() + "..."
     return line
 
 
-def mask(text: str, hidden: Iterable[str]) -> str:
-    """``text`` with each value in ``hidden`` masked, however it is echoed.
+def mask(text: str, hidden: Iterable[str | Hidden]) -> str:
+    """``text`` with each credential in ``hidden`` masked, however it is echoed,
+    and any bearer token masked whoever it belongs to.
 
-    Matches any case, with white space slipped between its characters,
-    URL-encoded (in part or in full) and JSON/Python-escaped, and, for a
-    long value such as a session token, every 12-character piece of it, so
-    that a part of a token echoed back is masked too.
+    A short credential is masked only where it stands alone (see SHORT).
     """
-    for value in hidden:
-        value = value.strip()
-        if len(value) < 4:
-            continue
-        spaced = {value}
-        if len(value) >= 24:
-            spaced.update(value[start:start + 12] for start in range(0, len(value) - 11, 12))
-        raw = value.encode("utf-8", "surrogatepass")  # text from a bad byte holds surrogates
-        exact = {quote(raw, safe=""),
-                 "".join(f"%{byte:02x}" for byte in raw),
-                 value.encode("unicode_escape").decode(),
-                 "".join(f"\\u{ord(c):04x}" for c in value)}
-        patterns = [r"\s*".join(re.escape(c) for c in form) for form in spaced]
-        patterns += [re.escape(form) for form in exact]
-        for pattern in sorted(patterns, key=len, reverse=True):
-            text = re.sub(pattern, MASK, text, flags=re.IGNORECASE)
-    return text
+    text = _BEARER.sub(MASK, text)
+    all_needles = [found for found in map(_needles_of, hidden) if found is not None]
+    if not all_needles:
+        return text
+    folded, starts, ends, gaps = _fold(text)
+    lowered = _lower(folded)
+    spans: list[tuple[int, int]] = []
+    for needles in all_needles:
+        for i, j in needles.find(lowered, gaps):
+            spans.append((starts[i], ends[j - 1]))
+    if not spans:
+        return text
+    merged: list[list[int]] = []
+    for start, stop in sorted(spans):
+        if merged and start <= merged[-1][1]:  # overlaps or touches: one mask for both
+            merged[-1][1] = max(merged[-1][1], stop)
+        else:
+            merged.append([start, stop])
+    pieces: list[str] = []
+    done = 0
+    for start, stop in merged:
+        pieces += [text[done:start], MASK]
+        done = stop
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
+# Folding: the text as an echo's reader would see it.
+
+def _fold(text: str) -> tuple[str, Sequence[int], Sequence[int], set[int]]:
+    """``text`` decoded and normalised, where each folded character came from.
+
+    Escapes are decoded, letters NFKC-normalised (full-width letters become
+    plain ones), white space, controls and invisible characters left out.
+    Returns the folded text, for each of its characters the start and end
+    of what it came from in ``text``, and the positions where white space
+    was left out just before (a word ends there).
+    """
+    if text.isascii() and text.isprintable() and not any(c in text for c in " %\\"):
+        # printable ASCII with nothing escaped, no space: as it is
+        return text, range(len(text)), range(1, len(text) + 1), set()
+    parts: list[str] = []
+    starts, ends = array("q"), array("q")
+    gaps: set[int] = set()
+    size = done = 0
+    space = False
+    for unit in _UNIT.finditer(text):
+        begin, stop = unit.span()
+        if begin > done:  # printable ASCII: one for one
+            if space:
+                gaps.add(size)
+                space = False
+            parts.append(text[done:begin])
+            starts.extend(range(done, begin))
+            ends.extend(range(done + 1, begin + 1))
+            size += begin - done
+        done = stop
+        for char in _unescape(unit.group()):
+            piece = _fold_char(char)
+            if piece is None:
+                space = True
+            elif piece:
+                if space:
+                    gaps.add(size)
+                    space = False
+                parts.append(piece)
+                starts.extend([begin] * len(piece))
+                ends.extend([stop] * len(piece))
+                size += len(piece)
+    if len(text) > done:
+        if space:
+            gaps.add(size)
+        parts.append(text[done:])
+        starts.extend(range(done, len(text)))
+        ends.extend(range(done + 1, len(text) + 1))
+    return "".join(parts), starts, ends, gaps
+
+
+def _unescape(unit: str) -> str:
+    if unit[0] == "%":
+        return bytes.fromhex(unit.replace("%", "")).decode("utf-8", "replace")
+    if unit[0] == "\\" and len(unit) > 2:
+        point = int(unit[2:], 16)
+        return chr(point) if point < 0x110000 else unit
+    return unit[-1]
+
+
+def _fold_char(char: str) -> str | None:
+    """What one character reads as: None for white space or a control, "" for nothing."""
+    if char.isspace() or char <= "\x9f" and not char.isprintable():
+        return None
+    if CONTROL.match(char):
+        return ""
+    if char.isascii():
+        return char
+    import unicodedata  # only for text beyond ASCII
+    return "".join(unicodedata.normalize("NFKC", char).split())
+
+
+def _lower(text: str) -> str:
+    """Lower case, one character for one (so that positions still match)."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(char.lower() if len(char.lower()) == 1 else char for char in text)
+
+
+# What to look for, prepared once per credential.
+
+class _Needles:
+    """The folded forms of one credential, and how to find them."""
+
+    __slots__ = ("forms", "short", "pieces")
+
+    def __init__(self, forms: set[str], short: bool, pieces: frozenset[str]) -> None:
+        self.forms = forms
+        self.short = short
+        self.pieces = pieces
+
+    def __repr__(self) -> str:
+        return "<needles>"
+
+    def find(self, text: str, gaps: set[int]) -> list[tuple[int, int]]:
+        """Where the credential is in ``text`` (folded, lower case): spans of it."""
+        found: list[tuple[int, int]] = []
+        for form in self.forms:
+            at = text.find(form)
+            while at >= 0:
+                stop = at + len(form)
+                if self.short and not _alone(text, at, stop, gaps):
+                    at = text.find(form, at + 1)
+                    continue
+                found.append((at, stop))
+                at = text.find(form, stop)
+        pieces = self.pieces
+        if pieces:
+            found += [(at, at + PIECE) for at in range(len(text) - PIECE + 1)
+                      if text[at:at + PIECE] in pieces]
+        return found
+
+
+def _alone(text: str, start: int, stop: int, gaps: set[int]) -> bool:
+    """Whether ``text[start:stop]`` stands alone: no letter or digit joined on either side."""
+    return ((start == 0 or start in gaps or not text[start - 1].isalnum())
+            and (stop == len(text) or stop in gaps or not text[stop].isalnum()))
+
+
+def _needles_of(value: str | Hidden) -> _Needles | None:
+    return _needles(value.reveal() if isinstance(value, Hidden) else value)
+
+
+_URLSAFE = str.maketrans("+/", "-_")
+# Credentials are short and tokens a few KiB: a value longer than this is
+# not looked for in base64 (what a reply could hold of it is masked as pieces).
+_BASE64_UP_TO = 64 * 1024
+
+
+@lru_cache(maxsize=64)
+def _needles(value: str) -> _Needles | None:
+    value = value.strip()
+    folded = _lower(_fold(value)[0])
+    if len(folded) < 4:
+        return None
+    short = len(folded) < SHORT
+    forms = {folded}
+    raw = value.encode("utf-8", "surrogatepass")  # text from a bad byte holds surrogates
+    if short:  # base64 of the value alone
+        coded = [base64.b64encode(raw).decode().rstrip("=")]
+    elif len(raw) > _BASE64_UP_TO:
+        coded = []
+    else:  # what the value makes wherever it starts in base64 of a longer text
+        coded = [base64.b64encode(bytes(skip) + raw).decode()[-(-8 * skip // 6):
+                                                                (8 * (skip + len(raw))) // 6]
+                 for skip in range(3)]
+    forms.update(form.lower() for text in coded for form in (text, text.translate(_URLSAFE)))
+    ends = range(PIECE, len(folded) + 1, PIECE) if len(folded) >= 2 * PIECE else range(0)
+    pieces = frozenset(map(folded.__getitem__, map(slice, range(0, len(folded), PIECE), ends)))
+    return _Needles({form for form in forms if len(form) >= 4}, short, pieces)

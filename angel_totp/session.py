@@ -270,9 +270,9 @@ class Session:
         self.name = ""
         self.exchanges: tuple[str, ...] = ()
         self.products: tuple[str, ...] = ()
-        self.jwt_token = Token(tokens.jwt)
-        self.refresh_token = Token(tokens.refresh)
-        self.feed_token = Token(tokens.feed)
+        self.jwt_token = Token(tokens.jwt.reveal())
+        self.refresh_token = Token(tokens.refresh.reveal())
+        self.feed_token = Token(tokens.feed.reveal())
         self.logged_out = False
         self.logout_error: LoginError | None = None
 
@@ -421,7 +421,7 @@ def _log_in(exchange: _Exchange, credentials: Credentials, min_validity: float,
         tokens = protocol.read_tokens(answer.data)
     except protocol.BadReply as bad:
         raise exchange.bad_reply(bad, "login") from None
-    exchange.hidden.extend(token for token in (tokens.jwt, tokens.refresh, tokens.feed) if token)
+    exchange.hidden.extend(token.reveal() for token in tokens if token)
     return tokens
 
 

@@ -33,6 +33,8 @@ Connection modes:
     ``proxy_407``     be a proxy that wants credentials (407)
     ``proxy_502``     be a proxy that cannot reach the server (502)
     ``proxy_trickle`` be a proxy that trickles its "200 Connection established"
+    ``proxy_interim``  be a tunnelling proxy that sends a 1xx interim reply before its 200
+    ``proxy_connect_close`` be a proxy that answers CONNECT with 200, then closes
 
 Request modes:
     ``json``               200, JSON body, Date header, kept alive
@@ -52,11 +54,16 @@ Request modes:
     ``big_chunked``        a chunked body of ``big_bytes``
     ``huge_headers``       more than 64 KiB of headers (each line short)
     ``garbage``            bytes that are not HTTP (they contain ``GARBAGE``), then close
+    ``early_hints``        ``103 Early Hints`` and ``102 Processing``, then ``json``
+    ``json_then_stray``    ``json``, then ``stray_after`` s later a second, forged reply
+                           (``FORGED_BODY``); ``strayed`` is set once it is sent
+    ``forged_first``       a forged reply and then the ``json`` one, in one write: what
+                           a client that reads the forged one as its answer gets wrong
 
 Knobs (keywords of the constructor, and attributes that may be changed):
 ``tls`` (HTTPS with the stand-in certificate; set before start), ``trickle_bytes`` and
 ``trickle_interval`` (default 1 byte every 0.05 s), ``slow_seconds`` (0.6),
-``idle_close_after`` (0.1), ``big_bytes`` (1 MiB + 1), ``status`` and
+``idle_close_after`` (0.1), ``stray_after`` (0.05), ``big_bytes`` (1 MiB + 1), ``status`` and
 ``body`` (of the ``json`` replies), ``lifetime`` (60 s).
 
 Every loop is bounded: the server stops by itself after ``lifetime``
@@ -82,13 +89,21 @@ CERT, KEY = DATA / "standin-cert.pem", DATA / "standin-key.pem"
 GARBAGE = b"SSH-2.0-OpenSSH_9.6 LEAKED-GARBAGE-7f3a\r\n"
 JSON_BODY = json.dumps({"status": True, "message": "SUCCESS", "errorcode": "",
                         "data": {"ok": True}}).encode()
+FORGED_BODY = json.dumps({"status": True, "message": "SUCCESS", "errorcode": "",
+                          "data": {"name": "FORGED", "clientcode": "A123456",
+                                   "jwtToken": "eyJGORGED.x.y"}}).encode()
+# Names tests resolve to 127.0.0.1 that do not look like this machine (so
+# that proxies apply); the stand-in certificate is valid for it.
+NAMED_HOST = "angel.test"
 
 CONNECTION_MODES = frozenset({"silent", "close", "reset", "banner", "slow_tls", "proxy_tunnel",
-                              "proxy_407", "proxy_502", "proxy_trickle"})
+                              "proxy_407", "proxy_502", "proxy_trickle", "proxy_interim",
+                              "proxy_connect_close"})
 REQUEST_MODES = frozenset({
     "json", "json_close", "json_then_close", "json_then_reset", "http10", "chunked",
     "redirect", "slow", "trickle_head", "trickle_body", "trickle_chunked", "hang",
-    "close_after_request", "big", "big_chunked", "huge_headers", "garbage"})
+    "close_after_request", "big", "big_chunked", "huge_headers", "garbage", "early_hints",
+    "json_then_stray", "forged_first"})
 _STEP = 0.1  # how often a waiting thread looks at the stop flag
 
 
@@ -127,7 +142,8 @@ class _Closed(Exception):
 class HostileServer:
     def __init__(self, mode: str = "json", *, tls: bool = False, trickle_bytes: int = 1,
                  trickle_interval: float = 0.05, slow_seconds: float = 0.6,
-                 idle_close_after: float = 0.1, big_bytes: int = (1 << 20) + 1,
+                 idle_close_after: float = 0.1, stray_after: float = 0.05,
+                 big_bytes: int = (1 << 20) + 1,
                  status: int = 200, body: bytes = JSON_BODY, lifetime: float = 60.0):
         self._check(mode)
         self.mode = mode
@@ -136,6 +152,8 @@ class HostileServer:
         self.trickle_interval = trickle_interval
         self.slow_seconds = slow_seconds
         self.idle_close_after = idle_close_after
+        self.stray_after = stray_after
+        self.strayed = threading.Event()
         self.big_bytes = big_bytes
         self.status = status
         self.body = body
@@ -196,6 +214,11 @@ class HostileServer:
     @property
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def named_url(self) -> str:
+        """The URL by a name that is not this machine's (resolve NAMED_HOST to 127.0.0.1)."""
+        return f"{'https' if self.tls else 'http'}://{NAMED_HOST}:{self.port}"
 
     @property
     def proxy_url(self) -> str:
@@ -377,6 +400,21 @@ class HostileServer:
         if mode == "garbage":
             sock.sendall(GARBAGE * 3)
             return False
+        if mode == "early_hints":
+            sock.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+                         b"HTTP/1.1 102 Processing\r\n\r\n")
+            sock.sendall(self._head(self.status, len(body)) + body)
+            return True
+        if mode == "json_then_stray":
+            sock.sendall(self._head(self.status, len(body)) + body)
+            self._wait(self.stray_after)
+            sock.sendall(self._head(200, len(FORGED_BODY)) + FORGED_BODY)
+            self.strayed.set()
+            return True
+        if mode == "forged_first":
+            sock.sendall(self._head(200, len(FORGED_BODY)) + FORGED_BODY
+                         + self._head(self.status, len(body)) + body)
+            return True
         raise ValueError(mode)
 
     def _date(self) -> bytes:
@@ -417,6 +455,12 @@ class HostileServer:
         elif mode == "proxy_trickle":
             self._trickle(sock, b"HTTP/1.1 200 Connection established\r\n\r\n")
             self._wait(self.lifetime)
+        elif mode == "proxy_connect_close":
+            sock.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        elif mode == "proxy_interim" and request.method == "CONNECT":
+            sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n"
+                         b"Link: </x>\r\n\r\n")
+            self._tunnel(sock, request.target)
         elif request.method != "CONNECT":
             self._answer(sock, "json_close")  # absolute form: answer as the server would
         else:
@@ -424,7 +468,7 @@ class HostileServer:
 
     def _tunnel(self, client: socket.socket, target: str) -> None:
         host, _, port = target.rpartition(":")
-        if host not in ("127.0.0.1", "localhost"):  # never anywhere but here
+        if host not in ("127.0.0.1", "localhost", NAMED_HOST):  # never anywhere but here
             client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
             return
         upstream = socket.create_connection(("127.0.0.1", int(port)), timeout=2)
@@ -476,7 +520,7 @@ class _Stream:
 
     def read_request(self, index: int) -> Received | None:
         while b"\r\n\r\n" not in self.buffer:
-            if len(self.buffer) > 65536 or not self._more():
+            if len(self.buffer) > 4 << 20 or not self._more():  # room for a 1M-char token
                 return None
         head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
         lines = head.decode("latin-1").split("\r\n")

@@ -110,3 +110,45 @@ def test_a_pin_of_non_ascii_digits_is_warned_about(monkeypatch, capsys):
     result = run_in_process(monkeypatch, capsys, "--dry-run",
                             settings=settings_for(None, ANGEL_PIN="\u0669\u0660\u0668\u0661"))
     assert "ANGEL_PIN is not all digits" in result.stderr
+
+
+# Issue 16, item 2: a mask never shows what it hides.
+
+@pytest.mark.time_bound(20)
+@pytest.mark.parametrize("args", [(), ("--dry-run",)])
+def test_a_pin_inside_the_client_code_is_not_masked_there(monkeypatch, capsys, args):
+    # With client code A104826 and PIN 4826, "A10********" would tell anyone
+    # who knows the client code (not a secret) the PIN.
+    from smartapi_standin import StandIn
+    server = StandIn(api_key=API_KEY, client_code="A104826", pin="4826",
+                     secret=ANGEL_SECRET).start()
+    try:
+        settings = settings_for(server, ANGEL_CLIENT_CODE="A104826", ANGEL_PIN="4826")
+        result = run_in_process(monkeypatch, capsys, *args, settings=settings)
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.output
+    assert "A10*" not in result.output
+    if args:
+        assert '"clientcode": "A104826"' in result.stdout
+        assert '"password": "********"' in result.stdout
+    else:
+        assert "Login OK: Test User (A104826)" in result.stdout
+
+
+@pytest.mark.time_bound(20)
+def test_echoes_in_other_forms_and_anyones_bearer_token_are_masked(standin, monkeypatch, capsys):
+    import base64
+    from urllib.parse import quote
+    jwt = "eyJhbGciOiJIUzUxMiJ9.eyJzdWIiOiJCMTIzNDU2In0.c29tZW9uZS1lbHNlcy10b2tlbg"
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in API_KEY)
+    forms = [quote(API_KEY), base64.b64encode(API_KEY.encode()).decode(), full_width,
+             "\u3164".join(API_KEY), "\ufe0f".join(API_KEY), "\u034f".join(API_KEY), jwt]
+    standin.fail_with("login", usual("AB9999", " | ".join(forms)))
+    result = run_in_process(monkeypatch, capsys, "--json", settings=settings_for(standin))
+    assert result.returncode == 1
+    message = result.json()["message"]
+    assert message.count("********") == len(forms)
+    assert "eyJ" not in result.output and "\u3164" not in result.output
+    for form in forms:
+        assert form not in result.output

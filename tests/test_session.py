@@ -259,7 +259,7 @@ def failing(standin, monkeypatch, tmp_path):
             proxy = _dead_url() if kind == "dead_proxy" else \
                 servers.append(HostileServer(kind).start()) or servers[-1].proxy_url
             monkeypatch.setenv("HTTPS_PROXY", proxy)
-            return "https://127.0.0.1:9"
+            return "https://api.example.test:9"  # not loopback, which never uses a proxy
         return standin.url
 
     yield arrange
