@@ -127,3 +127,22 @@ class NoAnswerError(LoginError):
 # The names of the first version, kept so that existing bots keep working.
 InvalidSecret = InvalidSecretError
 MissingSecret = MissingSecretError
+
+
+class SessionStoreError(AngelTotpError, OSError):
+    """Today's session store cannot be used safely: its tokens were not used.
+
+    ``path`` is the store file. ``reason`` is a stable word a program can
+    test: ``unsafe`` (others may read or write it, or another user owns
+    it), ``not_a_file``, ``locked`` (another process held it too long),
+    ``io``.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, *, path: str = "",
+                 reason: str = "io") -> None:
+        AngelTotpError.__init__(self, message, hint)
+        self.path = path
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.message

@@ -412,7 +412,8 @@ class Session:
 # Logging in.
 
 def login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
-          secret: TotpSecret | str | Hidden | None = None, *, totp: str | Hidden | None = None, base_url: str = protocol.DEFAULT_BASE_URL,
+          secret: TotpSecret | str | Hidden | None = None, *, totp: str | Hidden | None = None,
+          base_url: str = protocol.DEFAULT_BASE_URL,
           timeout: float = 10.0, min_validity: float = DEFAULT_MIN_VALIDITY,
           server_time: bool = False, environ: Mapping[str, str] | None = None,
           on_wait: Callable[[Code, float], None] | None = None,
