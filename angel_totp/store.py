@@ -255,6 +255,8 @@ def _read(path: str) -> StoredSession | None:
         _check_file(path, os.fstat(fd), path)
         with open(fd, "rb", closefd=False) as file:
             return _parsed(file.read(MAX_STORE_BYTES + 1))
+    except SessionStoreError:
+        raise
     except OSError as error:
         raise _unusable(path, error) from None
     finally:
@@ -430,6 +432,9 @@ class _Lock:
             os.ftruncate(self.fd, 0)
             os.lseek(self.fd, 0, os.SEEK_SET)
             os.write(self.fd, f"{os.getpid()}\n".encode())
+        except SessionStoreError:
+            os.close(self.fd)
+            raise
         except OSError as error:
             os.close(self.fd)
             raise _unusable(self.path, error, self.store) from None
