@@ -55,6 +55,7 @@ DAY_S = 24 * 3600
 ENDED = frozenset({"AG8001", "AG8002", "AB1010", "AB1011"})
 MAX_STORE_BYTES = 64 * 1024
 LOCK_SUFFIX = ".lock"
+STATE_FOLDER = __name__.partition(".")[0].replace("_", "-")  # the project's name: angel-totp
 _POLL_S = 0.02
 _WINDOWS_LOCK_OFFSET = 1 << 30  # msvcrt locks bytes: one far from the holder's pid
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -151,7 +152,7 @@ def default_store_path(client_code: str, environ: Mapping[str, str] | None = Non
     code = protocol.check_client_code(check_text(client_code, "client_code"), "client_code")
     check_environ(environ)
     folder = _state_folder(os.environ if environ is None else environ)
-    return os.path.join(folder, "angel-totp", f"{code}.json")
+    return os.path.join(folder, STATE_FOLDER, f"{code}.json")
 
 
 def _state_folder(environ: Mapping[str, str]) -> str:
