@@ -50,6 +50,9 @@ LOGOUT_AFTER_INTERRUPT_S = 2.0
 # Past a step boundary, so that the clock is surely in the next step.
 _STEP_MARGIN_S = 0.05
 
+# What a secure request answers for a session that has ended: log in again.
+ENDED_CODES = frozenset({"AG8001", "AG8002", "AB1010", "AB1011"})
+
 # How login_from_env() names its inputs in errors (login() names its parameters).
 SETTING_NAMES = {"api_key": "ANGEL_API_KEY", "client_code": "ANGEL_CLIENT_CODE",
                  "pin": "ANGEL_PIN", "secret": "TOTP_SECRET", "totp": "TOTP",
@@ -380,7 +383,9 @@ class Session:
             self.logout_error = error
         finally:
             exchange.connection.close()
-        if self.logged_out and self._after_logout is not None:
+        ended = isinstance(self.logout_error, LoginRefusedError) and \
+            self.logout_error.errorcode in ENDED_CODES
+        if (self.logged_out or ended) and self._after_logout is not None:
             self._after_logout(self)
         return self.logged_out
 

@@ -36,6 +36,7 @@ from .errors import InvalidInputError, LoginRefusedError, SessionStoreError
 from .hidden import Hidden
 from .secret import TotpSecret
 from .session import (
+    ENDED_CODES,
     LOGOUT_AFTER_INTERRUPT_S,
     Credentials,
     Session,
@@ -51,8 +52,6 @@ STORE_VERSION = 1
 # India Standard Time is UTC+05:30 all year: Angel One's day, without zoneinfo.
 IST_OFFSET_S = 5 * 3600 + 30 * 60
 DAY_S = 24 * 3600
-# What the profile request answers for a session that has ended: log in again.
-ENDED = frozenset({"AG8001", "AG8002", "AB1010", "AB1011"})
 MAX_STORE_BYTES = 64 * 1024
 LOCK_SUFFIX = ".lock"
 STATE_FOLDER = __name__.partition(".")[0].replace("_", "-")  # the project's name: angel-totp
@@ -122,7 +121,7 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
             try:
                 session = resume(credentials, options, environ, stored.tokens(), verify)
             except LoginRefusedError as error:
-                if error.errorcode not in ENDED:
+                if error.errorcode not in ENDED_CODES:
                     raise
             else:
                 return _shared(session, path)

@@ -583,3 +583,11 @@ def test_reprs_of_a_shared_session_show_no_token(standin, store):
     for token in (session.jwt_token, session.refresh_token, session.feed_token):
         assert token not in shown
     assert "reused=False" in repr(session) and str(store) in repr(session)
+
+
+def test_a_logout_of_a_session_that_had_already_ended_removes_the_store(standin, store):
+    daily(standin, store)
+    session = daily(standin, store, verify=False)
+    standin.end_sessions()
+    assert session.logout() is False and session.logout_error.errorcode == "AG8001"
+    assert not store.exists()
