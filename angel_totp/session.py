@@ -122,6 +122,8 @@ def check_credentials(api_key: object, client_code: object, pin: object,
     ``secret``, ``totp`` is not used.
     """
     api_key, pin, secret, totp = _hide(api_key), _hide(pin), _hide(secret), _hide(totp)
+    if names is not None and not isinstance(names, Mapping):
+        raise InvalidInputError("names must be a mapping of parameters to names", what="names")
     named = names or {}
     given = {"api_key": api_key, "client_code": client_code, "pin": pin}
     missing = [named.get(key, key) for key, value in given.items() if _blank(value)]
@@ -200,8 +202,15 @@ class Options(NamedTuple):
 
 def check_options(credentials: Credentials, base_url: object, timeout: object,
                   min_validity: object, server_time: object, environ: object,
-                  names: Mapping[str, str] | None = None) -> Options:
-    """The checks of a login's other arguments: any bad one is an InvalidInputError."""
+                  names: Mapping[str, str] | None = None,
+                  callbacks: Mapping[str, object] | None = None) -> Options:
+    """The checks of a login's other arguments: any bad one is an InvalidInputError.
+
+    ``callbacks`` maps parameter names to what must be callable (or None).
+    """
+    for what, callback in (callbacks or {}).items():
+        if callback is not None and not callable(callback):
+            raise InvalidInputError(f"{what} must be a function", what=what)
     name = (names or {}).get("base_url", "base_url")
     url = protocol.check_base_url(check_text(base_url, name), name)
     if not isinstance(server_time, bool):
@@ -453,7 +462,7 @@ def login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
     credentials = check_credentials(given[0], client_code, given[1], given[2], totp=given[3],
                                     names=names)
     options = check_options(credentials, base_url, timeout, min_validity, server_time, environ,
-                            names)
+                            names, {"on_wait": on_wait, "on_clock": on_clock, "sleep": sleep})
     return log_in(credentials, options, environ, on_wait, on_clock, sleep)
 
 

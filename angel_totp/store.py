@@ -110,7 +110,7 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
     credentials = check_credentials(given[0], client_code, given[1], given[2], totp=given[3],
                                     names=names)
     options = check_options(credentials, base_url, timeout, min_validity, server_time, environ,
-                            names)
+                            names, {"on_wait": on_wait, "on_clock": on_clock, "sleep": sleep})
     if not isinstance(verify, bool):
         raise InvalidInputError("verify must be True or False", what="verify")
     path = os.path.abspath(default_store_path(credentials.client_code, environ)

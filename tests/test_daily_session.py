@@ -499,6 +499,12 @@ def test_bad_arguments_are_invalid_input_errors_before_anything_is_sent(standin,
     lambda: angel_totp.measure_server_clock(timeout=True),
     lambda: angel_totp.measure_server_clock(base_url=None),
     lambda: angel_totp.default_store_path(None),
+    lambda: angel_totp.login(API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET, sleep="soon"),
+    lambda: angel_totp.login(API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET, on_wait=3),
+    lambda: angel_totp.login(API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET, names=3),
+    lambda: angel_totp.login(API_KEY, 123456, PIN, ANGEL_SECRET),
+    lambda: angel_totp.login(API_KEY, CLIENT_CODE, 4826, ANGEL_SECRET),
+    lambda: angel_totp.login(API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET, timeout=True),
 ])
 def test_arguments_of_any_wrong_type_are_invalid_input_errors(call):
     with pytest.raises(angel_totp.InvalidInputError):
