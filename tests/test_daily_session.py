@@ -55,12 +55,6 @@ class FakeClock:
         self.now += seconds
 
 
-@pytest.fixture(autouse=True)
-def fresh_steps(monkeypatch):
-    """Each test starts with no login of this process on record."""
-    monkeypatch.setattr(session_module, "_last_steps", {})
-
-
 @pytest.fixture
 def clock(monkeypatch, standin):
     """A fake clock 2 s into a code's step; the stand-in follows it (and allows logins
