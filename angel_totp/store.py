@@ -223,10 +223,14 @@ def _parsed(raw: bytes) -> StoredSession | None:
             return None
         if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
             return None
+        tokens = protocol.read_tokens({"jwtToken": record["jwt_token"],  # fit to send back
+                                       "refreshToken": record["refresh_token"],
+                                       "feedToken": record["feed_token"]})
+        protocol.check_tokens(tokens)
         return StoredSession(record["client_code"], record["key_fingerprint"], record["salt"],
-                             float(made_at), step, Hidden(record["jwt_token"]),
-                             Hidden(record["refresh_token"]), Hidden(record["feed_token"]))
-    except (ValueError, TypeError, OverflowError, RecursionError):
+                             float(made_at), step, Hidden(tokens.jwt), Hidden(tokens.refresh),
+                             Hidden(tokens.feed))
+    except (ValueError, TypeError, OverflowError, RecursionError, protocol.BadReply):
         return None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -116,6 +117,7 @@ def test_the_first_call_logs_in_and_keeps_the_session_in_a_private_store(standin
     assert record["totp_step"] == int(record["made_at"] // 30)
     assert_store_holds_no_credential(store)
     assert sorted(os.listdir(store.parent)) == ["A123456.json", "A123456.json.lock"]
+    assert os.listdir(".") == []  # nothing written but the store (no logs/)
     assert standin.violations == []
 
 
@@ -246,6 +248,17 @@ def test_a_broken_store_is_treated_as_absent_and_replaced(standin, store, conten
     session = daily(standin, store)
     assert session.reused is False and standin.count("login") == 1
     assert stored(store)["jwt_token"] == session.jwt_token
+
+
+@pytest.mark.parametrize("token", ["", "eyJ a", "eyJ\r\nX-Forged: 1", "eyJ\u00e9"])
+def test_a_store_whose_token_could_not_be_sent_is_replaced(standin, store, clock, token):
+    daily(standin, store, clock)
+    record = stored(store)
+    record["jwt_token"] = token
+    store.write_text(json.dumps(record))
+    before = len(standin.requests)
+    assert daily(standin, store, clock).reused is False
+    assert [r["path"] for r in standin.requests[before:]] == [LOGIN, PROFILE]
 
 
 def test_a_truncated_store_is_replaced(standin, store, clock):
@@ -400,6 +413,17 @@ def test_a_folder_others_can_write_is_refused(standin, store, saved, mode):
     store.parent.chmod(mode)
     error = _refused(standin, store)
     assert f"chmod 700 {store.parent}" in error.hint
+
+
+@needs_posix
+@pytest.mark.skipif(not shutil.which("setfacl"), reason="needs setfacl")
+@pytest.mark.parametrize("target", ["file", "folder"])
+def test_an_acl_that_lets_another_user_in_is_refused(standin, store, saved, target):
+    path, entry = (store, "u:nobody:r") if target == "file" else (store.parent, "u:nobody:rwx")
+    made = subprocess.run(["setfacl", "-m", entry, str(path)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("this file system has no ACLs")
+    _refused(standin, store)
 
 
 @needs_root
