@@ -29,7 +29,7 @@ from conftest import (
     assert_no_plain_credentials,
     clean_env,
 )
-from smartapi_standin import CERT, StandIn, gateway, usual
+from smartapi_standin import CERT, LOGIN, PROFILE, StandIn, gateway, usual
 
 import angel_totp
 from angel_totp import session as session_module
