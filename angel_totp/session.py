@@ -9,9 +9,13 @@ tokens; leaving a ``with`` block logs out::
         ...
 
 It sends exactly one login request per call and never retries on its own
-(Angel One allows one login a second). It never prints, logs or writes a
+(Angel One allows one login a second), and no two logins of a process use
+one code's time step (Angel One accepts each code once). A bot of several
+processes shares one session a day through :mod:`angel_totp.store`
+(:func:`angel_totp.daily_session`). It never prints, logs or writes a
 file, and no error message, ``repr`` or ``str`` shows a credential or a
-token. Angel One saying no raises :class:`~angel_totp.errors.LoginRefusedError`;
+token; once checked, the credentials live in its frames only as
+:class:`~angel_totp.hidden.Hidden`, for error trackers record locals. Angel One saying no raises :class:`~angel_totp.errors.LoginRefusedError`;
 no usable answer raises :class:`~angel_totp.errors.NoAnswerError`; both
 carry ``errorcode``, ``message``, ``cause`` and ``hint``.
 """
