@@ -281,6 +281,18 @@ def test_two_logins_within_one_step_use_two_different_codes(standin, clock):
     assert clock.now // 30 == standin.requests[0]["at"] // 30 + 1
 
 
+def test_with_server_time_the_step_is_angel_ones_and_never_used_twice(standin, clock):
+    standin.clock_shift = 120.0  # Angel One's clock 4 steps ahead of this machine's
+    waits = []
+    for _ in range(2):
+        angel_totp.login(API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET, base_url=standin.url,
+                         min_validity=0, server_time=True, sleep=clock.sleep,
+                         on_wait=lambda code, seconds: waits.append(seconds)).logout()
+    first, second = standin.login_codes()
+    assert first != second and len(waits) == 1
+    assert first == pyotp.TOTP(ANGEL_SECRET).at(standin.requests[1]["at"] + 120)
+
+
 def test_a_refused_login_gives_its_step_back(standin, clock):
     with pytest.raises(angel_totp.LoginRefusedError):
         angel_totp.login(API_KEY, CLIENT_CODE, "111111", ANGEL_SECRET, base_url=standin.url,
