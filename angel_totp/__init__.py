@@ -32,6 +32,7 @@ from .errors import (
     MissingSecretError,
     MissingSettingError,
     NoAnswerError,
+    SessionStoreError,
 )
 
 __version__ = "0.2.0"
@@ -44,6 +45,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time, _LAZY below
     from .servertime import measure_server_clock
     from .session import Session, login, login_from_env
     from .settings import Setting, Settings, code_from_env
+    from .store import daily_login, daily_session, default_store_path
 
 # Each public name loaded on first use, and the submodule it lives in: a new
 # name is one entry here, one import above and one in __all__.
@@ -53,6 +55,7 @@ _LAZY = {
     "Setting": "settings", "Settings": "settings", "code_from_env": "settings",
     "ClockOffset": "clock", "measure_server_clock": "servertime",
     "Session": "session", "login": "session", "login_from_env": "session",
+    "daily_session": "store", "daily_login": "store", "default_store_path": "store",
 }
 
 __all__ = [
@@ -70,11 +73,15 @@ __all__ = [
     "MissingSettingError",
     "NoAnswerError",
     "Session",
+    "SessionStoreError",
     "Setting",
     "Settings",
     "TotpSecret",
     "code_at",
     "code_from_env",
+    "daily_login",
+    "daily_session",
+    "default_store_path",
     "fresh_code",
     "login",
     "login_from_env",

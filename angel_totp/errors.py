@@ -70,13 +70,11 @@ class MissingSecretError(MissingSettingError):
         super().__init__(names or ["TOTP_SECRET"], message, hint)
 
 
-class EnvFileError(AngelTotpError, OSError):
-    """An env file could not be read, parsed or written; it was left untouched.
+class FileError(AngelTotpError, OSError):
+    """A file of ours could not be used; it was left untouched.
 
-    ``path`` is the file. ``reason`` is a stable word a program can test:
-    ``missing``, ``not_a_file``, ``not_utf8``, ``syntax``, ``permission``,
-    ``read_only``, ``hard_linked``, ``locked``, ``changing``, ``no_folder``,
-    ``io``.
+    ``path`` is the file. ``reason`` is a stable word a program can test
+    (each subclass lists its own).
     """
 
     def __init__(self, message: str, hint: str | None = None, *, path: str = "",
@@ -84,6 +82,15 @@ class EnvFileError(AngelTotpError, OSError):
         AngelTotpError.__init__(self, message, hint)
         self.path = path
         self.reason = reason
+
+
+class EnvFileError(FileError):
+    """An env file could not be read, parsed or written; it was left untouched.
+
+    ``reason``: ``missing``, ``not_a_file``, ``not_utf8``, ``syntax``,
+    ``too_large``, ``permission``, ``read_only``, ``hard_linked``, ``mount``,
+    ``locked``, ``changing``, ``no_folder``, ``value``, ``io``.
+    """
 
 
 class LoginError(AngelTotpError):
@@ -119,3 +126,12 @@ class LoginRefusedError(LoginError):
 
 class NoAnswerError(LoginError):
     """No usable answer came: network, DNS, TLS, timeout, rate limit, a bad reply."""
+
+
+class SessionStoreError(FileError):
+    """Today's session store cannot be used safely: its tokens were not used.
+
+    ``reason``: ``unsafe`` (others may read or write it, or another user
+    owns it), ``not_a_file``, ``locked`` (another process held it too
+    long), ``io``.
+    """

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from . import protocol
+from .checks import check_environ, check_text, check_timeout
 from .clock import ClockOffset, offset_from_reply
 from .codes import Code, fresh_code
 from .connection import Connection, TransportError
@@ -30,12 +31,15 @@ def measure_server_clock(base_url: str = protocol.DEFAULT_BASE_URL, timeout: flo
                          *, environ: Mapping[str, str] | None = None) -> ClockOffset:
     """Local clock minus Angel One's, from one request that sends no secret.
 
-    Raises :class:`~angel_totp.errors.InvalidSettingError` for a bad
-    ``base_url`` and :class:`~angel_totp.errors.NoAnswerError` when no reply
-    with a usable Date header came within ``timeout`` seconds.
+    Raises :class:`~angel_totp.errors.InvalidInputError` for a bad argument
+    of any type (``base_url``, ``timeout``, ``environ``) and
+    :class:`~angel_totp.errors.NoAnswerError` when no reply with a usable
+    Date header came within ``timeout`` seconds.
     """
-    url = protocol.check_base_url(base_url, "base_url")
-    with Connection(url, timeout=timeout, environ=environ) as connection:
+    url = protocol.check_base_url(check_text(base_url, "base_url"), "base_url")
+    seconds = check_timeout(timeout)
+    check_environ(environ)
+    with Connection(url, timeout=seconds, environ=environ) as connection:
         return measure(connection)
 
 

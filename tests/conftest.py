@@ -280,3 +280,15 @@ def assert_no_plain_credentials(error: BaseException, *credentials: str) -> None
                 assert credential not in text, f"a credential is held in plain text: {text[:80]}"
         seen = seen.__cause__ if seen.__cause__ is not None else (
             None if seen.__suppress_context__ else seen.__context__)
+
+
+@pytest.fixture(autouse=True)
+def no_login_steps_on_record(monkeypatch):
+    """Each test starts with no login of this process on record.
+
+    No two logins of a process use one code step (Angel One accepts each code
+    once); tests that each log in to their own stand-in must not wait for one
+    another's step, should a port come round again.
+    """
+    from angel_totp import session
+    monkeypatch.setattr(session, "_last_steps", {})

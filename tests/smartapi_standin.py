@@ -11,6 +11,9 @@ and can be told to fail in each way the real one does:
 * hanging without an answer, or closing the connection;
 * a Date header shifted, or missing;
 * TLS with a self-signed certificate;
+* sessions it ended (``end_sessions``) answer AG8001 on a profile request, as
+  Angel One's do after the night; ``count`` tells how many logins,
+  profiles and logouts came;
 * hostile replies: escape sequences and line breaks in text fields, echoed
   credentials, fields of the wrong type, tokens with CR/LF
   (``profile_fields``, ``token``, ``fail_with``).
@@ -121,6 +124,19 @@ class StandIn:
 
     def calls(self, path: str) -> list[dict]:
         return [r for r in self.requests if r["path"] == path]
+
+    def count(self, endpoint: str) -> int:
+        """How many ``login``, ``profile`` or ``logout`` requests came."""
+        return len(self.calls({"login": LOGIN, "profile": PROFILE, "logout": LOGOUT}[endpoint]))
+
+    def end_sessions(self) -> None:
+        """End every session, as Angel One does each night: their tokens get AG8001."""
+        with self._lock:
+            self.sessions.clear()
+
+    def login_codes(self) -> list[str]:
+        """The TOTP code each login request carried, in order."""
+        return [json.loads(r["body"]).get("totp") for r in self.calls(LOGIN)]
 
     def fail_with(self, endpoint: str, body, http_status: int = 200,
                   content_type: str = "application/json") -> None:

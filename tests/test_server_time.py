@@ -216,7 +216,7 @@ def test_without_server_time_the_code_is_made_for_this_machines_clock(standin, m
     monkeypatch.setattr(session_module, "fresh_code", recording)
     angel_totp.login(API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET, base_url=standin.url,
                      min_validity=0).logout()
-    assert "clock" not in calls[0] and "uncertainty" not in calls[0]
+    assert calls[0]["clock"] is time.time and "uncertainty" not in calls[0]
 
 
 PERIOD = 30

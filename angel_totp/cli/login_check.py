@@ -253,14 +253,14 @@ def _checked_credentials(values: dict[str, str | None]) -> Credentials:
                                         totp=values["TOTP"], names=SETTING_NAMES)
     except (InvalidInputError, MissingSettingError) as error:
         raise UsageError(error.message, error.hint) from None
-    console.hide(*credentials.hidden)
+    console.hide(*(value.reveal() for value in credentials.hidden))
     caution = credentials.secret.compatibility_warning() if credentials.secret else None
     if caution:
         warn(caution)
     if credentials.totp is not None:
         warn("using TOTP, a ready code: it lasts only 30 s; set TOTP_SECRET so that a "
              "fresh one is made at login time")
-    if not (credentials.pin.isascii() and credentials.pin.isdigit()):
+    if not (credentials.pin.reveal().isascii() and credentials.pin.reveal().isdigit()):
         warn("ANGEL_PIN is not all digits; Angel One wants your login PIN (MPIN), not the "
              "trading password")
     return credentials

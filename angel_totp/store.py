@@ -1,0 +1,479 @@
+"""Today's session, shared by every process of a bot: :func:`daily_session`.
+
+A data collector, an order placer, a dashboard and a cron job that each log
+in cost a code each, and Angel One accepts each code once: two logins in
+one 30-second step, and the second is refused. Instead, each calls::
+
+    import angel_totp
+    with angel_totp.daily_session() as session:   # logs in only if no process has today
+        smart_api.setAccessToken(session.jwt_token)
+
+The session is kept for the day in a private file (the store), one per
+client code, under an exclusive lock: processes that call at once wait for
+one another and exactly one logs in. The store holds the three tokens, the
+client code, when the session was made, the step of its login's code and a
+salted fingerprint of the API key: never the key, the PIN, the secret or a
+code. A store others could read or change is refused, never used.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import secrets
+import stat
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
+
+from . import protocol
+from .checks import check_environ, check_path, check_text
+from .clock import ClockOffset
+from .codes import DEFAULT_MIN_VALIDITY, Code
+from .errors import InvalidInputError, LoginRefusedError, SessionStoreError
+from .hidden import Hidden
+from .secret import TotpSecret
+from .session import (
+    ENDED_CODES,
+    LOGOUT_AFTER_INTERRUPT_S,
+    Credentials,
+    Session,
+    _hide,
+    check_credentials,
+    check_options,
+    log_in,
+    login_settings,
+    resume,
+)
+
+STORE_VERSION = 1
+# India Standard Time is UTC+05:30 all year: Angel One's day, without zoneinfo.
+IST_OFFSET_S = 5 * 3600 + 30 * 60
+DAY_S = 24 * 3600
+MAX_STORE_BYTES = 64 * 1024
+LOCK_SUFFIX = ".lock"
+STATE_FOLDER = __name__.partition(".")[0].replace("_", "-")  # the project's name: angel-totp
+_POLL_S = 0.02
+_WINDOWS_LOCK_OFFSET = 1 << 30  # msvcrt locks bytes: one far from the holder's pid
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted as the store must not block
+_BINARY = getattr(os, "O_BINARY", 0)
+_POSIX = hasattr(os, "geteuid")
+
+
+def daily_session(env_file: object = ".env", *, store: object = None, verify: bool = True,
+                  base_url: str | None = None, timeout: float = 10.0,
+                  min_validity: float = DEFAULT_MIN_VALIDITY, server_time: bool = False,
+                  environ: Mapping[str, str] | None = None) -> Session:
+    """Today's session for the account in the settings, logging in only if no process has.
+
+    The settings are read as :func:`~angel_totp.login_from_env` reads them;
+    the rest is :func:`daily_login`.
+    """
+    return daily_login(**login_settings(env_file, base_url, environ), store=store,
+                       verify=verify, timeout=timeout, min_validity=min_validity,
+                       server_time=server_time, environ=environ)
+
+
+def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
+                secret: TotpSecret | str | Hidden | None = None, *,
+                totp: str | Hidden | None = None, store: object = None, verify: bool = True,
+                base_url: str = protocol.DEFAULT_BASE_URL, timeout: float = 10.0,
+                min_validity: float = DEFAULT_MIN_VALIDITY, server_time: bool = False,
+                environ: Mapping[str, str] | None = None,
+                on_wait: Callable[[Code, float], None] | None = None,
+                on_clock: Callable[[ClockOffset], None] | None = None,
+                sleep: Callable[[float], None] = time.sleep,
+                names: Mapping[str, str] | None = None) -> Session:
+    """:func:`~angel_totp.login`'s parameters, and today's session kept in ``store``.
+
+    ``store`` is the store file's path (default :func:`default_store_path`).
+    Under an exclusive lock on the lock file beside it: a session stored for
+    the same client code and API key, made today in India (IST), is returned
+    (``reused=True``), after one profile request that proves it works
+    (``verify=True``) or with none. Otherwise (no store, a broken one,
+    another account's, an earlier day's, or one the profile request says
+    has ended), this logs in once, never with the code step of the store's
+    last login, and saves the session atomically.
+
+    The session's ``store_path`` is the store: leaving a ``with`` block does
+    not log out; :meth:`~angel_totp.Session.logout` does, and removes the
+    store if it still holds this session. Raises what ``login()`` raises,
+    and :class:`~angel_totp.errors.SessionStoreError` for a store that is
+    unsafe (others may read or write it, or another user owns it or its
+    folder), cannot be written, or stayed locked longer than a login takes.
+    """
+    given = (_hide(api_key), _hide(pin), _hide(secret), _hide(totp))
+    del api_key, pin, secret, totp  # from here on, only as Hidden
+    credentials = check_credentials(given[0], client_code, given[1], given[2], totp=given[3],
+                                    names=names)
+    options = check_options(credentials, base_url, timeout, min_validity, server_time, environ,
+                            names, {"on_wait": on_wait, "on_clock": on_clock, "sleep": sleep})
+    if not isinstance(verify, bool):
+        raise InvalidInputError("verify must be True or False", what="verify")
+    path = os.path.abspath(default_store_path(credentials.client_code, environ)
+                           if store is None else check_path(store, "store"))
+    with _Lock(path, login_time(options.timeout)):
+        stored = _read(path)
+        if stored is not None and _usable(stored, credentials):
+            try:
+                session = resume(credentials, options, environ, stored.tokens(), verify)
+            except LoginRefusedError as error:
+                if error.errorcode not in ENDED_CODES:
+                    raise
+            else:
+                return _shared(session, path)
+        last_step = stored.step if stored is not None and \
+            stored.client_code == credentials.client_code else None
+        session = log_in(credentials, options, environ, on_wait, on_clock, sleep, last_step)
+        step = session._exchange.step
+        try:
+            _save(path, session, credentials.api_key, last_step if step is None else step)
+        except Exception:
+            session.logout()
+            raise
+        except BaseException:  # Ctrl-C, SIGTERM: one short try, then go
+            session.logout(LOGOUT_AFTER_INTERRUPT_S)
+            raise
+        return _shared(session, path)
+
+
+def default_store_path(client_code: str, environ: Mapping[str, str] | None = None) -> str:
+    """The store for ``client_code`` in this user's state folder.
+
+    ``$XDG_STATE_HOME/angel-totp/`` (else ``~/.local/state/angel-totp/``) on
+    Linux, ``~/Library/Application Support/angel-totp/`` on macOS,
+    ``%LOCALAPPDATA%\\angel-totp\\`` on Windows; ``environ`` (default
+    ``os.environ``) is where those variables are read.
+    """
+    code = protocol.check_client_code(check_text(client_code, "client_code"), "client_code")
+    check_environ(environ)
+    folder = _state_folder(os.environ if environ is None else environ)
+    return os.path.join(folder, STATE_FOLDER, f"{code}.json")
+
+
+def _state_folder(environ: Mapping[str, str]) -> str:
+    home = environ.get("HOME") or os.path.expanduser("~")
+    if sys.platform == "win32":
+        profile = environ.get("USERPROFILE") or os.path.expanduser("~")
+        return environ.get("LOCALAPPDATA") or os.path.join(profile, "AppData", "Local")
+    if sys.platform == "darwin":
+        return os.path.join(home, "Library", "Application Support")
+    state = environ.get("XDG_STATE_HOME", "")
+    return state if os.path.isabs(state) else os.path.join(home, ".local", "state")
+
+
+def login_time(timeout: float) -> float:
+    """How long one process may hold the store: a clock request, a login, a profile
+    and a logout, each up to ``timeout``, and two waits for a code's next step."""
+    return 4 * timeout + 2 * 30 + 1
+
+
+# What the store holds.
+
+class StoredSession(NamedTuple):
+    """A store's content, its tokens as Hidden."""
+
+    client_code: str
+    fingerprint: str  # of the API key, with salt: never the key
+    salt: str
+    made_at: float    # Unix seconds
+    step: int | None  # the step of its login's code
+    jwt: Hidden
+    refresh: Hidden
+    feed: Hidden
+
+    def tokens(self) -> protocol.Tokens:
+        return protocol.Tokens(self.jwt, self.refresh, self.feed)
+
+
+def ist_day(when: float) -> int:
+    """The day in India (IST) of a Unix time, as a day number."""
+    return int((when + IST_OFFSET_S) // DAY_S)
+
+
+def _fingerprint(api_key: Hidden, salt: str) -> str:
+    return hmac.new(salt.encode(), api_key.reveal().encode(), "sha256").hexdigest()
+
+
+def _usable(stored: StoredSession, credentials: Credentials) -> bool:
+    """The same account (client code and API key), and made today in India."""
+    return (stored.client_code == credentials.client_code
+            and hmac.compare_digest(stored.fingerprint.encode(),
+                                    _fingerprint(credentials.api_key, stored.salt).encode())
+            and ist_day(stored.made_at) == ist_day(time.time()))
+
+
+def _parsed(raw: bytes) -> StoredSession | None:
+    """The session in a store's bytes, or None for anything else (empty, cut, garbage)."""
+    if len(raw) > MAX_STORE_BYTES:
+        return None
+    try:
+        record = json.loads(raw)
+        texts = ("client_code", "key_fingerprint", "salt", "jwt_token", "refresh_token",
+                 "feed_token")
+        if not isinstance(record, dict) or record.get("version") != STORE_VERSION or \
+                not all(isinstance(record.get(key), str) for key in texts):
+            return None
+        made_at, step = record.get("made_at"), record.get("totp_step")
+        if isinstance(made_at, bool) or not isinstance(made_at, (int, float)) or \
+                not -1e12 < made_at < 1e12 or not record["jwt_token"]:
+            return None
+        if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
+            return None
+        tokens = protocol.read_tokens({"jwtToken": record["jwt_token"],  # fit to send back
+                                       "refreshToken": record["refresh_token"],
+                                       "feedToken": record["feed_token"]})
+        protocol.check_tokens(tokens)
+        return StoredSession(record["client_code"], record["key_fingerprint"], record["salt"],
+                             float(made_at), step, *tokens)
+    except (ValueError, TypeError, OverflowError, RecursionError, protocol.BadReply):
+        return None
+
+
+def _record(session: Session, api_key: Hidden, step: int | None) -> Hidden:
+    """The store's content for ``session``, as Hidden text."""
+    salt = secrets.token_hex(16)
+    return Hidden(json.dumps({
+        "version": STORE_VERSION, "client_code": session.client_code,
+        "key_fingerprint": _fingerprint(api_key, salt), "salt": salt,
+        "made_at": time.time(), "totp_step": step,
+        "jwt_token": str(session.jwt_token), "refresh_token": str(session.refresh_token),
+        "feed_token": str(session.feed_token)}, indent=1) + "\n")
+
+
+# Reading and writing the store.
+
+def _read(path: str) -> StoredSession | None:
+    """The stored session; None when there is none or it is not one; unsafe raises."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _BINARY)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise _unusable(path, error) from None
+    try:
+        _check_file(path, os.fstat(fd), path)
+        with open(fd, "rb", closefd=False) as file:
+            return _parsed(file.read(MAX_STORE_BYTES + 1))
+    except SessionStoreError:
+        raise
+    except OSError as error:
+        raise _unusable(path, error) from None
+    finally:
+        os.close(fd)
+
+
+def _save(path: str, session: Session, api_key: Hidden, step: int | None) -> None:
+    """Write the store atomically and durably: a reader sees the old one or the new one."""
+    folder, name = os.path.split(path)
+    temporary = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY,
+                     0o600)
+        try:
+            _write_all(fd, _record(session, api_key, step))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+        _sync_folder(folder)
+    except BaseException as error:
+        _remove(temporary)
+        if isinstance(error, OSError):
+            raise SessionStoreError(f"the session store {path} could not be written "
+                                    f"({_reason(error)})", "check the disk and the folder's "
+                                    "permissions, or name another store", path=path) from None
+        raise
+
+
+def _write_all(fd: int, content: Hidden) -> None:
+    view = memoryview(content.reveal().encode())
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _forget(path: str, session: Session) -> None:
+    """After a logout: remove the store if it still holds this session (not a newer one)."""
+    try:
+        with _Lock(path, LOGOUT_AFTER_INTERRUPT_S):
+            stored = _read(path)
+            if stored is not None and hmac.compare_digest(
+                    stored.jwt.reveal().encode(), str(session.jwt_token).encode()):
+                os.unlink(path)
+                _sync_folder(os.path.dirname(path))
+    except OSError:  # a logout never raises; the ended session fails its next check
+        pass
+
+
+def _shared(session: Session, path: str) -> Session:
+    session.store_path = path
+    session._after_logout = lambda ended: _forget(path, ended)
+    return session
+
+
+def _sync_folder(folder: str) -> None:
+    if not _POSIX:
+        return  # Windows cannot open a folder; os.replace is durable there
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+# Who may use the store.
+
+def _check_file(path: str, info: os.stat_result, store: str) -> None:
+    """A plain file of this user's that no one else may read or write."""
+    if not stat.S_ISREG(info.st_mode):
+        raise SessionStoreError(f"the session store {path} is not a regular file",
+                                "remove it, or name another store", path=store,
+                                reason="not_a_file")
+    if not _POSIX:
+        return
+    if info.st_uid != os.geteuid():
+        raise SessionStoreError(f"the session store {path} is owned by another user; its "
+                                "tokens were not used",
+                                f"remove it, or make it yours: chown {os.geteuid()} {path}",
+                                path=store, reason="unsafe")
+    if info.st_mode & 0o066:
+        raise SessionStoreError(f"the session store {path} can be read or written by other "
+                                "users; its tokens were not used",
+                                f"chmod 600 {path} (and log in again if others may have read "
+                                "it)", path=store, reason="unsafe")
+
+
+def _check_folder(folder: str, store: str) -> None:
+    """This user's folder, which no one else may write (nor swap the store in)."""
+    try:
+        info = os.stat(folder)
+    except OSError as error:
+        raise _unusable(folder, error, store) from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise SessionStoreError(f"{folder}, the session store's folder, is not a folder",
+                                "name another store", path=store, reason="not_a_file")
+    if not _POSIX:
+        return
+    if info.st_uid != os.geteuid():
+        raise SessionStoreError(f"the session store's folder {folder} is owned by another "
+                                "user; the store was not used",
+                                f"name a store in a folder of yours, or: chown {os.geteuid()} "
+                                f"{folder}", path=store, reason="unsafe")
+    if info.st_mode & 0o022:
+        raise SessionStoreError(f"the session store's folder {folder} can be written by "
+                                "other users; the store was not used",
+                                f"chmod 700 {folder}", path=store, reason="unsafe")
+
+
+def _ensure_folder(folder: str, store: str) -> None:
+    if not os.path.isdir(folder):
+        try:
+            os.makedirs(folder, 0o700, exist_ok=True)
+            if _POSIX:
+                os.chmod(folder, 0o700)  # whatever the umask
+        except OSError as error:
+            raise _unusable(folder, error, store) from None
+    _check_folder(folder, store)
+
+
+def _unusable(path: str, error: OSError, store: str | None = None) -> SessionStoreError:
+    import errno
+    if error.errno == errno.ELOOP:
+        return SessionStoreError(f"the session store {path} is a symbolic link",
+                                 "name the file itself, or remove the link",
+                                 path=store or path, reason="not_a_file")
+    return SessionStoreError(f"the session store {path} cannot be used ({_reason(error)})",
+                             "check its owner and permissions, or name another store",
+                             path=store or path, reason="io")
+
+
+def _reason(error: OSError) -> str:
+    return (error.strerror or type(error).__name__).lower()
+
+
+# The lock.
+
+class _Lock:
+    """An exclusive lock on the lock file beside the store; the holder's pid is in it.
+
+    The store itself is replaced on each save, and a lock on a replaced file
+    locks nothing: hence a file of its own, which stays.
+    """
+
+    def __init__(self, store: str, wait: float) -> None:
+        self.store = store
+        self.path = store + LOCK_SUFFIX
+        self.wait = wait
+        self.fd = -1
+
+    def __enter__(self) -> _Lock:
+        _ensure_folder(os.path.dirname(self.store), self.store)
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _BINARY, 0o600)
+        except OSError as error:
+            raise _unusable(self.path, error, self.store) from None
+        try:
+            _check_file(self.path, os.fstat(self.fd), self.store)
+            deadline = time.monotonic() + self.wait
+            while not _try_lock(self.fd):
+                if time.monotonic() >= deadline:
+                    raise SessionStoreError(
+                        f"the session store {self.store} stayed locked for {self.wait:g} s "
+                        f"by {self._holder()}", "that process is logging in or is stuck: "
+                        "try again, or end it", path=self.store, reason="locked")
+                time.sleep(_POLL_S)
+            os.ftruncate(self.fd, 0)
+            os.lseek(self.fd, 0, os.SEEK_SET)
+            os.write(self.fd, f"{os.getpid()}\n".encode())
+        except SessionStoreError:
+            os.close(self.fd)
+            raise
+        except OSError as error:
+            os.close(self.fd)
+            raise _unusable(self.path, error, self.store) from None
+        except BaseException:
+            os.close(self.fd)
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not _POSIX:  # Windows wants its byte lock undone before the close
+            import msvcrt
+            os.lseek(self.fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+            msvcrt.locking(self.fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
+        os.close(self.fd)  # on POSIX, closing the file releases the lock
+
+    def _holder(self) -> str:
+        try:
+            os.lseek(self.fd, 0, os.SEEK_SET)
+            pid = os.read(self.fd, 20).decode("ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            pid = ""
+        return f"process {pid}" if pid.isdigit() else "another process"
+
+
+def _try_lock(fd: int) -> bool:
+    if _POSIX:
+        import fcntl
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+    import msvcrt
+    os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+    try:
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+    except OSError:
+        return False
+    return True
