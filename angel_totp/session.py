@@ -16,7 +16,8 @@ processes shares one session a day through :mod:`angel_totp.store`
 file, and no error message, ``repr`` or ``str`` shows a credential or a
 token; once checked, the credentials live in its frames only as
 :class:`~angel_totp.hidden.Hidden`, for error trackers record locals.
-Angel One saying no raises :class:`~angel_totp.errors.LoginRefusedError`; no usable answer raises :class:`~angel_totp.errors.NoAnswerError`; both
+Angel One saying no raises :class:`~angel_totp.errors.LoginRefusedError`;
+no usable answer raises :class:`~angel_totp.errors.NoAnswerError`; both
 carry ``errorcode``, ``message``, ``cause`` and ``hint``.
 """
 
