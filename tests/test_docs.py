@@ -27,7 +27,7 @@ import pytest
 from conftest import ROOT, assert_clean_output, assert_no_leak, clean_env
 
 README = ROOT / "README.md"
-PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [README, ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
 README_LIMIT = 12 * 1024
 
 RUN = {"sh", "console", "python"}
@@ -133,6 +133,13 @@ def test_every_public_name_is_documented() -> None:
     names = set(angel_totp.__all__) | {"daily_session"}
     missing = sorted(name for name in names if f"`{name}" not in reference)
     assert not missing, f"docs/python-api.md does not describe {missing}"
+
+
+def test_the_changelog_has_this_version() -> None:
+    import angel_totp
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert re.search(rf"^## \[{re.escape(angel_totp.__version__)}\] - \d{{4}}-\d\d-\d\d$",
+                     changelog, flags=re.M), "CHANGELOG.md has no entry for this version"
 
 
 @pytest.mark.parametrize("script, page", [("generate_totp.py", "generate.md"),
