@@ -71,15 +71,18 @@ def _dotenv(name: str):  # type: ignore[no-untyped-def]
     ``__init__`` (which imports logging, tempfile and pathlib: 25 ms of start-up)."""
     module = sys.modules.get("dotenv." + name) or _private.get(name)
     if module is None:
+        import importlib
         import importlib.util
-        package = importlib.util.find_spec("dotenv")
-        assert package is not None and package.submodule_search_locations is not None
-        spec = importlib.util.spec_from_file_location(
-            "angel_totp._dotenv_" + name,
-            os.path.join(list(package.submodule_search_locations)[0], name + ".py"))
-        assert spec is not None and spec.loader is not None
-        module = _private[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        try:
+            package = importlib.util.find_spec("dotenv")
+            folder = list(package.submodule_search_locations or [])[0]  # type: ignore[union-attr]
+            spec = importlib.util.spec_from_file_location(
+                "angel_totp._dotenv_" + name, os.path.join(folder, name + ".py"))
+            module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+            spec.loader.exec_module(module)  # type: ignore[union-attr]
+        except Exception:  # a dotenv whose module needs its package: load it whole
+            module = importlib.import_module("dotenv." + name)
+        _private[name] = module
     return module
 
 
