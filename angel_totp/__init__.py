@@ -35,7 +35,7 @@ from .errors import (
     SessionStoreError,
 )
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 if TYPE_CHECKING:  # what type checkers see; at run time, _LAZY below
     from .clock import ClockOffset
