@@ -56,7 +56,7 @@ def test_the_login_check_never_repeats_credentials_given_as_arguments(monkeypatc
 
 
 @pytest.mark.parametrize("argv", [["--timeout", "0"], ["--timeout", "abc"],
-                                  ["--min-validity", "40"], ["--timeout", PIN],
+                                  ["--min-validity", "40"], ["--min-validity", PIN],
                                   ["--pin", PIN], ["--jso"], [API_KEY]])
 def test_json_prints_one_object_for_a_usage_error(monkeypatch, capsys, argv):
     result = run_in_process(monkeypatch, capsys, "--json", *argv, settings=settings_for())

@@ -234,6 +234,8 @@ def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
     except ClosedOutput:
         _silence_stdout()
         return EXIT_CLOSED_OUTPUT
+    except SystemExit as done:  # --help and --version, once printed
+        return done.code if isinstance(done.code, int) else EXIT_OK
     except FileNotFoundError as error:
         if _current_folder_exists():
             return _bug(error)

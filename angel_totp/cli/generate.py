@@ -129,11 +129,9 @@ class Secret:
 class Run:
     """One run's options and its env file, read at most once (one warning)."""
 
-    def __init__(self, args: Namespace) -> None:
-        self.min_validity_given = args.min_validity is not None
-        if args.min_validity is None:
-            args.min_validity = DEFAULT_MIN_VALIDITY
+    def __init__(self, args: Namespace, min_validity_given: bool) -> None:
         self.args = args
+        self.min_validity_given = min_validity_given
         self.path: str = args.env_file if args.env_file is not None else DEFAULT_ENV_FILE
         self.settings = Settings(self.path)  # cheap: the file is read only when needed
         self._file: EnvFile | None = None
@@ -192,8 +190,11 @@ class Run:
 
 def main(argv: list[str]) -> int:
     args = parser().parse(argv)
+    given = args.min_validity is not None
+    if not given:
+        args.min_validity = DEFAULT_MIN_VALIDITY
     when = check_options(args)
-    job = Run(args)
+    job = Run(args, given)
     if args.write or args.save_secret:
         job.check_writable()  # before any prompt, wait or output
     elif job.named:

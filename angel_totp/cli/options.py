@@ -109,4 +109,4 @@ def program_name(default: str) -> str:
         module = os.path.relpath(os.path.abspath(started)[:-3], os.path.dirname(package))
         return "python -m " + module.replace(os.sep, ".").removesuffix(".__main__")
     name = os.path.basename(started)
-    return name if name and name != "-c" else default
+    return name if name and name not in ("-c", "__main__.py") else default
