@@ -34,8 +34,7 @@ class Parser(argparse.ArgumentParser):
     """argparse, with errors that never repeat an argument and output through the console."""
 
     def __init__(self, *, secrets: str, **kwargs: Any) -> None:
-        super().__init__(allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter,
-                         **kwargs)
+        super().__init__(allow_abbrev=False, formatter_class=_formatter, **kwargs)
         self.secrets = secrets  # how to give the secrets, for a stray argument's error
         self.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
 
@@ -62,6 +61,13 @@ class Parser(argparse.ArgumentParser):
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         raise SystemExit(status)
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    # With its width given, argparse's formatter does not import shutil, which every
+    # run would pay for: add_argument() makes a formatter.
+    width = min(console.terminal_width(sys.stdout), 100) - 2
+    return argparse.RawDescriptionHelpFormatter(prog, width=max(width, 40))
 
 
 def converter(convert: Callable[[str], Any]) -> Callable[[str], Any]:
