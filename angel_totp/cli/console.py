@@ -190,16 +190,20 @@ def warn_if_readable(found: EnvFile | None, path: str) -> None:
         err(f"hint: chmod 600 {shown(path)}")
 
 
+def absolute(path: str) -> str:
+    """A path as errors name it: absolute (a bot started by cron from another folder
+    must see which file was looked in), shown safely."""
+    try:
+        return shown(os.path.abspath(path))
+    except OSError:  # the current folder is gone
+        return shown(path)
+
+
 def missing(names: list[str], env_file: str, *, hint: str,
             what: str = "missing settings") -> UsageError:
-    """Settings set nowhere (or only to nothing): exit 2, naming the file looked in by
-    its absolute path (a bot started by cron from another folder must see which)."""
-    try:
-        where = os.path.abspath(env_file)
-    except OSError:  # the current folder is gone
-        where = env_file
+    """Settings set nowhere: exit 2, naming the file looked in by its absolute path."""
     return UsageError(f"{what}: {', '.join(names)} (looked in the environment and in "
-                      f"{shown(where)})", hint=hint)
+                      f"{absolute(env_file)})", hint=hint)
 
 
 # Running a command.

@@ -61,13 +61,13 @@ input or usage, 3 --server-time got no usable answer, 130 interrupted,
 """ + MANUAL
 
 # How to give a secret, for errors about a missing one or one given as an argument.
-WAYS = "secrets are never arguments: use --secret-stdin, TOTP_SECRET in the environment " \
-       "or the env file, or the hidden prompt on a terminal"
+WAYS = "use --secret-stdin, TOTP_SECRET in the environment or the env file, or the hidden " \
+       "prompt on a terminal"
 
 
 def parser() -> Parser:
     parser = Parser(prog=program_name("angel-totp"), description=DESCRIPTION, epilog=EPILOG,
-                    secrets=WAYS)
+                    secrets=f"secrets are never arguments: {WAYS}")
     source = parser.add_argument_group("secret")
     source.add_argument("--secret-stdin", action="store_true",
                         help="read the secret from the first line of standard input")
@@ -308,9 +308,11 @@ def obtain_secret(run: Run) -> Secret:
     if console.stdin_is_terminal():
         return _parse(console.ask_hidden("TOTP secret (input hidden): ", "secret"),
                       "the secret you typed", typed=True)
-    where = f"empty in {where}" if setting.empty else "not set"
-    raise console.missing([f"TOTP_SECRET ({where})"], run.path, hint=WAYS,
-                          what="no TOTP secret found")
+    if setting.empty:
+        where = "the environment" if setting.source == "environment" else \
+            console.absolute(run.path)
+        fail(f"TOTP_SECRET in {where} is empty", hint=WAYS)
+    raise console.missing(["TOTP_SECRET"], run.path, hint=WAYS, what="no TOTP secret found")
 
 
 def _first_line(limit: int = 4 * MAX_SECRET_LENGTH) -> str:

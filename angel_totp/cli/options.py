@@ -93,7 +93,9 @@ def timeout_seconds(text: str) -> float:
 
 
 def min_validity_seconds(text: str) -> float:
-    return check_min_validity(seconds(text), what="the validity")
+    if not text.strip().isdigit():  # whole seconds, as the help says
+        raise ValueError("not a whole number of seconds")
+    return check_min_validity(int(text), what="the validity")
 
 
 def add_min_validity(parser: argparse._ActionsContainer, default: int, help: str) -> None:
