@@ -7,16 +7,17 @@ import os
 import sys
 from argparse import Namespace
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .. import checks
 from ..codes import DEFAULT_MIN_VALIDITY, Code, code_at, fresh_code, parse_when
 from ..errors import EnvFileError, InvalidInputError, InvalidSecretError
+from ..hidden import Hidden
 from ..secret import MAX_SECRET_LENGTH, TotpSecret, parse_secret
 from ..settings import DEFAULT_ENV_FILE, Settings
 from . import console, waiting
 from .console import EXIT_OK, UsageError, err, fail, out, shown, warn
-from .options import MANUAL, Parser, add_min_validity, add_timeout, program_name
+from .options import Parser, add_min_validity, add_timeout, manual, program_name
 from .waiting import Waiter
 
 if TYPE_CHECKING:  # loaded only on the paths that read or write the env file
@@ -58,7 +59,7 @@ exit codes: 0 success, 1 the env file could not be read or written, 2 bad
 input or usage, 3 --server-time got no usable answer, 130 interrupted,
 141 output closed, 143 terminated (128 + N for another signal N).
 
-""" + MANUAL
+""" + manual("generate.md")
 
 # How to give a secret, for errors about a missing one or one given as an argument.
 WAYS = "use --secret-stdin, TOTP_SECRET in the environment or the env file, or the hidden " \
@@ -113,17 +114,14 @@ def parser() -> Parser:
 WRITE_MARGIN = 0.5
 
 
-class Secret:
+class Secret(NamedTuple):
     """The secret, where it came from (for messages), whether it was typed, and
-    what to store as TOTP_SECRET."""
+    what to store as TOTP_SECRET (a NamedTuple, so held as masked objects)."""
 
-    __slots__ = ("value", "source", "typed", "storable")
-
-    def __init__(self, value: TotpSecret, source: str, typed: bool, storable: str) -> None:
-        self.value = value
-        self.source = source
-        self.typed = typed
-        self.storable = storable
+    value: TotpSecret
+    source: str
+    typed: bool
+    storable: Hidden
 
 
 class Run:
@@ -346,7 +344,7 @@ def _parse(text: str, source: str, typed: bool) -> Secret:
     caution = secret.compatibility_warning()
     if caution:
         warn(caution)
-    return Secret(secret, source, typed, _storable(text, secret))
+    return Secret(secret, source, typed, Hidden(_storable(text, secret)))
 
 
 def _storable(text: str, secret: TotpSecret) -> str:
@@ -571,10 +569,10 @@ def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code
 def _fitting(parsed: EnvText, secret: Secret) -> str:
     """The secret as given where python-dotenv can read that back, else its key form."""
     try:
-        parsed.set_value("TOTP_SECRET", secret.storable)
+        parsed.set_value("TOTP_SECRET", secret.storable.reveal())
     except InvalidInputError:
         return secret.value.storable_text()
-    return secret.storable
+    return secret.storable.reveal()
 
 
 def offer_update(run: Run, secret: Secret, clock: ClockOffset | None, printed: Code,

@@ -37,7 +37,7 @@ from ..session import (
 from ..settings import Settings
 from . import console, network
 from .console import EXIT_FAILED, EXIT_NO_ANSWER, EXIT_OK, UsageError, fail, out, shown, warn
-from .options import MANUAL, Parser, add_min_validity, add_timeout, program_name
+from .options import Parser, add_min_validity, add_timeout, manual, program_name
 from .waiting import Waiter
 
 DESCRIPTION = """\
@@ -77,7 +77,7 @@ exit codes: 0 login OK (or --dry-run), 1 Angel One said no, 2 bad input or
 usage, 3 no usable answer from the server, 130 interrupted, 141 output
 closed, 143 terminated (128 + N for another signal N).
 
-""" + MANUAL
+""" + manual("login-check.md")
 
 WAYS = "credentials are never arguments: set ANGEL_API_KEY, ANGEL_CLIENT_CODE, ANGEL_PIN " \
        "and TOTP_SECRET in the environment or the env file, or type them at the prompts " \

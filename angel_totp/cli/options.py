@@ -21,13 +21,15 @@ from ..errors import InvalidInputError
 from . import console
 from .console import UsageError
 
-# The end of both commands' --help.
-MANUAL = """\
+
+def manual(page: str) -> str:
+    """The end of both commands' --help: python-dotenv, then where the full manual is."""
+    return f"""\
 Env files are read by the installed python-dotenv's own parser (python-dotenv
 1.0 and newer are supported), so every value reads exactly as the installed
 one reads them.
 
-Full manual: docs/ in the source (start at docs/README.md)."""
+Full manual: docs/{page} in the source (the reference starts at docs/README.md)."""
 
 
 class Parser(argparse.ArgumentParser):
