@@ -58,7 +58,7 @@ def test_server_time_with_a_slow_reply_waits_at_most_once(clock, monkeypatch, wo
     # One's clock is known to +/- 0.98 s, which leaves a 0.04 s window per step.
     write_env_file(workdir, f"TOTP_SECRET={ANGEL_SECRET}\n")
     monkeypatch.setattr(network, "measure_clock_for_people",
-                        lambda args, settings: ClockOffset(-1.98, -0.02))
+                        lambda args, url: ClockOffset(-1.98, -0.02))
     clock.time = STEP_START + 20
     result = run_main("--server-time", "--min-validity", "28", "-q", *extra)
     # The command's side: one wait at most, then a code or an error (it looped for

@@ -813,7 +813,7 @@ def test_server_time_with_no_room_for_the_clock_is_refused_before_any_request(mo
 def test_a_server_clock_too_loose_for_the_validity_is_no_answer_3(clock, monkeypatch):
     from angel_totp.clock import ClockOffset
     monkeypatch.setattr(network, "measure_clock_for_people",
-                        lambda args, settings: ClockOffset(-6.0, 6.0))  # a slow reply
+                        lambda args, url: ClockOffset(-6.0, 6.0))  # a slow reply
     result = run_main("--secret-stdin", "--server-time", "--min-validity", "20",
                       stdin=ANGEL_SECRET)
     assert result.status == 3

@@ -7,6 +7,7 @@ import os
 import sys
 from argparse import Namespace
 from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING, NamedTuple
 
 from .. import checks
@@ -197,15 +198,14 @@ def main(argv: list[str]) -> int:
         job.check_writable()  # before any prompt, wait or output
     elif job.named:
         job.file()  # a file the user named must exist and be readable
-    if args.server_time:
-        _check_base_url_setting(job)  # before a prompt: nothing is sent with a bad one
+    url = _base_url(job) if args.server_time else None  # before a prompt: nothing is sent
     asks = (not args.write and not args.no_write and when is None and not args.watch
             and not args.quiet and not args.json and console.stdin_is_terminal()
             and not args.secret_stdin)
     secret = obtain_secret(job)
     if when is None and not args.watch:
         check_min_validity(job, secret.value)
-    clock = _server_clock(job) if args.server_time else None
+    clock = network().measure_clock_for_people(args, url) if url is not None else None
 
     if args.watch:
         return watch(secret.value, args, clock)
@@ -250,7 +250,12 @@ def check_options(args: Namespace) -> float | None:
     if args.base_url is not None:
         if not args.server_time:
             fail("--base-url is only used with --server-time")
-        _check_base_url(args.base_url, "--base-url")
+        from .. import protocol
+        from ..errors import InvalidSettingError
+        try:
+            protocol.check_base_url(args.base_url, "--base-url")
+        except InvalidSettingError as error:
+            raise UsageError(error.message, error.hint) from None
     if args.time is None:
         return None
     try:
@@ -259,26 +264,21 @@ def check_options(args: Namespace) -> float | None:
         fail(f"--time: {error.message}", hint=error.hint)
 
 
-def _check_base_url(url: str, name: str) -> None:
-    from .. import protocol
-    from ..errors import InvalidSettingError
-    try:
-        protocol.check_base_url(url, name)
-    except InvalidSettingError as error:
-        raise UsageError(error.message, error.hint) from None
+def network() -> ModuleType:
+    """The network stack, loaded only with --server-time (start-up)."""
+    from . import network
+    return network
 
 
-def _check_base_url_setting(run: Run) -> None:
-    if run.args.base_url is not None:
-        return
-    if "ANGEL_BASE_URL" not in os.environ:
+def _base_url(run: Run) -> str:
+    """--base-url, else ANGEL_BASE_URL (the env file read first, with its warnings)."""
+    if run.args.base_url is None and "ANGEL_BASE_URL" not in os.environ:
         run.file()
     try:
-        url = run.settings.value("ANGEL_BASE_URL")
+        url: str = network().base_url(run.args, run.settings)
     except EnvFileError as error:
         raise run.file_error(error) from None
-    if url is not None:
-        _check_base_url(url, "ANGEL_BASE_URL")
+    return url
 
 
 def obtain_secret(run: Run) -> Secret:
@@ -379,12 +379,6 @@ def check_min_validity(run: Run, secret: TotpSecret) -> None:
     except InvalidInputError as error:
         fail(error.message, hint=f"pass --min-validity 0 to {secret.period - 1} "
                                  "(0 never waits)")
-
-
-def _server_clock(run: Run) -> ClockOffset:
-    """Angel One's clock, measured once; the offset is shown on stderr."""
-    from .network import measure_clock_for_people
-    return measure_clock_for_people(run.args, run.settings)
 
 
 def _now_for(clock: ClockOffset | None) -> Callable[[], float]:

@@ -83,9 +83,8 @@ def show_clock(clock: ClockOffset) -> None:
         "codes are made for Angel One's time")
 
 
-def measure_clock_for_people(args: Namespace, settings: Settings) -> ClockOffset:
+def measure_clock_for_people(args: Namespace, url: str) -> ClockOffset:
     """--server-time in generate: one credential-free request, the offset on stderr."""
-    url = base_url(args, settings)
     try:
         with Connection(url, timeout=args.timeout) as connection:
             clock = measure(connection, TERMS)
