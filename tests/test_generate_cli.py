@@ -211,6 +211,7 @@ def _random_base32(size: int) -> str:
     return base64.b32encode(raw).decode()[:size]
 
 
+@pytest.mark.time_bound(10)  # a hang guard: making 10 MB of text takes a while
 def test_a_10_mb_line_on_standard_input_is_refused_at_once_without_echo(clock):
     line = _random_base32(10_000_000)
     result = run_main("--secret-stdin", "-q", stdin=line + "\n",
@@ -220,6 +221,7 @@ def test_a_10_mb_line_on_standard_input_is_refused_at_once_without_echo(clock):
     assert result.stdin_read <= 4 * MAX_SECRET_LENGTH  # a bounded read, not 10 MB
 
 
+@pytest.mark.time_bound(10)  # a hang guard: making 10 MB of text takes a while
 def test_a_10_mb_secret_in_the_env_file_is_refused_at_once_without_echo(clock, workdir):
     line = _random_base32(10_000_000)
     write_env_file(workdir, f"TOTP_SECRET={line}\n")

@@ -388,20 +388,13 @@ def ask_yes_no(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def out_redraw(line: str) -> None:
-    """Redraw the current stdout line in place (a terminal of any width)."""
-    _redraw(line, sys.stdout, out)
-
-
-def err_redraw(line: str) -> None:
-    """Redraw the current stderr line in place; "" clears it."""
-    _redraw(line, sys.stderr, err)
-
-
-def _redraw(line: str, stream: TextIO | None, write: Callable[..., None]) -> None:
+def redraw(line: str, on_stdout: bool) -> None:
+    """Redraw the current line of stdout or stderr in place (a terminal of any
+    width); "" clears it."""
     # \r goes back to the line's start; the text is cut to the terminal's width
     # so it never wraps (a wrapped line cannot be redrawn); ESC [K clears the
     # rest of a longer line drawn before.
+    stream, write = (sys.stdout, out) if on_stdout else (sys.stderr, err)
     if stream is None:
         write("", end="")  # out() raises ClosedOutput; err() drops it
         return

@@ -609,7 +609,7 @@ def watch(secret: TotpSecret, args: Namespace, clock: ClockOffset | None) -> int
             code = code_at(secret, now())
             if redraw:
                 width = console.terminal_width(sys.stdout)
-                console.out_redraw(watch_line(code, width))
+                console.redraw(watch_line(code, width), on_stdout=True)
                 waiting.clock.sleep(1 - now() % 1 + 0.01)
             else:
                 if code.valid_from != last_step:
