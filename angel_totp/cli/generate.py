@@ -116,11 +116,9 @@ WRITE_MARGIN = 0.5
 
 
 class Secret(NamedTuple):
-    """The secret, where it came from (for messages), whether it was typed, and
-    what to store as TOTP_SECRET (a NamedTuple, so held as masked objects)."""
+    """The secret, whether it was typed, and what to store as TOTP_SECRET (masked)."""
 
     value: TotpSecret
-    source: str
     typed: bool
     storable: Hidden
 
@@ -283,11 +281,12 @@ def _base_url(run: Run) -> str:
 
 def obtain_secret(run: Run) -> Secret:
     """The secret from the first source that has one (see --help)."""
-    args = run.args
-    if args.secret_stdin:
+    def typed() -> Secret:
+        return _parse(console.ask_hidden("TOTP secret (input hidden): ", "secret"),
+                      "the secret you typed", typed=True)
+    if run.args.secret_stdin:
         if console.stdin_is_terminal():
-            return _parse(console.ask_hidden("TOTP secret (input hidden): ", "secret"),
-                          "the secret you typed", typed=True)
+            return typed()
         line = _first_line()
         if not line.strip():
             fail("--secret-stdin: standard input had no secret on its first line",
@@ -304,8 +303,7 @@ def obtain_secret(run: Run) -> Secret:
     if setting.value is not None:
         return _parse(setting.value, f"TOTP_SECRET in {where}", typed=False)
     if console.stdin_is_terminal():
-        return _parse(console.ask_hidden("TOTP secret (input hidden): ", "secret"),
-                      "the secret you typed", typed=True)
+        return typed()
     if setting.empty:
         where = "the environment" if setting.source == "environment" else \
             console.absolute(run.path)
@@ -344,7 +342,7 @@ def _parse(text: str, source: str, typed: bool) -> Secret:
     caution = secret.compatibility_warning()
     if caution:
         warn(caution)
-    return Secret(secret, source, typed, Hidden(_storable(text, secret)))
+    return Secret(secret, typed, Hidden(_storable(text, secret)))
 
 
 def _storable(text: str, secret: TotpSecret) -> str:
