@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import os
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,10 +64,10 @@ class Terminal(io.StringIO):
 
 
 class Outcome:
-    """What a run did: its exit status, stdout and stderr, and how long it took."""
+    """What a run did: its exit status, stdout and stderr, and how much of stdin it read."""
 
-    def __init__(self, status: int, out: str, err: str, seconds: float) -> None:
-        self.status, self.out, self.err, self.seconds = status, out, err, seconds
+    def __init__(self, status: int, out: str, err: str, stdin_read: int) -> None:
+        self.status, self.out, self.err, self.stdin_read = status, out, err, stdin_read
 
     def __repr__(self) -> str:
         return f"Outcome({self.status}, out={self.out!r}, err={self.err!r})"
@@ -86,16 +85,14 @@ def run_main(*argv: str, stdin: str = "", stdin_terminal: bool = False,
     stdout = Terminal() if stdout_terminal else io.StringIO()
     stderr = Terminal() if stderr_terminal else io.StringIO()
     streams = (sys.stdin, sys.stdout, sys.stderr)
-    sys.stdin = Terminal(stdin) if stdin_terminal else io.StringIO(stdin)
+    given = sys.stdin = Terminal(stdin) if stdin_terminal else io.StringIO(stdin)
     sys.stdout = stdout
     sys.stderr = None if stderr_closed else stderr  # type: ignore[assignment]
-    started = time.monotonic()
     try:
         status = console.run(generate.main, list(argv))
     finally:
         sys.stdin, sys.stdout, sys.stderr = streams
-    outcome = Outcome(status, stdout.getvalue(), stderr.getvalue(),
-                      time.monotonic() - started)
+    outcome = Outcome(status, stdout.getvalue(), stderr.getvalue(), given.tell())
     shown = outcome.out + outcome.err
     assert_no_leak(shown, *secrets)
     assert "Traceback" not in shown

@@ -36,7 +36,7 @@ def test_ctrl_c_is_130_sigterm_143_and_a_usage_error_is_2(capsys):
         raise KeyboardInterrupt
 
     def terminated(argv):
-        raise console.Terminated
+        raise console.Signalled(15)
 
     assert console.run(interrupted, []) == 130
     assert console.run(terminated, []) == 143

@@ -253,5 +253,5 @@ def test_empty_secret_in_a_fresh_copy_of_the_example_counts_as_missing(tmp_path)
     (tmp_path / ".env").chmod(0o600)
     result = run_generate(cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.startswith("error: TOTP_SECRET in .env is empty")
+    assert result.stderr.startswith(f"error: TOTP_SECRET in {tmp_path / '.env'} is empty")
     assert "hint: use --secret-stdin" in result.stderr

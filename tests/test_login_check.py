@@ -117,8 +117,9 @@ def test_missing_settings_are_named_at_once_without_a_terminal(tmp_path):
     assert result.returncode == 2
     first = messages(result)[0]
     assert first == ("error: missing settings: ANGEL_API_KEY, ANGEL_PIN, "
-                     "TOTP_SECRET (or TOTP)")
-    assert messages(result)[1].startswith("hint: set them in .env")
+                     f"TOTP_SECRET (or TOTP) (looked in the environment and in "
+                     f"{tmp_path / '.env'})")  # the absolute path: cron runs elsewhere
+    assert messages(result)[1].startswith("hint: set them in the env file")
 
 
 def test_empty_setting_is_reported_with_its_source(standin):
@@ -141,8 +142,8 @@ def test_invalid_secret_is_a_usage_error(standin):
     (["--timeout", "0"], "--timeout"),
     (["--timeout", "abc"], "--timeout"),
     (["--base-url", "ftp://x"], "--base-url is not an http:// or https:// URL"),
-    (["--min-validity", "30"], "--min-validity: 30 s is not less than a code's 30 s"),
-    (["--secret", "x"], "unrecognized arguments"),
+    (["--min-validity", "30"], "--min-validity: the validity must be from 0 to 29 seconds"),
+    (["--secret", "x"], "credentials are never arguments"),
 ])
 def test_bad_options_are_usage_errors(standin, monkeypatch, capsys, args, words):
     result = run_in_process(monkeypatch, capsys, *args, settings=settings_for(standin))

@@ -43,13 +43,13 @@ def lines_shown(text: str) -> str:
     return text.replace("\r\n", "\n")
 
 
-def test_hidden_prompt_then_update_yes_and_save_no(tmp_path):
+def test_hidden_prompt_then_save_no_and_update_yes(tmp_path):
     run = session(tmp_path)
     run.answer(r"TOTP secret \(input hidden\): ", ANGEL_SECRET.lower())
     run.expect(r"TOTP (\d{6}) \(valid for 20 s\)")
     code = run.child.match.group(1)
-    run.answer(r"Update TOTP in \.env\? \[y/N\] ", "y")
     run.answer(r"Save this secret as TOTP_SECRET in \.env .*\[y/N\] ", "")
+    run.answer(r"Update TOTP in \.env\? \[y/N\] ", "y")
     status, text = done(run)
     assert status == 0
     assert (tmp_path / ".env").read_text() == f"TOTP={code}\n"
@@ -70,8 +70,8 @@ def test_typed_secret_saved_when_user_says_yes(tmp_path):
     private_env(tmp_path, "A=1\n")
     run = session(tmp_path)
     run.answer("input hidden", " ".join([ANGEL_SECRET[:13], ANGEL_SECRET[13:]]))
-    run.answer(r"Update TOTP.*\[y/N\] ", "")
     run.answer(r"Save this secret.*\[y/N\] ", "y")
+    run.answer(r"Update TOTP.*\[y/N\] ", "")
     status, text = done(run)
     assert status == 0
     assert (tmp_path / ".env").read_text() == f"A=1\nTOTP_SECRET={ANGEL_SECRET}\n"
@@ -82,8 +82,8 @@ def test_the_offer_to_save_appears_for_an_empty_secret_as_in_the_example(tmp_pat
     private_env(tmp_path, "# from .env.example\nTOTP_SECRET=\nTOTP=\n")
     run = session(tmp_path)
     run.answer("input hidden", ANGEL_SECRET)
-    run.answer(r"Update TOTP.*\[y/N\] ", "y")
     run.answer(r"Save this secret as TOTP_SECRET.*\[y/N\] ", "y")
+    run.answer(r"Update TOTP.*\[y/N\] ", "y")
     status, text = done(run)
     assert status == 0
     written = re.search(r"TOTP (\d{6})", text).group(1)
@@ -166,7 +166,7 @@ def test_a_bad_min_validity_is_refused_before_any_prompt(tmp_path):
     status, text = done(session(tmp_path, "--min-validity", "30"))
     assert status == 2
     assert "input hidden" not in text and "[y/N]" not in text
-    assert lines_shown(text).startswith("error: argument --min-validity: 30 s is not less")
+    assert lines_shown(text).startswith("error: argument --min-validity: the validity must be")
 
 
 def test_empty_secret_in_env_file_leads_to_the_prompt(tmp_path):

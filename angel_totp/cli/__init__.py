@@ -4,9 +4,11 @@ This layer holds what only people see: options, prompts, output formats,
 exit codes, and the wording that names flags and files. The library
 beside it knows none of that.
 
-The entry points import their command inside a ``try``, so that Ctrl-C
-while Python is still loading modules ends as ``interrupted`` (130), not
-as a traceback.
+The entry points (the console scripts, ``python -m angel_totp`` and the
+root scripts) all come through :func:`angel_totp` and
+:func:`angel_login_check`, which import their command inside a ``try``:
+Ctrl-C while Python is still loading modules ends as ``interrupted``
+(130), not as a traceback. This is the one place that is handled.
 """
 
 from __future__ import annotations
@@ -14,19 +16,23 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
+EXIT_INTERRUPTED = 130  # Ctrl-C: what a shell shows for SIGINT
+
+
+def interrupted() -> int:
+    """Say a run was interrupted, on stderr if it is still there; the exit code."""
+    try:
+        print("\ninterrupted", file=sys.stderr, flush=True)
+    except (OSError, ValueError, AttributeError):
+        pass
+    return EXIT_INTERRUPTED
 
 
 def _start(load: Callable[[], Callable[[], int]]) -> int:
     try:
         run = load()
     except KeyboardInterrupt:
-        try:
-            print("\ninterrupted", file=sys.stderr)
-        except (OSError, ValueError, AttributeError):
-            pass
-        return EXIT_INTERRUPTED
+        return interrupted()
     return run()
 
 

@@ -22,7 +22,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from .. import redact
 from ..errors import (
@@ -33,16 +33,22 @@ from ..errors import (
     MissingSettingError,
     NoAnswerError,
 )
+from . import interrupted
+
+if TYPE_CHECKING:
+    from ..envfile import EnvFile
 
 EXIT_OK = 0
 EXIT_FAILED = 1         # the job ran and failed
 EXIT_USAGE = 2          # bad input, missing setting, bad option
 EXIT_NO_ANSWER = 3      # no usable answer from the server
-EXIT_INTERRUPTED = 130  # Ctrl-C
 EXIT_CLOSED_OUTPUT = 141  # what a shell shows for SIGPIPE
-EXIT_TERMINATED = 143   # SIGTERM
+# Ctrl-C is EXIT_INTERRUPTED (130); another signal that ends a run, 128 + its
+# number, as a shell shows it: SIGTERM 143, SIGHUP 129...
 
-
+# The signals that end a run. Each raises Signalled, so that every ``finally``
+# runs: a temporary file is removed, a prompt restores the terminal's echo.
+ENDING_SIGNALS = ("SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGTERM")
 
 class CommandError(Exception):
     """A failure to report as one ``error:`` line, an optional hint, and an exit code."""
@@ -62,8 +68,21 @@ class UsageError(CommandError):
         super().__init__(message, hint, EXIT_USAGE)
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised like Ctrl-C so that every ``finally`` cleans up."""
+class Signalled(BaseException):
+    """A signal that ends the run, raised like Ctrl-C so that every ``finally`` cleans up."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    @property
+    def words(self) -> str:
+        name = signal.Signals(self.signum).name
+        return "terminated" if name == "SIGTERM" else f"terminated by {name}"
 
 
 class ClosedOutput(Exception):
@@ -152,10 +171,6 @@ def err(line: str = "", end: str = "\n") -> None:
         pass
 
 
-def note(message: str) -> None:
-    err(message)
-
-
 def warn(message: str) -> None:
     err(f"warning: {message}")
 
@@ -164,6 +179,31 @@ def report_error(message: str, hint: str | None = None) -> None:
     err(f"error: {' '.join(message.split())}")
     if hint:
         err(f"hint: {' '.join(hint.split())}")
+
+
+def warn_if_readable(found: EnvFile | None, path: str) -> None:
+    """Warn once about an env file that group or others can read: it holds secrets."""
+    from ..envfile import readable_by_others
+    if found is not None and readable_by_others(found):
+        warn(f"{shown(path)} can be read by other users (mode {found.mode:04o}) and it "
+             "holds secrets")
+        err(f"hint: chmod 600 {shown(path)}")
+
+
+def absolute(path: str) -> str:
+    """A path as errors name it: absolute (a bot started by cron from another folder
+    must see which file was looked in), shown safely."""
+    try:
+        return shown(os.path.abspath(path))
+    except OSError:  # the current folder is gone
+        return shown(path)
+
+
+def missing(names: list[str], env_file: str, *, hint: str,
+            what: str = "missing settings") -> UsageError:
+    """Settings set nowhere: exit 2, naming the file looked in by its absolute path."""
+    return UsageError(f"{what}: {', '.join(names)} (looked in the environment and in "
+                      f"{absolute(env_file)})", hint=hint)
 
 
 # Running a command.
@@ -181,7 +221,7 @@ def exit_code_for(error: AngelTotpError) -> int:
 
 def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
     """Run ``main`` and turn every failure into one error line and an exit code."""
-    _install_signal_handlers()
+    previous = _install_signal_handlers()
     try:
         return main(sys.argv[1:] if argv is None else argv)
     except CommandError as error:
@@ -191,32 +231,74 @@ def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
         report_error(shown(error.message, 400), error.hint and shown(error.hint, 400))
         return exit_code_for(error)
     except KeyboardInterrupt:
-        err("")
-        err("interrupted")
-        return EXIT_INTERRUPTED
-    except Terminated:
-        err("terminated")
-        return EXIT_TERMINATED
+        return interrupted()
+    except Signalled as ended:
+        err(ended.words)
+        return ended.exit_code
     except ClosedOutput:
         _silence_stdout()
         return EXIT_CLOSED_OUTPUT
-    except Exception as error:  # a bug: still one line, and no values in it
-        report_error(f"unexpected {type(error).__name__} at {_where(error)}",
-                     hint="this is a bug; please report it with the command you ran "
-                          "(never your secrets)")
-        return EXIT_FAILED
+    except SystemExit as done:  # --help and --version, once printed
+        return done.code if isinstance(done.code, int) else EXIT_OK
+    except FileNotFoundError as error:
+        if _current_folder_exists():
+            return _bug(error)
+        report_error("the current folder no longer exists",
+                     hint="change to an existing folder (cd) and run again")
+        return EXIT_USAGE
+    except Exception as error:
+        return _bug(error)
     finally:
-        _quiet_signals()  # the run is over: a late Ctrl-C or SIGTERM must not show a traceback
+        _restore_signals(previous)
         _flush_quietly()
 
 
-def _install_signal_handlers() -> None:
-    def terminate(signum: int, frame: object) -> None:
-        raise Terminated()
+def _bug(error: Exception) -> int:
+    # Still one line, and no values in it: an exception's message may carry a secret.
+    report_error(f"unexpected {type(error).__name__} at {_where(error)}",
+                 hint="this is a bug; please report it with the command you ran "
+                      "(never your secrets)")
+    return EXIT_FAILED
+
+
+def _current_folder_exists() -> bool:
     try:
-        signal.signal(signal.SIGTERM, terminate)
-    except (ValueError, OSError, AttributeError):  # not the main thread, or no SIGTERM
-        pass
+        os.getcwd()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _install_signal_handlers() -> dict[int, Any]:
+    """Each ending signal raises Signalled, once: a second one during the cleanup is
+    ignored, so that the cleanup finishes. Returns the handlers to restore."""
+    def end(signum: int, frame: object) -> None:
+        for number in previous:
+            _set_handler(number, signal.SIG_IGN)
+        raise Signalled(signum)
+    previous: dict[int, Any] = {}
+    for name in ENDING_SIGNALS:
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = _set_handler(number, end)
+    return previous
+
+
+def _set_handler(number: int, handler: Any) -> Any:
+    try:
+        return signal.signal(number, handler)
+    except (ValueError, OSError):  # not the main thread
+        return None
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    # The run is over: a late Ctrl-C or SIGTERM must not show a traceback, and
+    # the other signals get back what they had (their default: end quietly).
+    for number, handler in previous.items():
+        if handler is not None:
+            _set_handler(number, handler)
+    for name in ("SIGINT", "SIGTERM"):
+        _set_handler(getattr(signal, name), signal.SIG_IGN)
 
 
 def _where(error: BaseException) -> str:
@@ -227,14 +309,6 @@ def _where(error: BaseException) -> str:
     if frame is None:
         return "an unknown place"
     return f"{os.path.basename(frame.tb_frame.f_code.co_filename)}:{frame.tb_lineno}"
-
-
-def _quiet_signals() -> None:
-    for name in ("SIGINT", "SIGTERM"):
-        try:
-            signal.signal(getattr(signal, name), signal.SIG_IGN)
-        except (ValueError, OSError, AttributeError):  # not the main thread
-            pass
 
 
 def _flush_quietly() -> None:
@@ -314,24 +388,18 @@ def ask_yes_no(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def out_redraw(line: str) -> None:
-    """Redraw the current stdout line in place (a terminal of any width)."""
-    _redraw(line, sys.stdout, out)
-
-
-def err_redraw(line: str) -> None:
-    """Redraw the current stderr line in place; "" clears it."""
-    _redraw(line, sys.stderr, err)
-
-
-def _redraw(line: str, stream: TextIO | None, write: Callable[..., None]) -> None:
+def redraw(line: str, on_stdout: bool) -> None:
+    """Redraw the current line of stdout or stderr in place (a terminal of any
+    width); "" clears it."""
     # \r goes back to the line's start; the text is cut to the terminal's width
     # so it never wraps (a wrapped line cannot be redrawn); ESC [K clears the
     # rest of a longer line drawn before.
+    stream, write = (sys.stdout, out) if on_stdout else (sys.stderr, err)
     if stream is None:
         write("", end="")  # out() raises ClosedOutput; err() drops it
         return
-    text = shown(line, max(1, terminal_width(stream) - 1)) if line else ""
+    # Cut, not shortened with "...": in a 1 to 3 column terminal even that wraps.
+    text = shown(line)[:terminal_width(stream) - 1] if line else ""
     try:
         stream.write("\r")
         write(text, end="")

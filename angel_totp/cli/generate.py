@@ -5,25 +5,20 @@ from __future__ import annotations
 import math
 import os
 import sys
+from argparse import Namespace
 from collections.abc import Callable
-from types import SimpleNamespace
-from typing import TYPE_CHECKING
+from types import ModuleType
+from typing import TYPE_CHECKING, NamedTuple
 
-from .. import __version__
+from .. import checks
 from ..codes import DEFAULT_MIN_VALIDITY, Code, code_at, fresh_code, parse_when
 from ..errors import EnvFileError, InvalidInputError, InvalidSecretError
+from ..hidden import Hidden
 from ..secret import MAX_SECRET_LENGTH, TotpSecret, parse_secret
 from ..settings import DEFAULT_ENV_FILE, Settings
 from . import console, waiting
 from .console import EXIT_OK, UsageError, err, fail, out, shown, warn
-from .options import (
-    Command,
-    Option,
-    min_validity_seconds,
-    program_name,
-    text_value,
-    timeout_seconds,
-)
+from .options import Parser, add_min_validity, add_timeout, manual, program_name
 from .waiting import Waiter
 
 if TYPE_CHECKING:  # loaded only on the paths that read or write the env file
@@ -41,117 +36,77 @@ where the secret comes from (first found wins):
   3. TOTP_SECRET         in the env file (--env-file, default ./.env)
   4. a hidden prompt     only when standard input is a terminal
 
-  The secret is the 26-letter base32 text Angel One shows beside the QR
-  code, in any case, with or without spaces (any kind, such as a web
-  page's non-breaking ones), hyphens or '=' padding; or the whole
-  otpauth://totp/... URI the QR code holds. It is never accepted as a
-  command-line argument: arguments are visible to every user of the
-  machine. An invalid secret is refused (exit 2) with what is wrong and
-  where, never any of its characters: a character that is not a base32
-  letter (a non-ASCII letter is never read as a Latin one), too short or
-  too long (over 1,024 characters), or a 6 to 8 digit code from an
-  authenticator app instead of the secret.
+  The secret is the base32 text Angel One shows beside the QR code (any case,
+  spaces, hyphens, '=' padding), or the whole otpauth://totp/... URI. It is
+  never a command-line argument: arguments are visible to every user of the
+  machine. An invalid secret is refused (exit 2) without showing any of it.
 """
 
 EPILOG = """\
 examples:
-  angel-totp                        code from TOTP_SECRET (environment or .env)
-  angel-totp -q                     just the code, for scripts
-  angel-totp --json                 {"totp": "123456", "valid_for": 17, ...}
-  pass show angel/totp | angel-totp --secret-stdin -q
-  angel-totp --write                also set TOTP=<code> in .env
-  angel-totp --watch                live code with a countdown; Ctrl-C stops
-  angel-totp --server-time          code for Angel One's clock, not this machine's
-  angel-totp --time 2005-03-18T01:58:29Z   code for another instant
-  (from a checkout, 'python generate_totp.py' is the same command)
+  %(prog)s                   code from TOTP_SECRET (environment or .env)
+  %(prog)s -q                just the code, for scripts
+  pass show angel/totp | %(prog)s --secret-stdin -q
+  %(prog)s --write           also set TOTP=<code> in .env
+  %(prog)s --watch           live code with a countdown; Ctrl-C stops
 
-waiting for the next code:
-  A code that would expire within --min-validity seconds (default 5) is not
-  handed out: the command waits for the next one, with a countdown on
-  stderr when stderr is a terminal and a single note otherwise. --time
-  never waits, and --min-validity 0 turns the wait off.
+A code that would expire within --min-validity seconds is not handed out:
+the command waits for the next one (once at most) and says so on stderr.
+With --write the file is checked before any wait, locked only while the
+code is chosen and written, and the code is printed once the file holds it.
 
-the env file:
-  Without --write or --no-write you are asked "Update TOTP in .env? [y/N]"
-  only when standard input is a terminal and the output is the default one;
-  -q, --json and piped input never ask and never write.
-  With --write, in this order: everything that can be checked beforehand
-  is (the path is not empty, its folder exists and is writable, the file is
-  writable, not read-only, not hard-linked, and parses), before any wait or
-  output; then the file is locked, the code is chosen, so that it has at
-  least --min-validity seconds left when the new file takes the old one's
-  place, the file is written, read back and checked; and only then is the
-  code printed. If the file cannot be written, nothing is printed on stdout,
-  the file is left untouched, and the exit status is 1 (2 for a bad path
-  you named).
-  Only TOTP assignments change (and TOTP_SECRET with --save-secret); each
-  keeps its export prefix, quotes and comment. The write is atomic, keeps
-  the file's permissions (a new file is 0600), goes through a symlink to
-  its target, leaves no temporary file behind (also on Ctrl-C and
-  SIGTERM), and notices a change another program makes meanwhile and redoes
-  its update on top of it. A lock held by another program for over 10 s
-  ends the run with exit 1. A read-only or hard-linked file is refused,
-  untouched; a file that other users can read gets a warning. A file named
-  with --env-file must exist unless --write or --save-secret is given,
-  which create it.
+exit codes: 0 success, 1 the env file could not be read or written, 2 bad
+input or usage, 3 --server-time got no usable answer, 130 interrupted,
+141 output closed, 143 terminated (128 + N for another signal N).
 
-exit codes:
-  0    success (--watch: also on Ctrl-C)
-  1    the env file could not be read, parsed or written
-  2    bad input or usage: invalid secret, no secret, bad option, an
-       --env-file that is empty, a folder, in a folder that does not
-       exist, or missing without --write
-  3    --server-time got no usable answer from Angel One
-  130  interrupted (Ctrl-C)   141  output closed   143  terminated
+""" + manual("generate.md")
 
-A code in .env lasts 30 seconds. A bot should keep TOTP_SECRET in .env and
-make the code at login time (see README.md: "The Python API, for bots").
-"""
+# How to give a secret, for errors about a missing one or one given as an argument.
+WAYS = "use --secret-stdin, TOTP_SECRET in the environment or the env file, or the hidden " \
+       "prompt on a terminal"
 
-OPTIONS = (
-    Option("--secret-stdin", dest="secret_stdin", group="secret",
-           help="read the secret from the first line of standard input"),
-    Option("--env-file", dest="env_file", convert=text_value, metavar="PATH", group="secret",
-           help="the env file to read TOTP_SECRET from and write TOTP to "
-                "(default: .env in the current folder)"),
-    Option("-q", "--quiet", dest="quiet", group="output", exclusive="format",
-           help="print the code alone, e.g. 123456 (never asks anything)"),
-    Option("--json", dest="json", group="output", exclusive="format",
-           help="print one JSON object: totp, valid_for, valid_until, period, digits, "
-                "algorithm (never asks anything)"),
-    Option("--watch", dest="watch", group="output",
-           help="keep showing the current code with a countdown until Ctrl-C (redrawn "
-                "in place on a terminal of any width, one line per new code otherwise "
-                "and with -q or --json)"),
-    Option("--time", dest="time", convert=text_value, metavar="WHEN", group="time",
-           help="the code for that instant: Unix seconds (1111111109) or ISO 8601 with "
-                "a zone (2005-03-18T01:58:29Z), from 1970 to 9999 (milliseconds are "
-                "refused, with a hint); never waits"),
-    Option("--min-validity", dest="min_validity", convert=min_validity_seconds,
-           default=DEFAULT_MIN_VALIDITY, metavar="SECONDS", group="time",
-           help="if the current code expires sooner, wait for the next one and say so "
-                "on stderr (a countdown on a terminal); 0 turns this off "
-                f"(default: {DEFAULT_MIN_VALIDITY})"),
-    Option("--server-time", dest="server_time", group="time",
-           help="make the code for Angel One's clock, measured from one request that "
-                "carries no secret; prints the offset on stderr"),
-    Option("--base-url", dest="base_url", convert=text_value, metavar="URL", group="time",
-           help="with --server-time: the SmartAPI root (default: ANGEL_BASE_URL, else "
-                "https://apiconnect.angelone.in)"),
-    Option("--timeout", dest="timeout", convert=timeout_seconds, default=10.0,
-           metavar="SECONDS", group="time",
-           help="with --server-time: give up after this long (default: 10)"),
-    Option("--write", dest="write", group="writing the env file", exclusive="write",
-           help="set TOTP=<code> in the env file without asking; the code is printed "
-                "only once the file is written and checked"),
-    Option("--no-write", dest="no_write", group="writing the env file", exclusive="write",
-           help="never write and never ask"),
-    Option("--save-secret", dest="save_secret", group="writing the env file",
-           help="also store the secret as TOTP_SECRET when the env file has none or an "
-                "empty one (a URI with values other than Angel One's is stored whole, "
-                "quoted); a secret typed at the prompt is offered for saving, "
-                "default no"),
-)
+
+def parser() -> Parser:
+    parser = Parser(prog=program_name("angel-totp"), description=DESCRIPTION, epilog=EPILOG,
+                    secrets=f"secrets are never arguments: {WAYS}")
+    source = parser.add_argument_group("secret")
+    source.add_argument("--secret-stdin", action="store_true",
+                        help="read the secret from the first line of standard input")
+    source.add_argument("--env-file", metavar="PATH",
+                        help="the env file to read TOTP_SECRET from and write TOTP to "
+                             "(default: .env in the current folder)")
+    output = parser.add_argument_group("output")
+    output_format = output.add_mutually_exclusive_group()
+    output_format.add_argument("-q", "--quiet", action="store_true",
+                               help="print the code alone (never asks anything)")
+    output_format.add_argument("--json", action="store_true",
+                               help="print one JSON object: totp, valid_for, valid_until, "
+                                    "period, digits, algorithm (never asks anything)")
+    output.add_argument("--watch", action="store_true",
+                        help="keep showing the current code with a countdown until Ctrl-C")
+    time = parser.add_argument_group("time")
+    time.add_argument("--time", metavar="WHEN",
+                      help="the code for that instant: Unix seconds or ISO 8601 with a zone "
+                           "(2005-03-18T01:58:29Z), 1970 to 9999; never waits")
+    add_min_validity(time, DEFAULT_MIN_VALIDITY,
+                     "if the current code expires sooner, wait for the next one")
+    time.add_argument("--server-time", action="store_true",
+                      help="make the code for Angel One's clock, measured from one request "
+                           "that carries no secret; prints the offset on stderr")
+    time.add_argument("--base-url", metavar="URL",
+                      help="with --server-time: the SmartAPI root (default: ANGEL_BASE_URL, "
+                           "else https://apiconnect.angelone.in)")
+    add_timeout(time, "with --server-time: give up after this long")
+    writing = parser.add_argument_group("writing the env file")
+    write = writing.add_mutually_exclusive_group()
+    write.add_argument("--write", action="store_true",
+                       help="set TOTP=<code> in the env file without asking")
+    write.add_argument("--no-write", action="store_true", help="never write and never ask")
+    writing.add_argument("--save-secret", action="store_true",
+                         help="also store the secret as TOTP_SECRET when the env file has "
+                              "none or an empty one")
+    return parser
+
 
 # With --write, the code must outlast the write itself: it is chosen with this
 # much more than --min-validity left, so that what is printed after the file was
@@ -159,34 +114,24 @@ OPTIONS = (
 WRITE_MARGIN = 0.5
 
 
-def command() -> Command:
-    return Command(program_name("generate_totp.py"), DESCRIPTION, EPILOG, OPTIONS, __version__)
+class Secret(NamedTuple):
+    """The secret, whether it was typed, and what to store as TOTP_SECRET (masked)."""
 
-
-class Secret:
-    """The secret, where it came from (for messages), whether it was typed, and
-    what to store as TOTP_SECRET."""
-
-    __slots__ = ("value", "source", "typed", "storable")
-
-    def __init__(self, value: TotpSecret, source: str, typed: bool, storable: str) -> None:
-        self.value = value
-        self.source = source
-        self.typed = typed
-        self.storable = storable
+    value: TotpSecret
+    typed: bool
+    storable: Hidden
 
 
 class Run:
     """One run's options and its env file, read at most once (one warning)."""
 
-    def __init__(self, args: SimpleNamespace, min_validity_given: bool) -> None:
+    def __init__(self, args: Namespace, min_validity_given: bool) -> None:
         self.args = args
         self.min_validity_given = min_validity_given
         self.path: str = args.env_file if args.env_file is not None else DEFAULT_ENV_FILE
         self.settings = Settings(self.path)  # cheap: the file is read only when needed
         self._file: EnvFile | None = None
         self._read = False
-
 
     @property
     def named(self) -> bool:
@@ -217,7 +162,6 @@ class Run:
         """The env file as read (warning once if others can read it); None if absent."""
         if self._read:
             return self._file
-        from ..envfile import readable_by_others
         try:
             found = self.settings.file()
         except EnvFileError as error:
@@ -226,10 +170,7 @@ class Run:
         if found is None and self.named and not creates:
             raise UsageError(f"env file {self.shown_path} does not exist",
                              hint="check the path, or add --write to create it")
-        if found is not None and readable_by_others(found):
-            warn(f"{self.shown_path} can be read by other users (mode {found.mode:04o}) "
-                 "and it holds secrets")
-            err(f"hint: chmod 600 {self.shown_path}")
+        console.warn_if_readable(found, self.path)
         self._file, self._read = found, True
         return found
 
@@ -244,22 +185,24 @@ class Run:
 
 
 def main(argv: list[str]) -> int:
-    args = command().parse(argv)
+    args = parser().parse(argv)
+    given = args.min_validity is not None
+    if not given:
+        args.min_validity = DEFAULT_MIN_VALIDITY
     when = check_options(args)
-    job = Run(args, _min_validity_given(argv))
+    job = Run(args, given)
     if args.write or args.save_secret:
         job.check_writable()  # before any prompt, wait or output
     elif job.named:
         job.file()  # a file the user named must exist and be readable
-    if args.server_time:
-        _check_base_url_setting(job)  # before a prompt: nothing is sent with a bad one
+    url = _base_url(job) if args.server_time else None  # before a prompt: nothing is sent
     asks = (not args.write and not args.no_write and when is None and not args.watch
             and not args.quiet and not args.json and console.stdin_is_terminal()
             and not args.secret_stdin)
     secret = obtain_secret(job)
     if when is None and not args.watch:
         check_min_validity(job, secret.value)
-    clock = _server_clock(job) if args.server_time else None
+    clock = network().measure_clock_for_people(args, url) if url is not None else None
 
     if args.watch:
         return watch(secret.value, args, clock)
@@ -284,7 +227,7 @@ def main(argv: list[str]) -> int:
     return EXIT_OK
 
 
-def check_options(args: SimpleNamespace) -> float | None:
+def check_options(args: Namespace) -> float | None:
     """Every check on the options alone, before anything else happens."""
     if args.watch and (args.write or args.save_secret or args.time is not None):
         fail("--watch cannot be combined with --write, --save-secret or --time",
@@ -304,7 +247,12 @@ def check_options(args: SimpleNamespace) -> float | None:
     if args.base_url is not None:
         if not args.server_time:
             fail("--base-url is only used with --server-time")
-        _check_base_url(args.base_url, "--base-url")
+        from .. import protocol
+        from ..errors import InvalidSettingError
+        try:
+            protocol.check_base_url(args.base_url, "--base-url")
+        except InvalidSettingError as error:
+            raise UsageError(error.message, error.hint) from None
     if args.time is None:
         return None
     try:
@@ -313,50 +261,36 @@ def check_options(args: SimpleNamespace) -> float | None:
         fail(f"--time: {error.message}", hint=error.hint)
 
 
-def _min_validity_given(argv: list[str]) -> bool:
-    """Whether --min-validity (or an abbreviation argparse accepts) was given."""
-    for item in argv:
-        if item == "--":
-            return False
-        if item.startswith("--m"):  # no other option of this command starts so
-            return True
-    return False
+def network() -> ModuleType:
+    """The network stack, loaded only with --server-time (start-up)."""
+    from . import network
+    return network
 
 
-def _check_base_url(url: str, name: str) -> None:
-    from .. import protocol
-    from ..errors import InvalidSettingError
-    try:
-        protocol.check_base_url(url, name)
-    except InvalidSettingError as error:
-        raise UsageError(error.message, error.hint) from None
-
-
-def _check_base_url_setting(run: Run) -> None:
-    if run.args.base_url is not None:
-        return
-    if "ANGEL_BASE_URL" not in os.environ:
+def _base_url(run: Run) -> str:
+    """--base-url, else ANGEL_BASE_URL (the env file read first, with its warnings)."""
+    if run.args.base_url is None and "ANGEL_BASE_URL" not in os.environ:
         run.file()
     try:
-        url = run.settings.value("ANGEL_BASE_URL")
+        url: str = network().base_url(run.args, run.settings)
     except EnvFileError as error:
         raise run.file_error(error) from None
-    if url is not None:
-        _check_base_url(url, "ANGEL_BASE_URL")
+    return url
 
 
 def obtain_secret(run: Run) -> Secret:
     """The secret from the first source that has one (see --help)."""
-    args = run.args
-    if args.secret_stdin:
+    def typed() -> Secret:
+        return _parse(console.ask_hidden("TOTP secret (input hidden): ", "secret"),
+                      "the secret you typed", typed=True)
+    if run.args.secret_stdin:
         if console.stdin_is_terminal():
-            return _parse(console.ask_hidden("TOTP secret (input hidden): ", "secret"),
-                          "the secret you typed", typed=True)
+            return typed()
         line = _first_line()
         if not line.strip():
             fail("--secret-stdin: standard input had no secret on its first line",
-                 hint="pipe the secret in, e.g.: pass show angel/totp | "
-                      "angel-totp --secret-stdin")
+                 hint=f"pipe the secret in, e.g.: pass show angel/totp | "
+                      f"{program_name('angel-totp')} --secret-stdin")
         return _parse(line, "the secret from standard input", typed=False)
     if "TOTP_SECRET" not in os.environ:  # the file decides: read it, with its warnings
         run.file()
@@ -368,28 +302,28 @@ def obtain_secret(run: Run) -> Secret:
     if setting.value is not None:
         return _parse(setting.value, f"TOTP_SECRET in {where}", typed=False)
     if console.stdin_is_terminal():
-        return _parse(console.ask_hidden("TOTP secret (input hidden): ", "secret"),
-                      "the secret you typed", typed=True)
+        return typed()
     if setting.empty:
-        fail(f"TOTP_SECRET in {where} is empty",
-             hint="use --secret-stdin, put your secret in TOTP_SECRET, or run in a "
-                  "terminal to be asked for it")
-    fail("no TOTP secret found",
-         hint=f"use --secret-stdin, set TOTP_SECRET in the environment or in "
-              f"{run.shown_path}, or run in a terminal to be asked for it")
+        where = "the environment" if setting.source == "environment" else \
+            console.absolute(run.path)
+        fail(f"TOTP_SECRET in {where} is empty", hint=WAYS)
+    raise console.missing(["TOTP_SECRET"], run.path, hint=WAYS, what="no TOTP secret found")
 
 
 def _first_line(limit: int = 4 * MAX_SECRET_LENGTH) -> str:
-    # A bounded read: a 10 MB line is refused without holding it all.
-    if sys.stdin is None:
-        return ""
+    # A bounded read, of bytes: a 10 MB line is refused without holding it all,
+    # and bytes that are not UTF-8 are named as such, whatever the locale says.
+    stream = getattr(sys.stdin, "buffer", None)
     try:
-        line = sys.stdin.readline(limit)
+        if stream is None:
+            return sys.stdin.readline(limit) if sys.stdin is not None else ""
+        line: bytes = stream.readline(limit)
+        return line.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        fail("--secret-stdin: standard input is not UTF-8 text",
+             hint="pipe the secret in as UTF-8 text")
     except (OSError, ValueError):
         return ""
-    except UnicodeDecodeError:
-        fail("--secret-stdin: standard input is not text in this system's encoding")
-    return line
 
 
 def _parse(text: str, source: str, typed: bool) -> Secret:
@@ -407,7 +341,7 @@ def _parse(text: str, source: str, typed: bool) -> Secret:
     caution = secret.compatibility_warning()
     if caution:
         warn(caution)
-    return Secret(secret, source, typed, _storable(text, secret))
+    return Secret(secret, typed, Hidden(_storable(text, secret)))
 
 
 def _storable(text: str, secret: TotpSecret) -> str:
@@ -435,21 +369,13 @@ def _secret_part(text: str) -> str:
 def check_min_validity(run: Run, secret: TotpSecret) -> None:
     """A --min-validity this secret's codes cannot meet: exit 2, before any wait,
     in words that fit whether the user gave --min-validity or not."""
-    asked, period = run.args.min_validity, secret.period
-    if asked < period:
-        return
-    if run.min_validity_given:
-        fail(f"--min-validity {asked} is too long for this secret, whose codes last only "
-             f"{period} s", hint=f"use --min-validity 0 to {period - 1} (0 never waits)")
-    fail(f"this secret's codes last only {period} s, too short to still have the "
-         f"{asked} s of validity that a code must have left by default",
-         hint=f"pass --min-validity 0 to {period - 1} (0 never waits)")
-
-
-def _server_clock(run: Run) -> ClockOffset:
-    """Angel One's clock, measured once; the offset is shown on stderr."""
-    from .network import measure_clock_for_people
-    return measure_clock_for_people(run.args, run.settings)
+    option = "--min-validity" if run.min_validity_given else \
+        f"the default --min-validity {DEFAULT_MIN_VALIDITY}"
+    try:
+        checks.check_min_validity(run.args.min_validity, secret.period, what=option)
+    except InvalidInputError as error:
+        fail(error.message, hint=f"pass --min-validity 0 to {secret.period - 1} "
+                                 "(0 never waits)")
 
 
 def _now_for(clock: ClockOffset | None) -> Callable[[], float]:
@@ -460,14 +386,35 @@ def _now_for(clock: ClockOffset | None) -> Callable[[], float]:
     return lambda: waiting.clock.now() - offset
 
 
-def make_code(secret: TotpSecret, args: SimpleNamespace, clock: ClockOffset | None,
-              margin: float = 0.0) -> Code:
-    """A code with at least --min-validity (plus ``margin``) seconds left."""
+class NeedsWait(Exception):
+    """The code chosen under the env file's lock would need a wait: raised out of the
+    update, so that the lock is let go while the run waits (another run may write)."""
+
+    def __init__(self, code: Code, seconds: float) -> None:
+        super().__init__(seconds)
+        self.code, self.seconds = code, seconds
+
+
+def make_code(secret: TotpSecret, args: Namespace, clock: ClockOffset | None,
+              margin: float = 0.0, *, may_wait: bool = True) -> Code:
+    """A code with at least --min-validity (plus ``margin``) seconds left, after one
+    wait at most; without ``may_wait``, a wait due raises :class:`NeedsWait`."""
     waiter = Waiter(args.min_validity, writing=margin > 0)
+    waited = False
+
+    def on_wait(code: Code, seconds: float) -> None:
+        nonlocal waited
+        if not may_wait:
+            raise NeedsWait(code, seconds)
+        if waited:  # the one wait did not land on a code that lasts: say so, now
+            raise missed(args, clock)
+        waited = True
+        waiter.announce(code, seconds)
     try:
         if clock is not None:
-            return _code_for_server(secret, args.min_validity + margin, clock, waiter)
-        return fresh_code(secret, args.min_validity + margin, on_wait=waiter.announce,
+            return _code_for_server(secret, args.min_validity + margin, clock, on_wait,
+                                    waiter.sleep)
+        return fresh_code(secret, args.min_validity + margin, on_wait=on_wait,
                           sleep=waiter.sleep, clock=waiting.clock.now)
     except InvalidInputError as error:
         option = {"min_validity": "--min-validity", "uncertainty": "--server-time"}.get(
@@ -477,21 +424,34 @@ def make_code(secret: TotpSecret, args: SimpleNamespace, clock: ClockOffset | No
         waiter.done()
 
 
+def missed(args: Namespace, clock: ClockOffset | None) -> console.CommandError:
+    """A wait for the next code that did not give one lasting --min-validity."""
+    if clock is not None:
+        return console.CommandError(
+            f"no code lasts --min-validity {args.min_validity:g} s with Angel One's clock "
+            f"known only to +/- {clock.uncertainty:.2f} s",
+            "use a lower --min-validity, or run again (a faster reply measures the clock "
+            "more closely)", console.EXIT_NO_ANSWER)
+    return console.CommandError("the wait for the next code overran it (was the machine "
+                                "suspended, or very busy?)", "run again", console.EXIT_FAILED)
+
+
 def _code_for_server(secret: TotpSecret, min_validity: float, clock: ClockOffset,
-                     waiter: Waiter) -> Code:
+                     on_wait: Callable[[Code, float], None],
+                     sleep: Callable[[float], None]) -> Code:
     """The library's rule for Angel One's clock; a bound too loose for it is exit 3."""
     from ..errors import NoAnswerError
     from ..servertime import code_for_server
     from .network import TERMS
     try:
-        return code_for_server(secret, min_validity, clock, on_wait=waiter.announce,
-                               sleep=waiter.sleep, now=waiting.clock.now, terms=TERMS)
+        return code_for_server(secret, min_validity, clock, on_wait=on_wait, sleep=sleep,
+                               now=waiting.clock.now, terms=TERMS)
     except NoAnswerError as error:
         raise console.CommandError(shown(error.cause, 400), shown(error.hint or "", 400),
                                    console.EXIT_NO_ANSWER) from None
 
 
-def _write_margin(args: SimpleNamespace, secret: TotpSecret,
+def _write_margin(args: Namespace, secret: TotpSecret,
                   clock: ClockOffset | None) -> float:
     """WRITE_MARGIN where a code can have that much more left; 0 with
     --min-validity 0, which never waits."""
@@ -520,7 +480,7 @@ def _seconds_left(code: Code, clock: ClockOffset | None) -> float:
     return max(0.0, _local_expiry(code, clock) - waiting.clock.now())
 
 
-def render(code: Code, args: SimpleNamespace, left: float) -> str:
+def render(code: Code, args: Namespace, left: float) -> str:
     """The code in the chosen format, ``left`` seconds before it expires."""
     valid_for = max(0, math.floor(left))
     if args.quiet:
@@ -544,17 +504,29 @@ def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code
         values: dict[str, str] = {}
         good_until = float("inf")
         if write_code:
-            code = make_code(secret.value, args, clock, margin)
+            code = make_code(secret.value, args, clock, margin, may_wait=False)
             chosen.append(code)
             values["TOTP"] = code.totp
             good_until = _local_expiry(code, clock) - args.min_validity - margin
         if save_secret and not parsed.has_nonempty("TOTP_SECRET"):
-            values["TOTP_SECRET"] = _fitting(parsed, secret)
+            values["TOTP_SECRET"] = _fitting(secret)
         return values, good_until
 
+    waited = False
     for _ in range(WRITE_ATTEMPTS):
         try:
             result = update_env_file(run.path, compute, clock=lambda: waiting.clock.now())
+        except NeedsWait as due:  # the lock is let go: wait outside it, once
+            if waited:
+                raise missed(args, clock) from None
+            waited = True
+            waiter = Waiter(args.min_validity, writing=margin > 0)
+            waiter.announce(due.code, due.seconds)
+            try:
+                waiter.sleep(due.seconds)
+            finally:
+                waiter.done()
+            continue
         except EnvFileError as error:
             raise run.file_error(error) from None
         code = chosen[-1] if chosen else None
@@ -585,23 +557,24 @@ def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code
     return code
 
 
-def _fitting(parsed: EnvFile, secret: Secret) -> str:
+def _fitting(secret: Secret) -> str:
     """The secret as given where python-dotenv can read that back, else its key form."""
     from ..envfile import can_store
-    return secret.storable if can_store(secret.storable) else secret.value.storable_text()
+    storable = secret.storable.reveal()
+    return storable if can_store(storable) else secret.value.storable_text()
 
 
 def offer_update(run: Run, secret: Secret, clock: ClockOffset | None, printed: Code,
                  saved: bool) -> None:
-    """Interactively: ask to write the code, and to save a typed secret."""
+    """Interactively: offer to save a typed secret first, then to write the code."""
     path = run.shown_path
-    write_code = console.ask_yes_no(f"Update TOTP in {path}?")
     save = False
     if secret.typed and not saved:
         found = run.file()
         if found is None or not found.has_nonempty("TOTP_SECRET"):
             save = console.ask_yes_no(
                 f"Save this secret as TOTP_SECRET in {path} (so you are not asked again)?")
+    write_code = console.ask_yes_no(f"Update TOTP in {path}?")
     if not (write_code or save):
         return
     run.check_writable()
@@ -621,7 +594,7 @@ def watch_line(code: Code, width: int | None) -> str:
     return next((form for form in forms if len(form) <= width - 1), forms[-1])
 
 
-def watch(secret: TotpSecret, args: SimpleNamespace, clock: ClockOffset | None) -> int:
+def watch(secret: TotpSecret, args: Namespace, clock: ClockOffset | None) -> int:
     """Show the current code until Ctrl-C; redraw in place on a terminal."""
     now = _now_for(clock)
     redraw = console.is_terminal(sys.stdout) and not (args.quiet or args.json)
@@ -631,7 +604,7 @@ def watch(secret: TotpSecret, args: SimpleNamespace, clock: ClockOffset | None) 
             code = code_at(secret, now())
             if redraw:
                 width = console.terminal_width(sys.stdout)
-                console.out_redraw(watch_line(code, width))
+                console.redraw(watch_line(code, width), on_stdout=True)
                 waiting.clock.sleep(1 - now() % 1 + 0.01)
             else:
                 if code.valid_from != last_step:
@@ -646,3 +619,7 @@ def watch(secret: TotpSecret, args: SimpleNamespace, clock: ClockOffset | None) 
 
 def run() -> int:
     return console.run(main)
+
+
+if __name__ == "__main__":  # python -m angel_totp.cli.generate
+    sys.exit(run())

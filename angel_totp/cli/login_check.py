@@ -9,14 +9,16 @@ says what worked or why not.
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
+import sys
+from argparse import Namespace
 from typing import Any
 
-from .. import __version__, protocol
+from .. import protocol
 from ..clock import ClockOffset
 from ..codes import DEFAULT_MIN_VALIDITY
 from ..diagnosis import clock_warning
 from ..errors import (
+    AngelTotpError,
     EnvFileError,
     InvalidInputError,
     LoginError,
@@ -34,23 +36,17 @@ from ..session import (
 )
 from ..settings import Settings
 from . import console, network
-from .console import EXIT_FAILED, EXIT_NO_ANSWER, EXIT_OK, UsageError, err, fail, out, shown, warn
-from .options import (
-    Command,
-    Option,
-    min_validity_seconds,
-    program_name,
-    text_value,
-    timeout_seconds,
-)
+from .console import EXIT_FAILED, EXIT_NO_ANSWER, EXIT_OK, UsageError, fail, out, shown, warn
+from .options import Parser, add_min_validity, add_timeout, manual, program_name
 from .waiting import Waiter
 
 DESCRIPTION = """\
 Log in to Angel One SmartAPI once with your API key, client code, PIN and a
 fresh TOTP code, and say plainly whether it worked. On success it reads your
 profile, prints "Login OK: <name> (<client code>)", and logs out again so no
-session is left open. On failure it says why and what to do next, and it
-always checks this computer's clock against Angel One's.
+session is left open (with --store, it keeps the session for today's bots).
+On failure it says why and what to do next, and it always checks this
+computer's clock against Angel One's.
 
 settings (the environment first, then the env file, default ./.env):
   ANGEL_API_KEY      your SmartAPI app's API key
@@ -61,67 +57,63 @@ settings (the environment first, then the env file, default ./.env):
   ANGEL_BASE_URL     default https://apiconnect.angelone.in (or --base-url)
 
   A missing setting is asked for on a terminal (the API key and PIN hidden);
-  without a terminal the run stops and names every missing one. Every
-  setting is checked before anything is sent, and a value is never shown,
-  only its name. No option takes a secret: arguments are visible to every
-  user of the machine.
+  without a terminal the run stops and names every missing one. A value is
+  never shown, only its name. No option takes a credential: arguments are
+  visible to every user of the machine.
 """
 
 EPILOG = """\
 examples:
-  angel-login-check                     check the login with .env
-  angel-login-check --server-time       make the code for Angel One's clock
-  angel-login-check --dry-run           show the requests, send nothing
-  angel-login-check --json              {"ok": true, "name": ..., ...}
-  angel-login-check --env-file prod.env --timeout 20
-  (from a checkout, 'python test_api_connection.py' is the same command)
+  %(prog)s                     check the login with .env
+  %(prog)s --server-time       make the code for Angel One's clock
+  %(prog)s --dry-run           show the requests, send nothing
+  %(prog)s --store             keep the session for today's bots
 
-network:
-  The requests share one connection where the server keeps it open. Each
-  has its verdict within --timeout plus one second, whatever the network
-  does. HTTPS_PROXY, HTTP_PROXY and NO_PROXY are honoured; TLS certificates
-  are always verified; redirects are not followed. Ctrl-C stops within a
-  second, after trying one logout for at most 2 s if a session was open
-  (a second Ctrl-C skips it).
+One login request per run, never a retry loop. Each request has its verdict
+within --timeout plus one second; Ctrl-C stops within a second, after trying
+one logout for at most 2 s (a second Ctrl-C skips it).
 
-exit codes:
-  0    login OK (or --dry-run)
-  1    Angel One said no (wrong PIN, code, key, unregistered IP...; see the hint)
-  2    bad input or usage: a missing or invalid setting, a bad option, an env
-       file that cannot be read
-  3    no usable answer: network, DNS, TLS, proxy, timeout, rate limit, HTML or
-       non-JSON or malformed reply, server error
-  130  interrupted (Ctrl-C)   141  output closed   143  terminated
+exit codes: 0 login OK (or --dry-run), 1 Angel One said no, 2 bad input or
+usage, 3 no usable answer from the server, 130 interrupted, 141 output
+closed, 143 terminated (128 + N for another signal N).
 
-One login request per run, never a retry loop: Angel One allows one login
-a second per account.
-"""
+""" + manual("login-check.md")
 
-OPTIONS = (
-    Option("--env-file", dest="env_file", convert=text_value, metavar="PATH",
-           help="where to read settings the environment does not set "
-                "(default: .env in the current folder)"),
-    Option("--base-url", dest="base_url", convert=text_value, metavar="URL",
-           help="the SmartAPI root (default: ANGEL_BASE_URL, else "
-                "https://apiconnect.angelone.in)"),
-    Option("--timeout", dest="timeout", convert=timeout_seconds, default=10.0,
-           metavar="SECONDS", help="give up on a request after this long, in wall-clock "
-                                   "time (default: 10)"),
-    Option("--min-validity", dest="min_validity", convert=min_validity_seconds,
-           default=DEFAULT_MIN_VALIDITY, metavar="SECONDS",
-           help="with TOTP_SECRET, wait for the next code if the current one expires "
-                f"sooner than this (default: {DEFAULT_MIN_VALIDITY}; 0 turns it off)"),
-    Option("--server-time", dest="server_time",
-           help="read Angel One's clock first (one request with no credential, on the "
-                "same connection) and make the code for its time"),
-    Option("--json", dest="json",
-           help="print one JSON object: ok, and errorcode, message, cause, hint on "
-                "failure, or client_code, name on success; clock_offset_s whenever the "
-                "clock was measured"),
-    Option("--dry-run", dest="dry_run",
-           help="print the requests that would be sent, with the key, PIN and code "
-                "masked; send nothing"),
-)
+WAYS = "credentials are never arguments: set ANGEL_API_KEY, ANGEL_CLIENT_CODE, ANGEL_PIN " \
+       "and TOTP_SECRET in the environment or the env file, or type them at the prompts " \
+       "on a terminal"
+
+STORE_DEFAULT = ""  # --store without a path: the per-user default for the client code
+
+
+def parser() -> Parser:
+    parser = Parser(prog=program_name("angel-login-check"), description=DESCRIPTION,
+                    epilog=EPILOG, secrets=WAYS)
+    parser.add_argument("--env-file", metavar="PATH",
+                        help="where to read settings the environment does not set "
+                             "(default: .env in the current folder)")
+    parser.add_argument("--base-url", metavar="URL",
+                        help="the SmartAPI root (default: ANGEL_BASE_URL, else "
+                             "https://apiconnect.angelone.in)")
+    add_timeout(parser, "give up on a request after this long, in wall-clock time")
+    add_min_validity(parser, DEFAULT_MIN_VALIDITY,
+                     "with TOTP_SECRET, wait for the next code if the current one expires "
+                     "sooner")
+    parser.add_argument("--server-time", action="store_true",
+                        help="read Angel One's clock first (one request with no credential, "
+                             "on the same connection) and make the code for its time")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object whatever happens: ok, and errorcode, "
+                             "message, hint on failure, or client_code, name on success")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the requests that would be sent, with the key, PIN and "
+                             "code masked; send nothing")
+    parser.add_argument("--store", nargs="?", const=STORE_DEFAULT, metavar="PATH",
+                        help="keep the session for today's bots instead of logging out, in "
+                             "PATH (default: a per-user state folder); a second run reuses "
+                             "it after one profile request")
+    return parser
+
 
 PLACEHOLDER_TOKEN = "<token from the login reply>"
 
@@ -134,51 +126,55 @@ PROMPTS = {"ANGEL_API_KEY": ("API key (input hidden): ", "the API key", True),
            "ANGEL_PIN": ("PIN (input hidden): ", "the PIN", True)}
 
 
-def command() -> Command:
-    return Command(program_name("test_api_connection.py"), DESCRIPTION, EPILOG, OPTIONS,
-                   __version__)
-
-
 def main(argv: list[str]) -> int:
-    args = command().parse(argv)
+    report = Report("--json" in argv)  # no abbreviation: this is the only spelling
     try:
-        return check(args)
+        args = parser().parse(argv)
+        if args.min_validity is None:
+            args.min_validity = DEFAULT_MIN_VALIDITY
+        report.server_time = args.server_time
+        return check(args, report)
     except console.CommandError as error:
-        if args.json:  # a bot reading stdout gets one object whatever happened
-            out(json.dumps({"ok": False, "errorcode": "USAGE" if error.exit_code == 2
-                            else "FAILED", "message": shown(error.message, 400),
-                            "hint": shown(error.hint or "", 400)}))
+        report.problem("USAGE" if error.exit_code == console.EXIT_USAGE else "FAILED",
+                       error.message, error.hint)
+        raise
+    except AngelTotpError as error:
+        report.problem("USAGE" if console.exit_code_for(error) == console.EXIT_USAGE
+                       else "FAILED", error.message, error.hint)
+        raise
+    except KeyboardInterrupt:
+        report.problem("INTERRUPTED", "interrupted", None)
+        raise
+    except console.Signalled as ended:
+        report.problem("TERMINATED", ended.words, None)
         raise
 
 
-def check(args: SimpleNamespace) -> int:
+def check(args: Namespace, report: Report) -> int:
     """The run, once the options are read."""
     network.check_server_time_room(args)
     if args.env_file is not None and not args.env_file.strip():
         fail("--env-file is empty", hint="give the path of a .env file")
+    if args.store is not None and args.dry_run:
+        fail("--store and --dry-run cannot be combined: --dry-run sends nothing")
     settings = Settings(args.env_file if args.env_file is not None else ".env")
     _check_env_file(args, settings)
     url = network.base_url(args, settings)
     credentials = gather_credentials(settings)
     if args.dry_run:
         return dry_run(url, credentials, args.server_time)
-    return check_login(args, url, credentials, Report(args.json, args.server_time))
+    return check_login(args, url, credentials, report)
 
 
-def _check_env_file(args: SimpleNamespace, settings: Settings) -> None:
+def _check_env_file(args: Namespace, settings: Settings) -> None:
     """Read the env file now: one that cannot be read or parsed exits 2, nothing sent."""
-    from ..envfile import readable_by_others
     try:
         found = settings.file()
     except EnvFileError as error:
         raise network.env_file_unusable(error) from None
-    path = shown(settings.env_file or ".env")
     if found is None and args.env_file is not None:
-        fail(f"env file {path} does not exist", hint="check the path")
-    if found is not None and readable_by_others(found):
-        warn(f"{path} can be read by other users (mode {found.mode:04o}) and it holds "
-             "secrets")
-        err(f"hint: chmod 600 {path}")
+        fail(f"env file {shown(args.env_file)} does not exist", hint="check the path")
+    console.warn_if_readable(found, settings.env_file or ".env")
 
 
 # The settings.
@@ -202,9 +198,9 @@ def gather_credentials(settings: Settings) -> Credentials:
             _check_setting(name, value)
     if not console.stdin_is_terminal() and (missing or not has_code):
         names = missing + ([] if has_code else ["TOTP_SECRET (or TOTP)"])
-        fail("missing settings: " + ", ".join(names),
-             hint=f"set them in {path} (see .env.example) or the environment, or run in "
-                  "a terminal to be asked")
+        raise console.missing(names, settings.env_file or ".env",
+                              hint="set them in the env file (see .env.example) or the "
+                                   "environment, or run in a terminal to be asked")
     for name, (prompt, what, hidden) in PROMPTS.items():
         if values[name] is None:
             values[name] = _ask(name, prompt, what, hidden)
@@ -290,16 +286,23 @@ def dry_run(url: str, credentials: Credentials, server_time: bool) -> int:
 
 # The login.
 
-def check_login(args: SimpleNamespace, url: str, credentials: Credentials,
-                report: Report) -> int:
-    """One login through the library, then one logout; the verdict through the gate."""
+def check_login(args: Namespace, url: str, credentials: Credentials, report: Report) -> int:
+    """One login through the library, then one logout (with --store, today's session
+    kept or reused instead); the verdict through the gate."""
     waiter = Waiter(args.min_validity)
+    common: dict[str, Any] = dict(
+        totp=credentials.totp, base_url=url, timeout=args.timeout,
+        min_validity=args.min_validity, server_time=args.server_time, on_wait=waiter.announce,
+        sleep=waiter.sleep, on_clock=network.show_clock, names=SETTING_NAMES)
     try:
-        session = login(credentials.api_key, credentials.client_code, credentials.pin,
-                        credentials.secret, totp=credentials.totp, base_url=url,
-                        timeout=args.timeout, min_validity=args.min_validity,
-                        server_time=args.server_time, on_wait=waiter.announce,
-                        sleep=waiter.sleep, on_clock=network.show_clock, names=SETTING_NAMES)
+        if args.store is None:
+            session = login(credentials.api_key, credentials.client_code, credentials.pin,
+                            credentials.secret, **common)
+        else:
+            from ..store import daily_login  # type: ignore[import-not-found, unused-ignore]
+            session = daily_login(credentials.api_key, credentials.client_code,
+                                  credentials.pin, credentials.secret,
+                                  store=args.store or None, **common)
     except LoginError as error:
         return report.failure(reworded(error, network.TERMS))
     except InvalidInputError as error:
@@ -309,21 +312,30 @@ def check_login(args: SimpleNamespace, url: str, credentials: Credentials,
     finally:
         waiter.done()
     console.hide(session.jwt_token, session.refresh_token, session.feed_token)
-    session.logout()
-    failure = session.logout_error
-    if failure is not None:
-        why = f"{failure.errorcode} {failure.message}" if isinstance(
-            failure, LoginRefusedError) else failure.errorcode.lower().replace("_", " ")
-        warn(f"could not log out ({shown(why)}); the session will expire on its own")
+    if args.store is None:
+        session.logout()
+        failure = session.logout_error
+        if failure is not None:
+            why = f"{failure.errorcode} {failure.message}" if isinstance(
+                failure, LoginRefusedError) else failure.errorcode.lower().replace("_", " ")
+            warn(f"could not log out ({shown(why)}); the session will expire on its own")
     return report.success(session)
 
 
 class Report:
-    """Prints the verdict as text or as one JSON object, through the gate."""
+    """Prints the verdict as text or as one JSON object, through the gate: with
+    --json, exactly one object whatever happens."""
 
-    def __init__(self, as_json: bool, server_time: bool) -> None:
+    def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
-        self.server_time = server_time  # the offset was shown, and codes made for it
+        self.server_time = False  # the offset was shown, and codes made for it
+        self.printed = False
+
+    def problem(self, errorcode: str, message: str, hint: str | None) -> None:
+        """With --json, the object for a run that ended another way (usage, a signal)."""
+        if self.as_json and not self.printed:
+            self._json({"ok": False, "errorcode": errorcode, "message": shown(message, 400),
+                        "hint": shown(hint or "", 400)}, None)
 
     def success(self, session: Session) -> int:
         clock = session.clock
@@ -331,8 +343,12 @@ class Report:
         client_code = shown(session.client_code, 20)
         exchanges = [shown(e, 20) for e in session.exchanges]
         if self.as_json:
-            self._json({"ok": True, "client_code": client_code, "name": name,
-                        "exchanges": exchanges, "logged_out": session.logged_out}, clock)
+            payload = {"ok": True, "client_code": client_code, "name": name,
+                       "exchanges": exchanges, "logged_out": session.logged_out}
+            kept = getattr(session, "store_path", None)
+            if kept:
+                payload.update(stored=shown(kept), reused=bool(getattr(session, "reused", False)))
+            self._json(payload, clock)
         else:
             out(f"Login OK: {name} ({client_code})")
             if exchanges:
@@ -341,6 +357,10 @@ class Report:
                 out(f"clock: {clock.describe()}")
             if session.logged_out:
                 out("logged out: no session left open")
+            kept = getattr(session, "store_path", None)
+            if kept:
+                how = "reused" if getattr(session, "reused", False) else "kept"
+                out(f"session {how} for today in {shown(kept)} (not logged out)")
         self._clock_warning(clock)
         return EXIT_OK
 
@@ -367,8 +387,13 @@ class Report:
         if clock is not None:
             payload["clock_offset_s"] = console.shown_number(round(clock.estimate, 2))
             payload["clock_uncertainty_s"] = console.shown_number(round(clock.uncertainty, 2))
+        self.printed = True
         out(json.dumps(payload))
 
 
 def run() -> int:
     return console.run(main)
+
+
+if __name__ == "__main__":  # python -m angel_totp.cli.login_check
+    sys.exit(run())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from argparse import Namespace
 from typing import TYPE_CHECKING
 
 from .. import protocol
@@ -27,7 +27,7 @@ TERMS = {
 }
 
 
-def base_url(args: SimpleNamespace, settings: Settings) -> str:
+def base_url(args: Namespace, settings: Settings) -> str:
     """--base-url, else ANGEL_BASE_URL, else Angel One's; checked, never shown.
 
     A URL that is not ``http(s)://host[:port][/path]`` exits 2, naming where
@@ -55,7 +55,7 @@ _READ_HINTS = {"not_utf8": "save it as UTF-8 text",
                "syntax": "fix that line: python-dotenv cannot read it either"}
 
 
-def check_server_time_room(args: SimpleNamespace) -> None:
+def check_server_time_room(args: Namespace) -> None:
     """--server-time with a --min-validity that no measured clock can satisfy: exit 2 now."""
     if not args.server_time:
         return
@@ -83,9 +83,8 @@ def show_clock(clock: ClockOffset) -> None:
         "codes are made for Angel One's time")
 
 
-def measure_clock_for_people(args: SimpleNamespace, settings: Settings) -> ClockOffset:
+def measure_clock_for_people(args: Namespace, url: str) -> ClockOffset:
     """--server-time in generate: one credential-free request, the offset on stderr."""
-    url = base_url(args, settings)
     try:
         with Connection(url, timeout=args.timeout) as connection:
             clock = measure(connection, TERMS)

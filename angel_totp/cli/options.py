@@ -1,198 +1,122 @@
-"""Each command's options, declared once.
+"""What both commands' options share: one argparse parser each, built here.
 
-A command lists its options as :class:`Option` values. From that one list
-come both the argparse parser (``--help``, ``--version``, abbreviations and
-every error message) and a fast parser for the exact spellings, which the
-common runs take: argparse's import (gettext, locale, shutil) costs more
-start-up time than making a code. Anything the fast parser is not sure of
-goes to argparse, which therefore decides every doubtful case.
+No option may be abbreviated, and no usage error repeats an argument that is
+not an option: a secret typed in the wrong place (``angel-totp JBSW...``,
+``--secret=otpauth://...``) must never reach a terminal, a CI log or cron mail.
+An option the user did not give is ``None``, so that a command can tell a
+default from a value given.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
-from ..secret import ANGEL_ONE_PERIOD
+from .. import __version__
+from ..checks import check_min_validity, check_timeout
+from ..errors import InvalidInputError
+from . import console
 from .console import UsageError
 
-if TYPE_CHECKING:  # argparse is imported only when a run needs it (start-up cost)
-    import argparse
+
+def manual(page: str) -> str:
+    """The end of both commands' --help: python-dotenv, then where the full manual is."""
+    return f"""\
+Env files are read by the installed python-dotenv's own parser (python-dotenv
+1.0 and newer are supported), so every value reads exactly as the installed
+one reads them.
+
+Full manual: docs/{page} in the source (the reference starts at docs/README.md)."""
 
 
-class Option:
-    """One command-line option: its spellings, where it goes, how it converts.
+class Parser(argparse.ArgumentParser):
+    """argparse, with errors that never repeat an argument and output through the console."""
 
-    ``convert`` turns the text into the value or raises ``ValueError`` with
-    a message for people; ``None`` makes the option a flag. ``exclusive``
-    names a group of which at most one option may be given.
-    """
+    def __init__(self, *, secrets: str, **kwargs: Any) -> None:
+        super().__init__(allow_abbrev=False, formatter_class=_formatter, **kwargs)
+        self.secrets = secrets  # how to give the secrets, for a stray argument's error
+        self.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
 
-    __slots__ = ("flags", "dest", "convert", "default", "metavar", "help", "group",
-                 "exclusive")
+    def parse(self, argv: list[str]) -> argparse.Namespace:
+        self.argv = argv
+        return self.parse_args(argv)
 
-    def __init__(self, *flags: str, dest: str, help: str,
-                 convert: Callable[[str], Any] | None = None, default: Any = None,
-                 metavar: str | None = None, group: str = "options",
-                 exclusive: str | None = None) -> None:
-        self.flags = flags
-        self.dest = dest
-        self.convert = convert
-        self.default = False if convert is None and default is None else default
-        self.metavar = metavar
-        self.help = help
-        self.group = group
-        self.exclusive = exclusive
+    def error(self, message: str) -> NoReturn:
+        # argparse repeats arguments it did not expect, those given to a flag
+        # ("ignored explicit argument"), and more: any of them may be a secret.
+        hint = f"run '{self.prog} --help' for the options"
+        words = [word for item in getattr(self, "argv", []) for word in item.partition("=")
+                 if len(word) >= 4 and word not in self._option_string_actions]
+        if any(word in message for word in words) or any(
+                phrase in message for phrase in ("unrecognized", "explicit", "ambiguous")):
+            raise UsageError("unexpected argument (not repeated here: it may be a secret)",
+                             hint=f"{self.secrets}; {hint}")
+        raise UsageError(message, hint=hint)
 
-    @property
-    def takes_value(self) -> bool:
-        return self.convert is not None
+    def _print_message(self, message: str, file: Any = None) -> None:
+        # --help and --version: a closed stdout is 141, a full one exit 1, as any output.
+        for line in message.rstrip("\n").split("\n"):
+            console.out(line)
 
-
-class Command:
-    """A command's name, manual text and options."""
-
-    __slots__ = ("prog", "description", "epilog", "options", "version")
-
-    def __init__(self, prog: str, description: str, epilog: str,
-                 options: Sequence[Option], version: str) -> None:
-        self.prog = prog
-        self.description = description
-        self.epilog = epilog
-        self.options = tuple(options)
-        self.version = version
-
-    def defaults(self) -> dict[str, Any]:
-        return {option.dest: option.default for option in self.options}
-
-    def parse(self, argv: Sequence[str]) -> SimpleNamespace:
-        """The options in ``argv``; a mistake raises :class:`UsageError`."""
-        fast = self.parse_fast(argv)
-        if fast is not None:
-            return fast
-        return SimpleNamespace(**vars(self.argparse_parser().parse_args(list(argv))))
-
-    def parse_fast(self, argv: Sequence[str]) -> SimpleNamespace | None:
-        """The exact spellings, as argparse would read them, or None if unsure."""
-        by_flag = {flag: option for option in self.options for flag in option.flags}
-        values = self.defaults()
-        given: set[str] = set()
-        items = iter(argv)
-        for item in items:
-            name, equals, text = item.partition("=")
-            option = by_flag.get(item if not equals else name)
-            if option is None or (equals and not option.takes_value):
-                return None
-            if option.takes_value:
-                if not equals:
-                    following = next(items, None)
-                    if following is None or following.startswith("-"):
-                        return None
-                    text = following
-                assert option.convert is not None
-                try:
-                    values[option.dest] = option.convert(text)
-                except ValueError:
-                    return None
-            else:
-                values[option.dest] = True
-            given.add(option.dest)
-        groups: dict[str, int] = {}
-        for option in self.options:
-            if option.exclusive and option.dest in given:
-                groups[option.exclusive] = groups.get(option.exclusive, 0) + 1
-        if any(count > 1 for count in groups.values()):
-            return None
-        return SimpleNamespace(**values)
-
-    def argparse_parser(self) -> argparse.ArgumentParser:
-        """The reference parser: --help, --version, abbreviations and errors."""
-        import argparse
-
-        class Parser(argparse.ArgumentParser):
-            def error(self, message: str) -> NoReturn:
-                raise UsageError(message, hint=f"run '{self.prog} --help' for the options")
-
-        parser = Parser(prog=self.prog, description=self.description, epilog=self.epilog,
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
-        groups: dict[str, Any] = {}
-        exclusive: dict[str, Any] = {}
-        for option in self.options:
-            if option.group not in groups:
-                groups[option.group] = (parser if option.group == "options"
-                                        else parser.add_argument_group(option.group))
-            target = groups[option.group]
-            if option.exclusive:
-                if option.exclusive not in exclusive:
-                    exclusive[option.exclusive] = target.add_mutually_exclusive_group()
-                target = exclusive[option.exclusive]
-            if option.takes_value:
-                assert option.convert is not None
-                target.add_argument(*option.flags, dest=option.dest, default=option.default,
-                                    metavar=option.metavar, help=option.help,
-                                    type=_for_argparse(option.convert))
-            else:
-                target.add_argument(*option.flags, dest=option.dest, action="store_true",
-                                    help=option.help)
-        parser.add_argument("--version", action="version",
-                            version=f"%(prog)s {self.version}")
-        return parser
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise SystemExit(status)
 
 
-def _for_argparse(convert: Callable[[str], Any]) -> Callable[[str], Any]:
-    """A converter whose ValueError argparse reports with our message."""
-    import argparse
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    # With its width given, argparse's formatter does not import shutil, which every
+    # run would pay for: add_argument() makes a formatter.
+    width = min(console.terminal_width(sys.stdout), 100) - 2
+    return argparse.RawDescriptionHelpFormatter(prog, width=max(width, 40))
 
+
+def converter(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An option's converter whose errors argparse reports in our words."""
     def checked(text: str) -> Any:
         try:
             return convert(text)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
+        except (InvalidInputError, ValueError) as error:
+            raise argparse.ArgumentTypeError(getattr(error, "message", str(error))) from None
     return checked
 
 
-# Converters shared by both commands. Their ValueError messages are for people.
-
-def whole_seconds(text: str) -> int:
-    """A whole number of seconds, 0 or more (e.g. --min-validity)."""
-    if not text.strip().isdigit():
-        raise ValueError(f"'{_shown(text)}' is not a whole number of seconds")
-    return int(text)
-
-
-def min_validity_seconds(text: str) -> int:
-    """--min-validity: 0 to 29 s, since Angel One's codes last 30 s."""
-    value = whole_seconds(text)
-    if value >= ANGEL_ONE_PERIOD:
-        raise ValueError(f"{value} s is not less than a code's {ANGEL_ONE_PERIOD} s")
-    return value
+def seconds(text: str) -> float:
+    # The value is never repeated: it may be a secret typed in the wrong place.
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError("not a number of seconds") from None
 
 
 def timeout_seconds(text: str) -> float:
-    """--timeout: a number of seconds above 0 and up to 300."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 300:
-        raise ValueError(f"'{_shown(text)}' is not a number of seconds from 0 to 300")
-    return value
+    return check_timeout(seconds(text), "the timeout")
 
 
-def text_value(text: str) -> str:
-    return text
+def min_validity_seconds(text: str) -> float:
+    if not text.strip().isdigit():  # whole seconds, as the help says
+        raise ValueError("not a whole number of seconds")
+    return check_min_validity(int(text), what="the validity")
 
 
-def _shown(text: str) -> str:
-    # An option's value is the user's own words, but keep it short and printable.
-    clean = "".join(c if c.isprintable() else "?" for c in text)
-    return clean[:40] + ("..." if len(clean) > 40 else "")
+def add_min_validity(parser: argparse._ActionsContainer, default: int, help: str) -> None:
+    parser.add_argument("--min-validity", type=converter(min_validity_seconds),
+                        metavar="SECONDS", help=f"{help} (default: {default}; 0 turns it off)")
 
 
-def program_name(script: str) -> str:
-    """How the user started us: ``generate_totp.py`` or ``angel-totp``."""
-    invoked = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    return invoked if invoked and invoked != "__main__.py" else script
+def add_timeout(parser: argparse._ActionsContainer, help: str) -> None:
+    parser.add_argument("--timeout", type=converter(timeout_seconds), default=10.0,
+                        metavar="SECONDS", help=f"{help} (default: 10)")
+
+
+def program_name(default: str) -> str:
+    """How the user started the command: ``angel-totp``, ``generate_totp.py``,
+    ``python -m angel_totp``... (so that its hints name something that exists)."""
+    started = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if started.endswith(".py") and os.path.abspath(started).startswith(package + os.sep):
+        module = os.path.relpath(os.path.abspath(started)[:-3], os.path.dirname(package))
+        return "python -m " + module.replace(os.sep, ".").removesuffix(".__main__")
+    name = os.path.basename(started)
+    return name if name and name not in ("-c", "__main__.py") else default

@@ -70,8 +70,8 @@ class Waiter:
         end = clock.monotonic() + seconds
         while (left := end - clock.monotonic()) > _TICK:
             whole = math.ceil(left - _TICK)  # 3 s, 2 s, 1 s
-            console.err_redraw(f"waiting {whole} s for the next code "
-                               f"(--min-validity {self.min_validity:g})")
+            console.redraw(f"waiting {whole} s for the next code "
+                           f"(--min-validity {self.min_validity:g})", on_stdout=False)
             self.drawn = True
             clock.sleep(left - (whole - 1))  # to the next whole second of the countdown
         if left > 0:
@@ -79,7 +79,7 @@ class Waiter:
 
     def done(self) -> None:
         if self.drawn:
-            console.err_redraw("")
+            console.redraw("", on_stdout=False)
             self.drawn = False
 
 
