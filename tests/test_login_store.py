@@ -1,6 +1,6 @@
 """test_api_connection.py --store: today's session kept for bots, reused by the next run.
 
-Skipped until ``angel_totp.store`` (the session store) is importable."""
+The store lives outside the run's folder: the check writes nothing else."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from conftest import run_login
 from login_helpers import check
 from smartapi_standin import LOGIN, LOGOUT, PROFILE
 
-pytest.importorskip("angel_totp.store", reason="the session store (angel_totp.store) is "
-                                               "not merged yet")
 pytestmark = pytest.mark.time_bound(20)
 
 
 def test_store_keeps_the_session_and_a_second_run_reuses_it(standin, tmp_path):
     store = tmp_path / "state" / "session.json"
-    first = check("--store", str(store), server=standin, cwd=tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    first = check("--store", str(store), server=standin, cwd=work)
     assert first.returncode == 0, first.stderr
     lines = first.stdout.splitlines()
     assert lines[0].startswith("Login OK: ")
@@ -31,7 +31,7 @@ def test_store_keeps_the_session_and_a_second_run_reuses_it(standin, tmp_path):
     for token in standin.issued:
         assert token[-20:] not in first.stdout + first.stderr
 
-    second = check("--store", str(store), "--json", server=standin, cwd=tmp_path)
+    second = check("--store", str(store), "--json", server=standin, cwd=work)
     assert second.returncode == 0, second.stderr
     reply = json.loads(second.stdout)
     assert reply["ok"] is True and reply["reused"] is True and reply["stored"] == str(store)
@@ -44,7 +44,9 @@ def test_store_without_a_path_uses_the_per_user_default(standin, tmp_path):
     state = tmp_path / "xdg-state"
     from conftest import login_env
     env = login_env(standin, XDG_STATE_HOME=str(state), HOME=str(tmp_path / "home"))
-    first = run_login("--min-validity", "0", "--store", env=env, cwd=tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    first = run_login("--min-validity", "0", "--store", env=env, cwd=work)
     assert first.returncode == 0, first.stderr
     path = default_store_path("A123456", environ=env)
     assert f"session kept for today in {path} (not logged out)" in first.stdout
