@@ -47,7 +47,7 @@ from .hidden import Hidden
 from .redact import clean
 from .secret import TotpSecret, parse_secret
 from .servertime import check_room, code_for_server, measure
-from .settings import DEFAULT_ENV_FILE, Settings
+from .settings import DEFAULT_ENV_FILE, Settings, missing_settings_error
 
 # After Ctrl-C (or any other interruption) with a session open: how long
 # the one logout may take before the run ends anyway.
@@ -631,10 +631,7 @@ def login_settings(env_file: object, base_url: object,
     if found["secret"] is None and found["totp"] is None:
         missing.append("TOTP_SECRET")
     if missing:
-        source = ("not set in the environment" if path is None else
-                  f"set neither in the environment nor in {path}")
-        raise MissingSettingError(missing, f"missing settings: {', '.join(missing)} ({source})",
-                                  hint="see .env.example for what each one is")
+        raise missing_settings_error(missing, path)
     stored_url = found.pop("base_url")
     url = base_url if base_url is not None else (
         stored_url.reveal() if isinstance(stored_url, Hidden) else protocol.DEFAULT_BASE_URL)

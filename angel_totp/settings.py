@@ -102,6 +102,14 @@ def _setting(name: str, raw: str | None, source: str) -> Setting:
     return Setting(name, Hidden(raw), source)
 
 
+def absolute_path(path: str | os.PathLike[str]) -> str:
+    """``path`` made absolute, as errors name files; as given if the current folder is gone."""
+    try:
+        return os.path.abspath(path)
+    except OSError:
+        return os.fspath(path)
+
+
 def missing_settings_error(names: list[str], env_file: str | os.PathLike[str] | None, *,
                            empty: bool = False) -> MissingSettingError:
     """The error for settings set nowhere (or, with ``empty``, set to nothing).
@@ -113,7 +121,7 @@ def missing_settings_error(names: list[str], env_file: str | os.PathLike[str] | 
     """
     where = "the environment"
     if env_file is not None:
-        where += " or " + os.path.abspath(os.fspath(env_file))
+        where += " or " + absolute_path(env_file)
     state = "empty" if empty else "not set"
     if list(names) == ["TOTP_SECRET"]:
         return MissingSecretError(f"TOTP_SECRET is {state} in {where}",

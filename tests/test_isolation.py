@@ -25,7 +25,7 @@ def test_probe_sees_no_settings():
     result = subprocess.run([sys.executable, str(GENERATE), "-q"], input="",
                             capture_output=True, text=True, env=clean_env(), timeout=30)
     assert result.returncode == 2, result.stderr
-    assert "no TOTP secret found" in result.stderr
+    assert "TOTP_SECRET is not set in the environment or " in result.stderr
 '''
 
 

@@ -117,7 +117,7 @@ def test_missing_settings_are_named_at_once_without_a_terminal(tmp_path):
     assert result.returncode == 2
     first = messages(result)[0]
     assert first == ("error: missing settings: ANGEL_API_KEY, ANGEL_PIN, "
-                     f"TOTP_SECRET (or TOTP) (looked in the environment and in "
+                     f"TOTP_SECRET (or TOTP) (not set in the environment or "
                      f"{tmp_path / '.env'})")  # the absolute path: cron runs elsewhere
     assert messages(result)[1].startswith("hint: set them in the env file")
 

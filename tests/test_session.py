@@ -300,7 +300,7 @@ def test_login_from_env_names_every_missing_setting_at_once(monkeypatch, quiet):
     assert isinstance(error, angel_totp.MissingSettingError) and isinstance(error, LookupError)
     assert error.names == ["ANGEL_API_KEY", "ANGEL_PIN", "TOTP_SECRET"]
     assert str(error) == ("missing settings: ANGEL_API_KEY, ANGEL_PIN, TOTP_SECRET "
-                          "(set neither in the environment nor in .env)")
+                          f"(not set in the environment or {os.path.abspath('.env')})")
 
 
 @pytest.mark.parametrize("setting,value,kind", [

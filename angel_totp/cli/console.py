@@ -33,6 +33,7 @@ from ..errors import (
     MissingSettingError,
     NoAnswerError,
 )
+from ..settings import absolute_path, missing_settings_error
 from . import interrupted
 
 if TYPE_CHECKING:
@@ -193,17 +194,12 @@ def warn_if_readable(found: EnvFile | None, path: str) -> None:
 def absolute(path: str) -> str:
     """A path as errors name it: absolute (a bot started by cron from another folder
     must see which file was looked in), shown safely."""
-    try:
-        return shown(os.path.abspath(path))
-    except OSError:  # the current folder is gone
-        return shown(path)
+    return shown(absolute_path(path))
 
 
-def missing(names: list[str], env_file: str, *, hint: str,
-            what: str = "missing settings") -> UsageError:
-    """Settings set nowhere: exit 2, naming the file looked in by its absolute path."""
-    return UsageError(f"{what}: {', '.join(names)} (looked in the environment and in "
-                      f"{absolute(env_file)})", hint=hint)
+def missing(names: list[str], env_file: str, *, hint: str) -> UsageError:
+    """Settings set nowhere: exit 2, in the library's words, with the command's hint."""
+    return UsageError(shown(missing_settings_error(names, env_file).message), hint=hint)
 
 
 # Running a command.

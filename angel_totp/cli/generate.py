@@ -307,7 +307,7 @@ def obtain_secret(run: Run) -> Secret:
         where = "the environment" if setting.source == "environment" else \
             console.absolute(run.path)
         fail(f"TOTP_SECRET in {where} is empty", hint=WAYS)
-    raise console.missing(["TOTP_SECRET"], run.path, hint=WAYS, what="no TOTP secret found")
+    raise console.missing(["TOTP_SECRET"], run.path, hint=WAYS)
 
 
 def _first_line(limit: int = 4 * MAX_SECRET_LENGTH) -> str:
