@@ -1,0 +1,251 @@
+"""Red team, local: the env-file reader, the settings and the session store attacked
+as another user, an administrator, an error tracker and a careless bot author would.
+
+Each test does what broke a promise of the contract; faults are injected (monkeypatched
+system calls, a child killed at a chosen instant), never waited for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import (
+    ANGEL_SECRET,
+    API_KEY,
+    CLIENT_CODE,
+    PIN,
+    ROOT,
+    assert_clean_output,
+    assert_no_leak,
+    assert_no_plain_credentials,
+    clean_env,
+    write_env_file,
+)
+
+import angel_totp
+from angel_totp import store as store_module
+
+POSIX = os.name == "posix"
+needs_posix = pytest.mark.skipif(not POSIX, reason="POSIX folders, links and signals")
+needs_root = pytest.mark.skipif(not POSIX or os.geteuid() != 0, reason="needs root")
+
+
+def _raised(call) -> BaseException:
+    """The error ``call`` raised, caught here (this frame is not in its traceback)."""
+    try:
+        call()
+    except Exception as error:  # noqa: BLE001 - whatever it is, the test checks it
+        return error
+    raise AssertionError("no error was raised")
+
+
+def _assert_clean(error: BaseException, *credentials: str) -> None:
+    """An AngelTotpError with no credential, in its text or any frame, nor a control."""
+    assert isinstance(error, angel_totp.AngelTotpError), repr(error)
+    text = f"{error}\n{getattr(error, 'hint', '') or ''}"
+    assert_no_leak(text, *credentials)
+    assert_clean_output(text)
+    assert_no_plain_credentials(error, *credentials)
+
+
+@pytest.fixture
+def store(tmp_path) -> Path:
+    folder = tmp_path / "state"
+    folder.mkdir(mode=0o700)
+    return folder / f"{CLIENT_CODE}.json"
+
+
+def daily(server, store: Path | str, **options) -> angel_totp.Session:
+    values = {"store": str(store), "base_url": server.url, "min_validity": 0, "timeout": 2,
+              **options}
+    return angel_totp.daily_login(API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET, **values)
+
+
+# A careless bot's env file: ${VAR} that multiplies at each line.
+
+def _expansion_bomb(levels: int) -> str:
+    lines, previous = ["A=" + "x" * 1000], "A"
+    for name in "BCDEFGH"[:levels]:
+        lines.append(f"{name}=" + ("${%s}" % previous) * 100)
+        previous = name
+    return "\n".join(lines) + f"\nTOTP_SECRET={ANGEL_SECRET}\n"
+
+
+@pytest.mark.time_bound(5)
+def test_a_var_bomb_is_refused_in_bounded_memory(workdir):
+    # 3 KB of text that load_dotenv() would expand to 10 MB (one more line: 1 GB).
+    path = write_env_file(workdir, _expansion_bomb(2))
+    error = _raised(lambda: angel_totp.code_from_env(str(path), 0))
+    assert isinstance(error, angel_totp.EnvFileError) and error.reason == "too_large"
+    assert str(path) in str(error)
+    _assert_clean(error, ANGEL_SECRET)
+
+
+@pytest.mark.time_bound(10)
+def test_a_deeper_var_bomb_does_not_exhaust_memory(workdir):
+    path = write_env_file(workdir, _expansion_bomb(5))
+    child = ("import resource, angel_totp\n"
+             "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+             "try:\n    angel_totp.code_from_env('.env', 0)\n"
+             "except angel_totp.EnvFileError as error:\n    print(error.reason)\n")
+    if not hasattr(os, "fork"):
+        pytest.skip("resource limits are POSIX")
+    result = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                            cwd=path.parent, env=clean_env(PYTHONPATH=str(ROOT)), timeout=8)
+    assert result.stdout.strip() == "too_large", result.stderr[-300:]
+
+
+def test_the_environ_given_is_the_environment_the_env_file_expands_from(workdir, monkeypatch):
+    write_env_file(workdir, "TOTP_SECRET=${MY_SECRET}\n")
+    monkeypatch.setenv("MY_SECRET", "NOT" + ANGEL_SECRET)  # the process's, not the bot's
+    from angel_totp.settings import Settings
+    assert Settings(".env", {"MY_SECRET": ANGEL_SECRET}).value("TOTP_SECRET") == ANGEL_SECRET
+    assert Settings(".env", {}).get("TOTP_SECRET").empty
+
+
+def test_a_syntax_error_on_a_secrets_line_holds_no_secret_in_any_frame(workdir):
+    path = write_env_file(workdir, f"ANGEL_PIN={PIN}\nTOTP_SECRET='{ANGEL_SECRET}\n")
+    error = _raised(lambda: angel_totp.code_from_env(str(path), 0))
+    assert isinstance(error, angel_totp.EnvFileError) and error.reason == "syntax"
+    _assert_clean(error, ANGEL_SECRET, PIN)
+
+
+# A careless bot's arguments.
+
+class _NotTextPath(os.PathLike):  # type: ignore[type-arg]
+    def __fspath__(self):
+        return 5
+
+
+@pytest.mark.parametrize("call", [
+    lambda: angel_totp.daily_session(_NotTextPath()),
+    lambda: angel_totp.code_from_env(_NotTextPath()),
+    lambda: angel_totp.daily_login(API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET,
+                                   store=_NotTextPath()),
+], ids=["daily_session", "code_from_env", "daily_login_store"])
+def test_a_path_object_that_gives_no_text_is_invalid_input(call):
+    error = _raised(call)
+    assert isinstance(error, angel_totp.InvalidInputError), repr(error)
+    _assert_clean(error, ANGEL_SECRET, API_KEY, PIN)
+
+
+@pytest.mark.parametrize("variable", ["HOME", "XDG_STATE_HOME"])
+def test_a_nul_in_the_state_folders_variable_is_invalid_input(variable, standin):
+    environ = {"HOME": "/nonexistent", variable: "/tmp/a\0b"}
+    error = _raised(lambda: angel_totp.default_store_path(CLIENT_CODE, environ))
+    assert isinstance(error, angel_totp.InvalidInputError), repr(error)
+    error = _raised(lambda: angel_totp.daily_login(API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET,
+                                                   base_url=standin.url, environ=environ))
+    assert isinstance(error, angel_totp.InvalidInputError), repr(error)
+    assert standin.requests == []
+
+
+# The store's folder, raced and restricted.
+
+@needs_posix
+def test_a_symlink_raced_in_for_a_missing_folder_is_not_chmodded(standin, tmp_path,
+                                                                  monkeypatch):
+    # Another user plants a link where the missing folder is about to be made.
+    victim = tmp_path / "victim"
+    victim.mkdir(mode=0o755)
+    victim.chmod(0o755)
+    folder = tmp_path / "shared" / "angel-totp"
+    made = os.makedirs
+
+    def racing_makedirs(name, mode=0o777, exist_ok=False):
+        made(os.path.dirname(name), exist_ok=True)
+        os.symlink(victim, name)
+
+    monkeypatch.setattr(os, "makedirs", racing_makedirs)
+    error = _raised(lambda: daily(standin, folder / "A123456.json"))
+    assert isinstance(error, angel_totp.SessionStoreError), repr(error)
+    assert (victim.stat().st_mode & 0o777) == 0o755, "the link's target was chmodded"
+    assert standin.requests == []
+
+
+def _append_only(folder: Path) -> None:
+    if not shutil.which("chattr") or os.geteuid() != 0:
+        pytest.skip("needs chattr and root")
+    if subprocess.run(["chattr", "+a", str(folder)], capture_output=True).returncode:
+        pytest.skip("this file system has no append-only attribute")
+
+
+@needs_posix
+def test_an_append_only_store_folder_is_refused_before_any_login(standin, store):
+    _append_only(store.parent)
+    try:
+        error = _raised(lambda: daily(standin, store))
+        left = sorted(os.listdir(store.parent))
+    finally:
+        subprocess.run(["chattr", "-a", str(store.parent)], check=True)
+    assert isinstance(error, angel_totp.SessionStoreError), repr(error)
+    assert standin.count("login") == 0, "a code was spent on a session that cannot be kept"
+    assert not [name for name in left if name.endswith(".tmp")], "a temporary file was left"
+    _assert_clean(error, API_KEY, PIN, ANGEL_SECRET, *standin.issued)
+
+
+# The store's writes, faulted.
+
+@needs_posix
+def test_a_failed_folder_sync_leaves_no_ended_session_in_the_store(standin, store,
+                                                                    monkeypatch):
+    def failing_sync(folder: str) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(store_module, "_sync_folder", failing_sync)
+    error = _raised(lambda: daily(standin, store))
+    assert isinstance(error, angel_totp.SessionStoreError), repr(error)
+    _assert_clean(error, API_KEY, PIN, ANGEL_SECRET, *standin.issued)
+    assert standin.count("logout") == 1
+    monkeypatch.undo()
+    standin.enforce_rate_limit = False
+    # The session that was logged out must not come back from the store.
+    if store.exists():
+        with daily(standin, store, verify=False) as session:
+            assert not session.reused, "an ended session was handed out from the store"
+
+
+STORE_CRASH = """
+import os, signal, sys
+import angel_totp
+from angel_totp import store
+real = os.replace
+def crash(source, target):
+    os.kill(os.getpid(), signal.SIGKILL)   # power cut between the write and the rename
+store.os.replace = crash
+angel_totp.daily_login(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], store=sys.argv[1],
+                       base_url=sys.argv[6], min_validity=0, timeout=5)
+"""
+
+
+@needs_posix
+@pytest.mark.time_bound(20)
+def test_a_holder_killed_mid_save_leaves_no_token_file_beside_the_store(standin, store):
+    killed = subprocess.run([sys.executable, "-c", STORE_CRASH, str(store), API_KEY,
+                             CLIENT_CODE, PIN, ANGEL_SECRET, standin.url],
+                            capture_output=True, text=True, timeout=15,
+                            env=clean_env(PYTHONPATH=str(ROOT)))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-300:]
+    assert_no_leak(killed.stdout + killed.stderr, API_KEY, PIN, ANGEL_SECRET)
+    standin.enforce_rate_limit = False
+    standin.reject_reused_codes = False  # this test is about the files, not the step
+    daily(standin, store, sleep=lambda seconds: None)
+    assert sorted(os.listdir(store.parent)) == sorted([store.name, store.name + ".lock"])
+
+
+@needs_posix
+def test_a_long_store_name_that_fits_is_saved(standin, tmp_path):
+    folder = tmp_path / "state"
+    folder.mkdir(mode=0o700)
+    store = folder / ("A" * 245 + ".json")  # its lock file's name is 255 bytes: it fits
+    with daily(standin, store) as session:
+        assert not session.reused
+    assert store.exists() and standin.count("logout") == 0
