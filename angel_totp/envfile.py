@@ -48,6 +48,7 @@ __all__ = ["EnvFile", "UpdateResult", "read_env_file", "readable_by_others", "ca
 LOCK_TIMEOUT = 10.0
 """Seconds to wait for another program's lock on the file before giving up."""
 MAX_SIZE = 1 << 20
+MAX_EXPANDED = 4 * MAX_SIZE  # characters of values once ${VAR} is expanded
 MAX_LINES = 20_000  # python-dotenv reads about 50,000 short lines a second
 _MAX_REGEX_STEPS = 50_000_000  # about 0.1 s of dotenv's quadratic patterns
 
@@ -106,18 +107,14 @@ class EnvFile:
     def values(self, environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
         """Every key's value as ``load_dotenv()`` loads it: ``${VAR}`` expanded
         with ``environ`` (default ``os.environ``) first, then the file's
-        earlier values. Linear time, where dotenv copies the environment per key."""
-        from collections import ChainMap
-        variables = _dotenv("variables")
-        loaded: dict[str, str | None] = {}
-        lookup = ChainMap(os.environ if environ is None else environ, loaded)  # type: ignore
-        for binding in self._bindings:
-            value = binding.value
-            if value is not None and "${" in value:
-                value = "".join(atom.resolve(lookup) for atom in
-                                variables.parse_variables(value))
-            if binding.key is not None:
-                loaded[binding.key] = value
+        earlier values. Linear time, where dotenv copies the environment per key.
+        Raises :class:`~angel_totp.errors.EnvFileError` (``too_large``) when the
+        values expand to over :data:`MAX_EXPANDED` characters."""
+        loaded = _expanded(self._bindings, os.environ if environ is None else environ)
+        if loaded is None:  # raised here, where no frame holds a value
+            raise EnvFileError(f"{self.path} expands ${{VAR}} to over {MAX_EXPANDED >> 20} MiB "
+                               "of values; not an env file?", hint=f"give the path of a .env "
+                               f"file; {_UNTOUCHED}", path=self.path, reason="too_large")
         return loaded
 
     def value(self, key: str) -> str | None:
@@ -129,6 +126,28 @@ class EnvFile:
         of an example file has ``TOTP_SECRET=``: that counts as none)."""
         found = self.value(key)
         return found is not None and found.strip() != ""
+
+
+def _expanded(bindings: list[Binding],
+              environ: Mapping[str, str]) -> dict[str, str | None] | None:
+    """The values of ``bindings``, expanded; None past :data:`MAX_EXPANDED` characters
+    (each line can repeat the one before: 3 KB of ``${VAR}`` would make gigabytes)."""
+    from collections import ChainMap
+    variables = _dotenv("variables")
+    loaded: dict[str, str | None] = {}
+    lookup = ChainMap(environ, loaded)  # type: ignore[arg-type]
+    size = 0
+    for binding in bindings:
+        value = binding.value
+        if value is not None and "${" in value:
+            parts = [atom.resolve(lookup) for atom in variables.parse_variables(value)]
+            if size + sum(map(len, parts)) > MAX_EXPANDED:
+                return None
+            value = "".join(parts)
+        size += len(value or "")
+        if binding.key is not None:
+            loaded[binding.key] = value
+    return loaded
 
 
 def read_env_file(path: PathLike) -> EnvFile | None:

@@ -86,7 +86,7 @@ class Settings:
         found = self.file()
         if found is not None:
             if self._values is None:
-                self._values = found.values()
+                self._values = found.values(self.environ)  # ${VAR}: this environment
             if name in self._values:
                 return _setting(name, self._values[name], ENV_FILE)
         return Setting(name, None, "")
