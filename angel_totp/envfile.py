@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from dotenv.parser import Binding
 
 __all__ = ["EnvFile", "UpdateResult", "read_env_file", "readable_by_others", "can_store",
+           "append_only_or_immutable",
            "check_writable", "update_env_file", "LOCK_TIMEOUT", "MAX_SIZE", "MAX_LINES",
            "EnvFileError"]
 
@@ -475,7 +476,7 @@ def _check_folder(shown: str, folder: str) -> None:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise _os_error("write", shown, PermissionError(errno.EACCES, "permission denied"),
                         folder=folder)
-    if _attribute_flags(folder) & _APPEND_ONLY_OR_IMMUTABLE:
+    if append_only_or_immutable(folder):
         raise EnvFileError(
             f"cannot write {shown}: files cannot be removed or renamed in its folder "
             f"{folder} (append-only or immutable)",
@@ -498,7 +499,7 @@ def _check_file(shown: str, target: str, info: os.stat_result) -> None:
         raise EnvFileError(f"{shown} is read-only (mode {mode:04o})", hint=f"make it "
                            f"writable if it should be updated (chmod u+w); {_UNTOUCHED}",
                            path=shown, reason="read_only")
-    if _attribute_flags(target) & _APPEND_ONLY_OR_IMMUTABLE:
+    if append_only_or_immutable(target):
         raise EnvFileError(f"cannot write {shown}: it is immutable or append-only",
                            hint=f"check its attributes (lsattr {shown}); {_UNTOUCHED}",
                            path=shown, reason="read_only")
@@ -529,6 +530,12 @@ def _check_file(shown: str, target: str, info: os.stat_result) -> None:
 
 
 _APPEND_ONLY_OR_IMMUTABLE = 0x20 | 0x10  # FS_APPEND_FL | FS_IMMUTABLE_FL
+
+
+def append_only_or_immutable(path: str) -> bool:
+    """Whether ``path`` is append-only or immutable (``chattr +a``/``+i``): such a
+    file cannot be replaced, and in such a folder no file can be renamed or removed."""
+    return bool(_attribute_flags(path) & _APPEND_ONLY_OR_IMMUTABLE)
 
 
 def _attribute_flags(path: str) -> int:

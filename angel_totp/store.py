@@ -32,6 +32,7 @@ from . import protocol
 from .checks import check_environ, check_path, check_text
 from .clock import ClockOffset
 from .codes import DEFAULT_MIN_VALIDITY, Code
+from .envfile import append_only_or_immutable
 from .errors import InvalidInputError, LoginRefusedError, SessionStoreError
 from .hidden import Hidden
 from .secret import TotpSecret
@@ -54,10 +55,12 @@ IST_OFFSET_S = 5 * 3600 + 30 * 60
 DAY_S = 24 * 3600
 MAX_STORE_BYTES = 64 * 1024
 LOCK_SUFFIX = ".lock"
+TEMP_SUFFIX = ".tmp"  # one name: only the lock's holder writes; shorter than the lock's
 STATE_FOLDER = __name__.partition(".")[0].replace("_", "-")  # the project's name: angel-totp
 _POLL_S = 0.02
 _WINDOWS_LOCK_OFFSET = 1 << 30  # msvcrt locks bytes: one far from the holder's pid
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted as the store must not block
 _BINARY = getattr(os, "O_BINARY", 0)
 _POSIX = hasattr(os, "geteuid")
@@ -116,6 +119,7 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
     path = os.path.abspath(default_store_path(credentials.client_code, environ)
                            if store is None else check_path(store, "store"))
     with _Lock(path, login_time(options.timeout)):
+        _remove(path + TEMP_SUFFIX)  # a crashed holder's, tokens in it
         stored = _read(path)
         if stored is not None and _usable(stored, credentials):
             try:
@@ -151,6 +155,9 @@ def default_store_path(client_code: str, environ: Mapping[str, str] | None = Non
     code = protocol.check_client_code(check_text(client_code, "client_code"), "client_code")
     check_environ(environ)
     folder = _state_folder(os.environ if environ is None else environ)
+    if "\0" in folder:
+        raise InvalidInputError("environ: the state folder (HOME, XDG_STATE_HOME or "
+                                "LOCALAPPDATA) contains a NUL character", what="environ")
     return os.path.join(folder, STATE_FOLDER, f"{code}.json")
 
 
@@ -268,8 +275,9 @@ def _read(path: str) -> StoredSession | None:
 
 def _save(path: str, session: Session, api_key: Hidden, step: int | None) -> None:
     """Write the store atomically and durably: a reader sees the old one or the new one."""
-    folder, name = os.path.split(path)
-    temporary = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+    folder = os.path.dirname(path)
+    temporary = path + TEMP_SUFFIX
+    replaced = False
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY,
                      0o600)
@@ -279,9 +287,10 @@ def _save(path: str, session: Session, api_key: Hidden, step: int | None) -> Non
         finally:
             os.close(fd)
         os.replace(temporary, path)
+        replaced = True
         _sync_folder(folder)
     except BaseException as error:
-        _remove(temporary)
+        _remove(path if replaced else temporary)  # the caller logs this session out
         if isinstance(error, OSError):
             raise SessionStoreError(f"the session store {path} could not be written "
                                     f"({_reason(error)})", "check the disk and the folder's "
@@ -373,6 +382,11 @@ def _check_folder(folder: str, store: str) -> None:
         raise SessionStoreError(f"the session store's folder {folder} can be written by "
                                 "other users; the store was not used",
                                 f"chmod 700 {folder}", path=store, reason="unsafe")
+    if append_only_or_immutable(folder):  # a session could be made, but never saved
+        raise SessionStoreError(f"files cannot be replaced in the session store's folder "
+                                f"{folder} (append-only or immutable)",
+                                f"check its attributes (lsattr -d {folder}), or name another "
+                                "store", path=store, reason="io")
 
 
 def _ensure_folder(folder: str, store: str) -> None:
@@ -380,10 +394,21 @@ def _ensure_folder(folder: str, store: str) -> None:
         try:
             os.makedirs(folder, 0o700, exist_ok=True)
             if _POSIX:
-                os.chmod(folder, 0o700)  # whatever the umask
+                _make_private(folder)
         except OSError as error:
             raise _unusable(folder, error, store) from None
     _check_folder(folder, store)
+
+
+def _make_private(folder: str) -> None:
+    """``chmod 700`` whatever the umask, on the folder itself: never through a link
+    another user put there meanwhile, nor on a folder of another user's."""
+    fd = os.open(folder, os.O_RDONLY | _DIRECTORY | _NOFOLLOW)
+    try:
+        if os.fstat(fd).st_uid == os.geteuid():
+            os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
 
 
 def _unusable(path: str, error: OSError, store: str | None = None) -> SessionStoreError:

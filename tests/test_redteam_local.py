@@ -7,13 +7,11 @@ system calls, a child killed at a chosen instant), never waited for.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -74,7 +72,7 @@ def daily(server, store: Path | str, **options) -> angel_totp.Session:
 def _expansion_bomb(levels: int) -> str:
     lines, previous = ["A=" + "x" * 1000], "A"
     for name in "BCDEFGH"[:levels]:
-        lines.append(f"{name}=" + ("${%s}" % previous) * 100)
+        lines.append(f"{name}=" + f"${{{previous}}}" * 100)
         previous = name
     return "\n".join(lines) + f"\nTOTP_SECRET={ANGEL_SECRET}\n"
 
