@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -247,3 +248,47 @@ def test_a_long_store_name_that_fits_is_saved(standin, tmp_path):
     with daily(standin, store) as session:
         assert not session.reused
     assert store.exists() and standin.count("logout") == 0
+
+
+# A holder killed mid-login: the next caller must neither wait forever nor reuse its code.
+
+LOGIN_CRASH = """
+import os, signal, sys
+import angel_totp
+from angel_totp import store
+def crash(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)   # the login was answered; nothing saved yet
+store._save = crash
+angel_totp.daily_login(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], store=sys.argv[1],
+                       base_url=sys.argv[6], min_validity=0, timeout=5)
+"""
+
+
+class _FakeClock:
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@needs_posix
+@pytest.mark.time_bound(20)
+def test_a_holder_killed_mid_login_neither_blocks_nor_lends_its_code_step(standin, store,
+                                                                          monkeypatch):
+    killed = subprocess.run([sys.executable, "-c", LOGIN_CRASH, str(store), API_KEY,
+                             CLIENT_CODE, PIN, ANGEL_SECRET, standin.url],
+                            capture_output=True, text=True, timeout=15,
+                            env=clean_env(PYTHONPATH=str(ROOT)))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-300:]
+    assert standin.count("login") == 1 and len(standin.used_timecodes) == 1
+    # The next caller, in the same code step as the killed one (a fake clock: no wait).
+    clock = _FakeClock(next(iter(standin.used_timecodes)) * 30 + 2)
+    monkeypatch.setattr(time, "time", clock.time)
+    standin.enforce_rate_limit = False
+    with daily(standin, store, sleep=clock.sleep) as session:
+        assert not session.reused
+    assert standin.count("login") == 2 and len(standin.used_timecodes) == 2
