@@ -118,7 +118,7 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
         raise InvalidInputError("verify must be True or False", what="verify")
     path = os.path.abspath(default_store_path(credentials.client_code, environ)
                            if store is None else check_path(store, "store"))
-    with _Lock(path, login_time(options.timeout)):
+    with _Lock(path, login_time(options.timeout)) as lock:
         _remove(path + TEMP_SUFFIX)  # a crashed holder's, tokens in it
         stored = _read(path)
         if stored is not None and _usable(stored, credentials):
@@ -131,7 +131,14 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
                 return _shared(session, path)
         last_step = stored.step if stored is not None and \
             stored.client_code == credentials.client_code else None
-        session = log_in(credentials, options, environ, on_wait, on_clock, sleep, last_step)
+        if lock.spent is not None:  # a holder died mid-login: its step may be spent
+            last_step = max(lock.spent, lock.spent if last_step is None else last_step)
+        lock.record(_highest_step(credentials, last_step))
+        try:
+            session = log_in(credentials, options, environ, on_wait, on_clock, sleep, last_step)
+        except BaseException:
+            lock.record(lock.spent, quiet=True)  # a failed login gives its step back
+            raise
         step = session._exchange.step
         try:
             _save(path, session, credentials.api_key, last_step if step is None else step)
@@ -141,6 +148,7 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
         except BaseException:  # Ctrl-C, SIGTERM: one short try, then go
             session.logout(LOGOUT_AFTER_INTERRUPT_S)
             raise
+        lock.record(None, quiet=True)  # the store says which step was spent
         return _shared(session, path)
 
 
@@ -170,6 +178,14 @@ def _state_folder(environ: Mapping[str, str]) -> str:
         return os.path.join(home, "Library", "Application Support")
     state = environ.get("XDG_STATE_HOME", "")
     return state if os.path.isabs(state) else os.path.join(home, ".local", "state")
+
+
+def _highest_step(credentials: Credentials, last_step: int | None) -> int:
+    """The last code step a login starting now may use: this one's or, after one
+    wait, the next; or the one after ``last_step``'s."""
+    period = credentials.secret.period if credentials.secret is not None else 30
+    now = int(time.time() // period)
+    return max(now, -1 if last_step is None else last_step + 1) + 1
 
 
 def login_time(timeout: float) -> float:
@@ -429,10 +445,12 @@ def _reason(error: OSError) -> str:
 # The lock.
 
 class _Lock:
-    """An exclusive lock on the lock file beside the store; the holder's pid is in it.
+    """An exclusive lock on the lock file beside the store.
 
     The store itself is replaced on each save, and a lock on a replaced file
-    locks nothing: hence a file of its own, which stays.
+    locks nothing: hence a file of its own, which stays. It holds the holder's
+    pid, and :attr:`spent`: the last code step a login through this store may
+    have used that the store does not record (its holder died mid-login).
     """
 
     def __init__(self, store: str, wait: float) -> None:
@@ -440,6 +458,7 @@ class _Lock:
         self.path = store + LOCK_SUFFIX
         self.wait = wait
         self.fd = -1
+        self.spent: int | None = None
 
     def __enter__(self) -> _Lock:
         _ensure_folder(os.path.dirname(self.store), self.store)
@@ -457,9 +476,9 @@ class _Lock:
                         f"by {self._holder()}", "that process is logging in or is stuck: "
                         "try again, or end it", path=self.store, reason="locked")
                 time.sleep(_POLL_S)
-            os.ftruncate(self.fd, 0)
-            os.lseek(self.fd, 0, os.SEEK_SET)
-            os.write(self.fd, f"{os.getpid()}\n".encode())
+            fields = self._content().split()
+            self.spent = int(fields[1]) if len(fields) == 2 and fields[1].isdigit() else None
+            self.record(self.spent)
         except SessionStoreError:
             os.close(self.fd)
             raise
@@ -478,12 +497,25 @@ class _Lock:
             msvcrt.locking(self.fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
         os.close(self.fd)  # on POSIX, closing the file releases the lock
 
-    def _holder(self) -> str:
+    def record(self, spent: int | None, quiet: bool = False) -> None:
+        """Write this process's pid, and ``spent`` (see :attr:`spent`), in the lock file."""
+        try:
+            os.ftruncate(self.fd, 0)
+            os.lseek(self.fd, 0, os.SEEK_SET)
+            os.write(self.fd, f"{os.getpid()}{'' if spent is None else f' {spent}'}\n".encode())
+        except OSError as error:
+            if not quiet:
+                raise _unusable(self.path, error, self.store) from None
+
+    def _content(self) -> str:
         try:
             os.lseek(self.fd, 0, os.SEEK_SET)
-            pid = os.read(self.fd, 20).decode("ascii").strip()
+            return os.read(self.fd, 64).decode("ascii")
         except (OSError, UnicodeDecodeError):
-            pid = ""
+            return ""
+
+    def _holder(self) -> str:
+        pid = (self._content().split() or [""])[0]
         return f"process {pid}" if pid.isdigit() else "another process"
 
 

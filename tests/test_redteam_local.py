@@ -227,16 +227,19 @@ angel_totp.daily_login(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], store
 
 @needs_posix
 @pytest.mark.time_bound(20)
-def test_a_holder_killed_mid_save_leaves_no_token_file_beside_the_store(standin, store):
+def test_a_holder_killed_mid_save_leaves_no_token_file_beside_the_store(standin, store,
+                                                                        monkeypatch):
     killed = subprocess.run([sys.executable, "-c", STORE_CRASH, str(store), API_KEY,
                              CLIENT_CODE, PIN, ANGEL_SECRET, standin.url],
                             capture_output=True, text=True, timeout=15,
                             env=clean_env(PYTHONPATH=str(ROOT)))
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-300:]
     assert_no_leak(killed.stdout + killed.stderr, API_KEY, PIN, ANGEL_SECRET)
+    clock = _FakeClock(next(iter(standin.used_timecodes)) * 30 + 2)  # the same step
+    monkeypatch.setattr(time, "time", clock.time)
     standin.enforce_rate_limit = False
-    standin.reject_reused_codes = False  # this test is about the files, not the step
-    daily(standin, store, sleep=lambda seconds: None)
+    daily(standin, store, sleep=clock.sleep)
+    assert standin.count("login") == 2 and len(standin.used_timecodes) == 2
     assert sorted(os.listdir(store.parent)) == sorted([store.name, store.name + ".lock"])
 
 
