@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import json
 import signal
 import subprocess
 import sys
@@ -295,3 +296,88 @@ def test_a_holder_killed_mid_login_neither_blocks_nor_lends_its_code_step(standi
     with daily(standin, store, sleep=clock.sleep) as session:
         assert not session.reused
     assert standin.count("login") == 2 and len(standin.used_timecodes) == 2
+
+
+# A store that can be read but not replaced: refused before a code is spent.
+
+BROKEN_STORE = b"{not a session"
+
+
+def _in_a_mount_namespace(script: str, *args: str) -> subprocess.CompletedProcess:
+    if not POSIX or os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare")
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:
+        pytest.skip("mount namespaces are not allowed here")
+    return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script,
+                           "sh", *args], capture_output=True, text=True, timeout=15,
+                          env=clean_env(PYTHONPATH=str(ROOT)))
+
+
+@needs_posix
+def test_an_immutable_store_is_refused_before_any_login(standin, store):
+    store.write_bytes(BROKEN_STORE)
+    store.chmod(0o600)
+    if not shutil.which("chattr") or os.geteuid() != 0 or subprocess.run(
+            ["chattr", "+i", str(store)], capture_output=True).returncode:
+        pytest.skip("needs chattr +i and root")
+    try:
+        error = _raised(lambda: daily(standin, store))
+    finally:
+        subprocess.run(["chattr", "-i", str(store)], check=True)
+    assert isinstance(error, angel_totp.SessionStoreError), repr(error)
+    assert standin.count("login") == 0, "a code was spent on a session that cannot be kept"
+    assert "immutable" in str(error) and error.hint
+    _assert_clean(error, API_KEY, PIN, ANGEL_SECRET)
+
+
+MOUNTED_CHILD = """
+import json, sys
+import angel_totp
+try:
+    angel_totp.daily_login(*json.loads(sys.argv[1]), store=sys.argv[2], base_url=sys.argv[3],
+                           min_validity=0, timeout=5)
+except angel_totp.AngelTotpError as error:
+    print(type(error).__name__, error)
+else:
+    print("saved")
+"""
+
+
+@needs_posix
+@pytest.mark.time_bound(20)
+def test_a_bind_mounted_store_is_refused_before_any_login(standin, store, tmp_path):
+    # docker run -v ./A123456.json:/state/A123456.json: the file cannot be replaced.
+    elsewhere = tmp_path / "host.json"
+    elsewhere.write_bytes(BROKEN_STORE)
+    elsewhere.chmod(0o600)
+    store.write_bytes(b"")
+    store.chmod(0o600)
+    credentials = json.dumps([API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET])
+    result = _in_a_mount_namespace(
+        'mount --bind "$1" "$2" && exec "$3" -c "$4" "$5" "$2" "$6"',
+        str(elsewhere), str(store), sys.executable, MOUNTED_CHILD, credentials, standin.url)
+    assert_no_leak(result.stdout + result.stderr, API_KEY, PIN, ANGEL_SECRET)
+    assert result.stdout.startswith("SessionStoreError"), result.stdout + result.stderr[-300:]
+    assert "mount" in result.stdout and standin.count("login") == 0
+
+
+@needs_posix
+@pytest.mark.time_bound(20)
+def test_a_full_disk_leaves_no_token_file_and_logs_the_session_out(standin, tmp_path):
+    folder = tmp_path / "small"
+    folder.mkdir(mode=0o700)
+    credentials = json.dumps([API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET])
+    script = ('mount -t tmpfs -o size=64k,mode=0700 tmpfs "$1" && : > "$1/A123456.json.lock" '
+              '&& chmod 600 "$1/A123456.json.lock" && echo 123 > "$1/A123456.json.lock" '
+              '&& (cat /dev/zero > "$1/fill" 2>/dev/null; true) '
+              '&& "$2" -c "$3" "$4" "$1/A123456.json" "$5"; ls -A "$1"')
+    result = _in_a_mount_namespace(script, str(folder), sys.executable, MOUNTED_CHILD,
+                                   credentials, standin.url)
+    output = result.stdout + result.stderr
+    assert_no_leak(output, API_KEY, PIN, ANGEL_SECRET)
+    for token in standin.issued:
+        assert token[-20:] not in output
+    assert "Traceback" not in output
+    assert result.stdout.startswith("SessionStoreError"), output[-400:]
+    assert result.stdout.split("\n", 1)[1].split() == ["A123456.json.lock", "fill"]
+    assert standin.count("login") == standin.count("logout")
