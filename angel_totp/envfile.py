@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from dotenv.parser import Binding
 
 __all__ = ["EnvFile", "UpdateResult", "read_env_file", "readable_by_others", "can_store",
-           "append_only_or_immutable",
+           "append_only_or_immutable", "mount_point",
            "check_writable", "update_env_file", "LOCK_TIMEOUT", "MAX_SIZE", "MAX_LINES",
            "EnvFileError"]
 
@@ -515,7 +515,7 @@ def _check_file(shown: str, target: str, info: os.stat_result) -> None:
                 "could not keep that group", hint=f"chgrp it to one of your groups, or "
                 f"update it as a member of that group; {_UNTOUCHED}",
                 path=shown, reason="permission")
-    if _mount_point(target):
+    if mount_point(target):
         raise EnvFileError(
             f"{shown} is a mount point (a bind-mounted file, as with docker -v "
             "./.env:/app/.env); it cannot be replaced", hint=f"mount its folder instead "
@@ -558,7 +558,7 @@ def _attribute_flags(path: str) -> int:
         os.close(fd)
 
 
-def _mount_point(path: str) -> bool:
+def mount_point(path: str) -> bool:
     """Whether ``path`` is a mount point (Linux's mountinfo; False elsewhere)."""
     try:
         with open("/proc/self/mountinfo", "rb") as handle:

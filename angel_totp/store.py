@@ -32,7 +32,7 @@ from . import protocol
 from .checks import check_environ, check_path, check_text
 from .clock import ClockOffset
 from .codes import DEFAULT_MIN_VALIDITY, Code
-from .envfile import append_only_or_immutable
+from .envfile import append_only_or_immutable, mount_point
 from .errors import InvalidInputError, LoginRefusedError, SessionStoreError
 from .hidden import Hidden
 from .secret import TotpSecret
@@ -133,6 +133,7 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
             stored.client_code == credentials.client_code else None
         if lock.spent is not None:  # a holder died mid-login: its step may be spent
             last_step = max(lock.spent, lock.spent if last_step is None else last_step)
+        _check_replaceable(path)
         lock.record(_highest_step(credentials, last_step))
         try:
             session = log_in(credentials, options, environ, on_wait, on_clock, sleep, last_step)
@@ -403,6 +404,18 @@ def _check_folder(folder: str, store: str) -> None:
                                 f"{folder} (append-only or immutable)",
                                 f"check its attributes (lsattr -d {folder}), or name another "
                                 "store", path=store, reason="io")
+
+
+def _check_replaceable(path: str) -> None:
+    """Before a login: a session that could not be saved would cost a code for nothing."""
+    if append_only_or_immutable(path):
+        why, hint = "is immutable or append-only", f"check its attributes (lsattr {path})"
+    elif mount_point(path):
+        why, hint = "is a mount point (a bind-mounted file)", "mount its folder instead"
+    else:
+        return
+    raise SessionStoreError(f"the session store {path} {why}; it cannot be replaced", hint,
+                            path=path, reason="io")
 
 
 def _ensure_folder(folder: str, store: str) -> None:

@@ -7,9 +7,9 @@ system calls, a child killed at a chosen instant), never waited for.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-import json
 import signal
 import subprocess
 import sys
