@@ -381,3 +381,33 @@ def test_a_full_disk_leaves_no_token_file_and_logs_the_session_out(standin, tmp_
     assert result.stdout.startswith("SessionStoreError"), output[-400:]
     assert result.stdout.split("\n", 1)[1].split() == ["A123456.json.lock", "fill"]
     assert standin.count("login") == standin.count("logout")
+
+
+# Links: a lock file linked to another file, a folder reached through another user's link.
+
+@needs_posix
+def test_a_lock_file_hard_linked_to_another_file_is_not_truncated(standin, store, tmp_path):
+    # Where hard links are not protected, whoever can make the link chooses what is emptied.
+    precious = tmp_path / "id_ed25519"
+    precious.write_bytes(b"private key\n")
+    precious.chmod(0o600)
+    os.link(precious, f"{store}.lock")
+    error = _raised(lambda: daily(standin, store))
+    assert isinstance(error, angel_totp.SessionStoreError), repr(error)
+    assert "link" in str(error) and error.hint
+    assert precious.read_bytes() == b"private key\n"
+    assert standin.requests == []
+
+
+@needs_root
+def test_a_store_folder_reached_through_another_users_link_is_refused(standin, store,
+                                                                       tmp_path):
+    import pwd
+    nobody = pwd.getpwnam("nobody").pw_uid
+    link = tmp_path / "their-link"
+    link.symlink_to(store.parent)  # another user can point it elsewhere at any time
+    os.lchown(link, nobody, -1)
+    error = _raised(lambda: daily(standin, link / store.name))
+    assert isinstance(error, angel_totp.SessionStoreError), repr(error)
+    assert error.reason == "unsafe" and "link" in str(error)
+    assert standin.requests == []
