@@ -365,6 +365,10 @@ def _check_file(path: str, info: os.stat_result, store: str) -> None:
         raise SessionStoreError(f"the session store {path} is not a regular file",
                                 "remove it, or name another store", path=store,
                                 reason="not_a_file")
+    if info.st_nlink != 1:  # a lock file's truncation, or a save, would reach the other names
+        raise SessionStoreError(f"the session store {path} has {info.st_nlink} hard links; "
+                                "it was not used", f"remove the other links to {path}, or "
+                                "name another store", path=store, reason="unsafe")
     if not _POSIX:
         return
     if info.st_uid != os.geteuid():
@@ -390,6 +394,13 @@ def _check_folder(folder: str, store: str) -> None:
                                 "name another store", path=store, reason="not_a_file")
     if not _POSIX:
         return
+    link = _link_of_another_user(folder)
+    if link is not None:
+        raise SessionStoreError(f"the session store's folder {folder} is reached through "
+                                f"{link}, a symbolic link another user owns (and may point "
+                                "elsewhere); the store was not used",
+                                f"name the folder itself, without {link}", path=store,
+                                reason="unsafe")
     if info.st_uid != os.geteuid():
         raise SessionStoreError(f"the session store's folder {folder} is owned by another "
                                 "user; the store was not used",
@@ -404,6 +415,22 @@ def _check_folder(folder: str, store: str) -> None:
                                 f"{folder} (append-only or immutable)",
                                 f"check its attributes (lsattr -d {folder}), or name another "
                                 "store", path=store, reason="io")
+
+
+def _link_of_another_user(folder: str) -> str | None:
+    """The first symbolic link on the way to ``folder`` owned by neither this user nor root."""
+    path = folder
+    while True:
+        try:
+            info = os.lstat(path)
+        except OSError:
+            return None
+        if stat.S_ISLNK(info.st_mode) and info.st_uid not in (0, os.geteuid()):
+            return path
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
 
 
 def _check_replaceable(path: str) -> None:
