@@ -411,3 +411,61 @@ def test_a_store_folder_reached_through_another_users_link_is_refused(standin, s
     assert isinstance(error, angel_totp.SessionStoreError), repr(error)
     assert error.reason == "unsafe" and "link" in str(error)
     assert standin.requests == []
+
+
+# Regressions that held: bad env files, traceback locals, threads.
+
+@needs_posix
+@pytest.mark.time_bound(5)
+@pytest.mark.parametrize("kind", ["folder", "fifo", "/dev/zero", "/dev/urandom", "sparse"])
+def test_an_env_file_that_is_no_file_is_refused_at_once(workdir, kind):
+    path = {"folder": workdir / "d", "fifo": workdir / "f", "sparse": workdir / "big"}.get(
+        kind, Path(kind))
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "sparse":
+        with open(path, "wb") as handle:
+            handle.truncate(1 << 30)
+    error = _raised(lambda: angel_totp.daily_session(str(path), min_validity=0))
+    assert isinstance(error, angel_totp.EnvFileError), repr(error)
+    assert error.reason in ("not_a_file", "too_large")
+    _assert_clean(error)
+
+
+@needs_posix
+@pytest.mark.parametrize("setup", ["locked", "corrupt_then_refused"])
+def test_no_frame_of_a_store_failure_holds_a_credential(standin, store, setup, monkeypatch):
+    for name, value in {"ANGEL_API_KEY": API_KEY, "ANGEL_CLIENT_CODE": CLIENT_CODE,
+                        "ANGEL_PIN": "111111", "TOTP_SECRET": ANGEL_SECRET,
+                        "ANGEL_BASE_URL": standin.url}.items():
+        monkeypatch.setenv(name, value)
+    if setup == "locked":
+        import fcntl
+        monkeypatch.setattr(store_module, "login_time", lambda timeout: 0.1)
+        holder = os.open(f"{store}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(holder, fcntl.LOCK_EX)
+    else:
+        store.write_bytes(b'{"version": 1, "jwt_token": "eyJ' + API_KEY.encode() + b'"')
+        store.chmod(0o600)
+    try:
+        error = _raised(lambda: angel_totp.daily_session(None, store=str(store),
+                                                         min_validity=0, timeout=2))
+    finally:
+        if setup == "locked":
+            os.close(holder)
+    assert isinstance(error, angel_totp.SessionStoreError if setup == "locked"
+                      else angel_totp.LoginRefusedError), repr(error)
+    _assert_clean(error, API_KEY, "111111", ANGEL_SECRET, *standin.issued)
+
+
+@needs_posix
+@pytest.mark.time_bound(20)
+def test_threads_calling_daily_session_at_once_make_one_login(standin, store):
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(4) as pool:
+        sessions = list(pool.map(lambda _: daily(standin, store), range(4)))
+    assert standin.count("login") == 1
+    assert len({session.jwt_token for session in sessions}) == 1
+    assert sorted(session.reused for session in sessions) == [False, True, True, True]
