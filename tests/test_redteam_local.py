@@ -469,3 +469,39 @@ def test_threads_calling_daily_session_at_once_make_one_login(standin, store):
     assert standin.count("login") == 1
     assert len({session.jwt_token for session in sessions}) == 1
     assert sorted(session.reused for session in sessions) == [False, True, True, True]
+
+
+@needs_posix
+def test_a_second_api_key_for_the_same_client_code_leaves_the_first_ones_store(standin, store,
+                                                                               monkeypatch):
+    first = daily(standin, store)
+    clock = _FakeClock(time.time())
+    monkeypatch.setattr(time, "time", clock.time)
+    standin.enforce_rate_limit = False
+    error = _raised(lambda: angel_totp.daily_login(
+        "zz" + API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET, store=str(store),
+        base_url=standin.url, min_validity=0, timeout=2, sleep=clock.sleep))
+    assert isinstance(error, angel_totp.LoginRefusedError), repr(error)
+    _assert_clean(error, API_KEY, "zz" + API_KEY, PIN, ANGEL_SECRET, *standin.issued)
+    again = daily(standin, store, verify=False)
+    assert again.reused and again.jwt_token == first.jwt_token
+
+
+@needs_posix
+@pytest.mark.parametrize("call", ["replace", "fsync"])
+def test_a_failed_save_keeps_the_old_store_and_leaves_no_temporary_file(standin, store,
+                                                                         monkeypatch, call):
+    store.write_bytes(BROKEN_STORE)
+    store.chmod(0o600)
+
+    def failing(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store_module.os, call, failing)
+    error = _raised(lambda: daily(standin, store))
+    monkeypatch.undo()
+    assert isinstance(error, angel_totp.SessionStoreError), repr(error)
+    _assert_clean(error, API_KEY, PIN, ANGEL_SECRET, *standin.issued)
+    assert store.read_bytes() == BROKEN_STORE
+    assert sorted(os.listdir(store.parent)) == sorted([store.name, store.name + ".lock"])
+    assert standin.count("logout") == standin.count("login") == 1
