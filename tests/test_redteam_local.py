@@ -505,3 +505,44 @@ def test_a_failed_save_keeps_the_old_store_and_leaves_no_temporary_file(standin,
     assert store.read_bytes() == BROKEN_STORE
     assert sorted(os.listdir(store.parent)) == sorted([store.name, store.name + ".lock"])
     assert standin.count("logout") == standin.count("login") == 1
+
+
+@pytest.mark.parametrize("secret", [
+    ANGEL_SECRET[:10] + "1" + ANGEL_SECRET[11:],             # not a base32 letter
+    f"otpauth://totp/x?secret={ANGEL_SECRET}&digits=99",      # a bad URI parameter
+    f"otpauth://totp/x?secret={ANGEL_SECRET}&secret={ANGEL_SECRET}",
+    ANGEL_SECRET * 50,                                         # too long
+    ANGEL_SECRET + "\u00e9",                                   # a non-ASCII letter
+])
+@pytest.mark.parametrize("where", ["env_file", "environment"])
+def test_no_frame_of_a_refused_secret_holds_it(workdir, monkeypatch, secret, where):
+    if where == "env_file":
+        write_env_file(workdir, f"TOTP_SECRET='{secret}'\n")
+    else:
+        monkeypatch.setenv("TOTP_SECRET", secret)
+    error = _raised(lambda: angel_totp.code_from_env(".env", 0))
+    assert isinstance(error, angel_totp.InvalidSecretError), repr(error)
+    _assert_clean(error, secret, ANGEL_SECRET[:12])
+
+
+@needs_posix
+@pytest.mark.time_bound(5)
+@pytest.mark.parametrize("planted", ["fifo", "another_users", "symlink"])
+def test_a_planted_lock_file_is_refused_before_any_request(standin, store, tmp_path, planted):
+    lock = Path(f"{store}.lock")
+    if planted == "fifo":
+        os.mkfifo(lock, 0o600)
+    elif planted == "symlink":
+        (tmp_path / "theirs").write_bytes(b"")
+        lock.symlink_to(tmp_path / "theirs")
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("giving a file to another user needs root")
+        import pwd
+        lock.write_bytes(b"")
+        lock.chmod(0o600)
+        os.chown(lock, pwd.getpwnam("nobody").pw_uid, -1)
+    error = _raised(lambda: daily(standin, store))
+    assert isinstance(error, angel_totp.SessionStoreError), repr(error)
+    assert standin.requests == []
+    _assert_clean(error, API_KEY, PIN, ANGEL_SECRET)
