@@ -546,3 +546,16 @@ def test_a_planted_lock_file_is_refused_before_any_request(standin, store, tmp_p
     assert isinstance(error, angel_totp.SessionStoreError), repr(error)
     assert standin.requests == []
     _assert_clean(error, API_KEY, PIN, ANGEL_SECRET)
+
+
+@pytest.mark.time_bound(10)
+def test_the_login_check_refuses_a_var_bomb_as_a_file_it_cannot_read(workdir):
+    write_env_file(workdir, _expansion_bomb(2))
+    result = subprocess.run([sys.executable, str(ROOT / "test_api_connection.py"), "--json",
+                             "--dry-run"], capture_output=True, text=True, cwd=workdir,
+                            env=clean_env(), timeout=8)
+    assert result.returncode == 2, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["ok"] is False and "expands" in answer["message"]
+    assert_no_leak(result.stdout + result.stderr, ANGEL_SECRET)
+    assert_clean_output(result.stdout + result.stderr)
