@@ -75,6 +75,11 @@ def daily_session(env_file: object = ".env", *, store: object = None, verify: bo
     The settings are read as :func:`~angel_totp.login_from_env` reads them;
     the rest is :func:`daily_login`.
     """
+    if store is not None and env_file is not None and os.path.realpath(
+            check_path(store, "store")) == os.path.realpath(check_path(env_file, "env_file")):
+        raise InvalidInputError("store must not be the env file: the session would replace "
+                                "its settings", hint="name a store of its own, or none for "
+                                "the default", what="store")
     return daily_login(**login_settings(env_file, base_url, environ), store=store,
                        verify=verify, timeout=timeout, min_validity=min_validity,
                        server_time=server_time, environ=environ)

@@ -559,3 +559,22 @@ def test_the_login_check_refuses_a_var_bomb_as_a_file_it_cannot_read(workdir):
     assert answer["ok"] is False and "expands" in answer["message"]
     assert_no_leak(result.stdout + result.stderr, ANGEL_SECRET)
     assert_clean_output(result.stdout + result.stderr)
+
+
+@needs_posix
+@pytest.mark.parametrize("layout", ["same", "store_links_to_env", "env_links_to_store"])
+def test_a_store_that_is_the_env_file_is_refused_not_replaced(standin, workdir, layout):
+    env = write_env_file(workdir, f"ANGEL_API_KEY={API_KEY}\nANGEL_CLIENT_CODE={CLIENT_CODE}\n"
+                                  f"ANGEL_PIN={PIN}\nTOTP_SECRET={ANGEL_SECRET}\n"
+                                  f"ANGEL_BASE_URL={standin.url}\n", name="settings.env")
+    before = env.read_bytes()
+    env_file, store = {"same": ("settings.env", "settings.env"),
+                       "store_links_to_env": ("settings.env", "link"),
+                       "env_links_to_store": ("link", "settings.env")}[layout]
+    if layout != "same":
+        (workdir / "link").symlink_to(env)
+    error = _raised(lambda: angel_totp.daily_session(env_file, store=store, min_validity=0,
+                                                     timeout=2))
+    assert isinstance(error, (angel_totp.InvalidInputError, angel_totp.SessionStoreError))
+    assert env.read_bytes() == before and standin.requests == []
+    _assert_clean(error, API_KEY, PIN, ANGEL_SECRET)
