@@ -55,7 +55,6 @@ IST_OFFSET_S = 5 * 3600 + 30 * 60
 DAY_S = 24 * 3600
 MAX_STORE_BYTES = 64 * 1024
 LOCK_SUFFIX = ".lock"
-TEMP_SUFFIX = ".tmp"  # one name: only the lock's holder writes; shorter than the lock's
 STATE_FOLDER = __name__.partition(".")[0].replace("_", "-")  # the project's name: angel-totp
 _POLL_S = 0.02
 _WINDOWS_LOCK_OFFSET = 1 << 30  # msvcrt locks bytes: one far from the holder's pid
@@ -124,7 +123,7 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
     path = os.path.abspath(default_store_path(credentials.client_code, environ)
                            if store is None else check_path(store, "store"))
     with _Lock(path, login_time(options.timeout)) as lock:
-        _remove(path + TEMP_SUFFIX)  # a crashed holder's, tokens in it
+        _remove(_temporary(path))  # a crashed holder's, tokens in it
         stored = _read(path)
         if stored is not None and _usable(stored, credentials):
             try:
@@ -298,7 +297,7 @@ def _read(path: str) -> StoredSession | None:
 def _save(path: str, session: Session, api_key: Hidden, step: int | None) -> None:
     """Write the store atomically and durably: a reader sees the old one or the new one."""
     folder = os.path.dirname(path)
-    temporary = path + TEMP_SUFFIX
+    temporary = _temporary(path)
     replaced = False
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY,
@@ -318,6 +317,13 @@ def _save(path: str, session: Session, api_key: Hidden, step: int | None) -> Non
                                     f"({_reason(error)})", "check the disk and the folder's "
                                     "permissions, or name another store", path=path) from None
         raise
+
+
+def _temporary(path: str) -> str:
+    """The new store's name until it takes the store's place: one name, since only
+    the lock's holder writes, and no longer than the lock file's."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.tmp")
 
 
 def _write_all(fd: int, content: Hidden) -> None:
