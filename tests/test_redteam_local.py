@@ -578,3 +578,38 @@ def test_a_store_that_is_the_env_file_is_refused_not_replaced(standin, workdir, 
     assert isinstance(error, (angel_totp.InvalidInputError, angel_totp.SessionStoreError))
     assert env.read_bytes() == before and standin.requests == []
     _assert_clean(error, API_KEY, PIN, ANGEL_SECRET)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.time_bound(10)
+def test_a_child_forked_while_the_lock_is_held_does_not_keep_it(standin, store, monkeypatch):
+    # A bot's worker pool forks while another thread is in daily_session().
+    wait_here, release = os.pipe()
+    real_read, children = store_module._read, []
+
+    def forking_read(path):
+        pid = os.fork()
+        if pid == 0:  # the worker lives on after the parent's call has returned
+            os.read(wait_here, 1)
+            os._exit(0)
+        children.append(pid)
+        return real_read(path)
+
+    monkeypatch.setattr(store_module, "_read", forking_read)
+    daily(standin, store)
+    monkeypatch.setattr(store_module, "_read", real_read)
+    monkeypatch.setattr(store_module, "login_time", lambda timeout: 0.3)
+    try:
+        error = None
+        try:
+            again = daily(standin, store, verify=False)
+        except angel_totp.SessionStoreError as raised:
+            error = raised
+        assert error is None, f"the forked child kept the lock: {error}"
+        assert again.reused
+    finally:
+        os.write(release, b"x")
+        for pid in children:
+            os.waitpid(pid, 0)
+        os.close(wait_here)
+        os.close(release)
