@@ -515,6 +515,7 @@ class _Lock:
         _ensure_folder(os.path.dirname(self.store), self.store)
         try:
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _BINARY, 0o600)
+            _held.add(self)
         except OSError as error:
             raise _unusable(self.path, error, self.store) from None
         try:
@@ -531,22 +532,30 @@ class _Lock:
             self.spent = int(fields[1]) if len(fields) == 2 and fields[1].isdigit() else None
             self.record(self.spent)
         except SessionStoreError:
-            os.close(self.fd)
+            self._close()
             raise
         except OSError as error:
-            os.close(self.fd)
+            self._close()
             raise _unusable(self.path, error, self.store) from None
         except BaseException:
-            os.close(self.fd)
+            self._close()
             raise
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        if self.fd < 0:
+            return  # a forked child's copy: its parent holds the lock
         if not _POSIX:  # Windows wants its byte lock undone before the close
             import msvcrt
             os.lseek(self.fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
             msvcrt.locking(self.fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
-        os.close(self.fd)  # on POSIX, closing the file releases the lock
+        self._close()  # on POSIX, closing the file releases the lock
+
+    def _close(self) -> None:
+        _held.discard(self)
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
     def record(self, spent: int | None, quiet: bool = False) -> None:
         """Write this process's pid, and ``spent`` (see :attr:`spent`), in the lock file."""
@@ -568,6 +577,20 @@ class _Lock:
     def _holder(self) -> str:
         pid = (self._content().split() or [""])[0]
         return f"process {pid}" if pid.isdigit() else "another process"
+
+
+# Locks this process holds. A child forked meanwhile (a bot's worker pool) would
+# keep each one held for as long as it lives: it closes its copies at once.
+_held: set[_Lock] = set()
+
+
+def _close_held_in_child() -> None:
+    for lock in list(_held):
+        lock._close()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_held_in_child)
 
 
 def _try_lock(fd: int) -> bool:
