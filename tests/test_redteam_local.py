@@ -613,3 +613,15 @@ def test_a_child_forked_while_the_lock_is_held_does_not_keep_it(standin, store, 
             os.waitpid(pid, 0)
         os.close(wait_here)
         os.close(release)
+
+
+@needs_posix
+def test_a_relative_store_after_the_current_folder_was_removed_is_an_error(standin, workdir,
+                                                                           monkeypatch):
+    gone = workdir / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    error = _raised(lambda: daily(standin, "A123456.json"))
+    assert isinstance(error, angel_totp.SessionStoreError), repr(error)
+    assert "current folder" in str(error) and standin.requests == []
