@@ -74,8 +74,8 @@ def daily_session(env_file: object = ".env", *, store: object = None, verify: bo
     The settings are read as :func:`~angel_totp.login_from_env` reads them;
     the rest is :func:`daily_login`.
     """
-    if store is not None and env_file is not None and os.path.realpath(
-            check_path(store, "store")) == os.path.realpath(check_path(env_file, "env_file")):
+    if store is not None and env_file is not None and \
+            _same_file(check_path(store, "store"), check_path(env_file, "env_file")):
         raise InvalidInputError("store must not be the env file: the session would replace "
                                 "its settings", hint="name a store of its own, or none for "
                                 "the default", what="store")
@@ -120,8 +120,15 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
                             names, {"on_wait": on_wait, "on_clock": on_clock, "sleep": sleep})
     if not isinstance(verify, bool):
         raise InvalidInputError("verify must be True or False", what="verify")
-    path = os.path.abspath(default_store_path(credentials.client_code, environ)
-                           if store is None else check_path(store, "store"))
+    named = default_store_path(credentials.client_code, environ) if store is None else \
+        check_path(store, "store")
+    try:
+        path = os.path.abspath(named)
+    except FileNotFoundError:  # os.getcwd(): the current folder was removed
+        raise SessionStoreError(f"the session store {named} cannot be found: the current "
+                                "folder no longer exists", "change to an existing folder, or "
+                                "give the store's absolute path", path=named,
+                                reason="io") from None
     with _Lock(path, login_time(options.timeout)) as lock:
         _remove(_temporary(path))  # a crashed holder's, tokens in it
         stored = _read(path)
@@ -155,6 +162,13 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
             raise
         lock.record(None, quiet=True)  # the store says which step was spent
         return _shared(session, path)
+
+
+def _same_file(one: str, other: str) -> bool:
+    try:
+        return os.path.realpath(one) == os.path.realpath(other)
+    except OSError:  # the current folder was removed: the reading reports it
+        return False
 
 
 def default_store_path(client_code: str, environ: Mapping[str, str] | None = None) -> str:
