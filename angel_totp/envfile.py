@@ -42,12 +42,14 @@ if TYPE_CHECKING:
     from dotenv.parser import Binding
 
 __all__ = ["EnvFile", "UpdateResult", "read_env_file", "readable_by_others", "can_store",
+           "append_only_or_immutable", "mount_point",
            "check_writable", "update_env_file", "LOCK_TIMEOUT", "MAX_SIZE", "MAX_LINES",
            "EnvFileError"]
 
 LOCK_TIMEOUT = 10.0
 """Seconds to wait for another program's lock on the file before giving up."""
 MAX_SIZE = 1 << 20
+MAX_EXPANDED = 4 * MAX_SIZE  # characters of values once ${VAR} is expanded
 MAX_LINES = 20_000  # python-dotenv reads about 50,000 short lines a second
 _MAX_REGEX_STEPS = 50_000_000  # about 0.1 s of dotenv's quadratic patterns
 
@@ -109,18 +111,14 @@ class EnvFile:
     def values(self, environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
         """Every key's value as ``load_dotenv()`` loads it: ``${VAR}`` expanded
         with ``environ`` (default ``os.environ``) first, then the file's
-        earlier values. Linear time, where dotenv copies the environment per key."""
-        from collections import ChainMap
-        variables = _dotenv("variables")
-        loaded: dict[str, str | None] = {}
-        lookup = ChainMap(os.environ if environ is None else environ, loaded)  # type: ignore
-        for binding in self._bindings:
-            value = binding.value
-            if value is not None and "${" in value:
-                value = "".join(atom.resolve(lookup) for atom in
-                                variables.parse_variables(value))
-            if binding.key is not None:
-                loaded[binding.key] = value
+        earlier values. Linear time, where dotenv copies the environment per key.
+        Raises :class:`~angel_totp.errors.EnvFileError` (``too_large``) when the
+        values expand to over :data:`MAX_EXPANDED` characters."""
+        loaded = _expanded(self._bindings, os.environ if environ is None else environ)
+        if loaded is None:  # raised here, where no frame holds a value
+            raise EnvFileError(f"{self.path} expands ${{VAR}} to over {MAX_EXPANDED >> 20} MiB "
+                               "of values; not an env file?", hint=f"give the path of a .env "
+                               f"file; {_UNTOUCHED}", path=self.path, reason="too_large")
         return loaded
 
     def value(self, key: str) -> str | None:
@@ -132,6 +130,28 @@ class EnvFile:
         of an example file has ``TOTP_SECRET=``: that counts as none)."""
         found = self.value(key)
         return found is not None and found.strip() != ""
+
+
+def _expanded(bindings: list[Binding],
+              environ: Mapping[str, str]) -> dict[str, str | None] | None:
+    """The values of ``bindings``, expanded; None past :data:`MAX_EXPANDED` characters
+    (each line can repeat the one before: 3 KB of ``${VAR}`` would make gigabytes)."""
+    from collections import ChainMap
+    variables = _dotenv("variables")
+    loaded: dict[str, str | None] = {}
+    lookup = ChainMap(environ, loaded)  # type: ignore[arg-type]
+    size = 0
+    for binding in bindings:
+        value = binding.value
+        if value is not None and "${" in value:
+            parts = [atom.resolve(lookup) for atom in variables.parse_variables(value)]
+            if size + sum(map(len, parts)) > MAX_EXPANDED:
+                return None
+            value = "".join(parts)
+        size += len(value or "")
+        if binding.key is not None:
+            loaded[binding.key] = value
+    return loaded
 
 
 def read_env_file(path: PathLike) -> EnvFile | None:
@@ -459,7 +479,7 @@ def _check_folder(shown: str, folder: str) -> None:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise _os_error("write", shown, PermissionError(errno.EACCES, "permission denied"),
                         folder=folder)
-    if _attribute_flags(folder) & _APPEND_ONLY_OR_IMMUTABLE:
+    if append_only_or_immutable(folder):
         raise EnvFileError(
             f"cannot write {shown}: files cannot be removed or renamed in its folder "
             f"{folder} (append-only or immutable)",
@@ -482,7 +502,7 @@ def _check_file(shown: str, target: str, info: os.stat_result) -> None:
         raise EnvFileError(f"{shown} is read-only (mode {mode:04o})", hint=f"make it "
                            f"writable if it should be updated (chmod u+w); {_UNTOUCHED}",
                            path=shown, reason="read_only")
-    if _attribute_flags(target) & _APPEND_ONLY_OR_IMMUTABLE:
+    if append_only_or_immutable(target):
         raise EnvFileError(f"cannot write {shown}: it is immutable or append-only",
                            hint=f"check its attributes (lsattr {shown}); {_UNTOUCHED}",
                            path=shown, reason="read_only")
@@ -498,7 +518,7 @@ def _check_file(shown: str, target: str, info: os.stat_result) -> None:
                 "could not keep that group", hint=f"chgrp it to one of your groups, or "
                 f"update it as a member of that group; {_UNTOUCHED}",
                 path=shown, reason="permission")
-    if _mount_point(target):
+    if mount_point(target):
         raise EnvFileError(
             f"{shown} is a mount point (a bind-mounted file, as with docker -v "
             "./.env:/app/.env); it cannot be replaced", hint=f"mount its folder instead "
@@ -513,6 +533,12 @@ def _check_file(shown: str, target: str, info: os.stat_result) -> None:
 
 
 _APPEND_ONLY_OR_IMMUTABLE = 0x20 | 0x10  # FS_APPEND_FL | FS_IMMUTABLE_FL
+
+
+def append_only_or_immutable(path: str) -> bool:
+    """Whether ``path`` is append-only or immutable (``chattr +a``/``+i``): such a
+    file cannot be replaced, and in such a folder no file can be renamed or removed."""
+    return bool(_attribute_flags(path) & _APPEND_ONLY_OR_IMMUTABLE)
 
 
 def _attribute_flags(path: str) -> int:
@@ -535,7 +561,7 @@ def _attribute_flags(path: str) -> int:
         os.close(fd)
 
 
-def _mount_point(path: str) -> bool:
+def mount_point(path: str) -> bool:
     """Whether ``path`` is a mount point (Linux's mountinfo; False elsewhere)."""
     try:
         with open("/proc/self/mountinfo", "rb") as handle:

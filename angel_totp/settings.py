@@ -71,11 +71,14 @@ class Settings:
         self._values: dict[str, str | None] | None = None
 
     def file(self) -> EnvFile | None:
-        """The env file as read (once), or None when there is none."""
+        """The env file as read (once), or None when there is none. Its values are
+        expanded here too (``${VAR}`` from this environment), so that a file whose
+        values cannot be is refused as soon as it is read."""
         if not self._read and self.env_file is not None:
             from .envfile import read_env_file
-            self._file = read_env_file(self.env_file)
-            self._read = True
+            found = read_env_file(self.env_file)
+            self._values = None if found is None else found.values(self.environ)
+            self._file, self._read = found, True
         return self._file
 
     def get(self, name: str) -> Setting:
@@ -83,12 +86,9 @@ class Settings:
         name = check_text(name, "name")
         if name in self.environ:
             return _setting(name, self.environ[name], ENVIRONMENT)
-        found = self.file()
-        if found is not None:
-            if self._values is None:
-                self._values = found.values()
-            if name in self._values:
-                return _setting(name, self._values[name], ENV_FILE)
+        self.file()
+        if self._values is not None and name in self._values:
+            return _setting(name, self._values[name], ENV_FILE)
         return Setting(name, None, "")
 
     def value(self, name: str, default: str | None = None) -> str | None:

@@ -32,6 +32,7 @@ from . import protocol
 from .checks import check_environ, check_path, check_text
 from .clock import ClockOffset
 from .codes import DEFAULT_MIN_VALIDITY, Code
+from .envfile import append_only_or_immutable, mount_point
 from .errors import InvalidInputError, LoginRefusedError, SessionStoreError
 from .hidden import Hidden
 from .secret import TotpSecret
@@ -58,6 +59,7 @@ STATE_FOLDER = __name__.partition(".")[0].replace("_", "-")  # the project's nam
 _POLL_S = 0.02
 _WINDOWS_LOCK_OFFSET = 1 << 30  # msvcrt locks bytes: one far from the holder's pid
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted as the store must not block
 _BINARY = getattr(os, "O_BINARY", 0)
 _POSIX = hasattr(os, "geteuid")
@@ -72,6 +74,11 @@ def daily_session(env_file: object = ".env", *, store: object = None, verify: bo
     The settings are read as :func:`~angel_totp.login_from_env` reads them;
     the rest is :func:`daily_login`.
     """
+    if store is not None and env_file is not None and \
+            _same_file(check_path(store, "store"), check_path(env_file, "env_file")):
+        raise InvalidInputError("store must not be the env file: the session would replace "
+                                "its settings", hint="name a store of its own, or none for "
+                                "the default", what="store")
     return daily_login(**login_settings(env_file, base_url, environ), store=store,
                        verify=verify, timeout=timeout, min_validity=min_validity,
                        server_time=server_time, environ=environ)
@@ -113,9 +120,17 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
                             names, {"on_wait": on_wait, "on_clock": on_clock, "sleep": sleep})
     if not isinstance(verify, bool):
         raise InvalidInputError("verify must be True or False", what="verify")
-    path = os.path.abspath(default_store_path(credentials.client_code, environ)
-                           if store is None else check_path(store, "store"))
-    with _Lock(path, login_time(options.timeout)):
+    named = default_store_path(credentials.client_code, environ) if store is None else \
+        check_path(store, "store")
+    try:
+        path = os.path.abspath(named)
+    except FileNotFoundError:  # os.getcwd(): the current folder was removed
+        raise SessionStoreError(f"the session store {named} cannot be found: the current "
+                                "folder no longer exists", "change to an existing folder, or "
+                                "give the store's absolute path", path=named,
+                                reason="io") from None
+    with _Lock(path, login_time(options.timeout)) as lock:
+        _remove(_temporary(path))  # a crashed holder's, tokens in it
         stored = _read(path)
         if stored is not None and _usable(stored, credentials):
             try:
@@ -127,7 +142,15 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
                 return _shared(session, path)
         last_step = stored.step if stored is not None and \
             stored.client_code == credentials.client_code else None
-        session = log_in(credentials, options, environ, on_wait, on_clock, sleep, last_step)
+        if lock.spent is not None:  # a holder died mid-login: its step may be spent
+            last_step = max(lock.spent, lock.spent if last_step is None else last_step)
+        _check_replaceable(path)
+        lock.record(_highest_step(credentials, last_step))
+        try:
+            session = log_in(credentials, options, environ, on_wait, on_clock, sleep, last_step)
+        except BaseException:
+            lock.record(lock.spent, quiet=True)  # a failed login gives its step back
+            raise
         step = session._exchange.step
         try:
             _save(path, session, credentials.api_key, last_step if step is None else step)
@@ -137,7 +160,15 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
         except BaseException:  # Ctrl-C, SIGTERM: one short try, then go
             session.logout(LOGOUT_AFTER_INTERRUPT_S)
             raise
+        lock.record(None, quiet=True)  # the store says which step was spent
         return _shared(session, path)
+
+
+def _same_file(one: str, other: str) -> bool:
+    try:
+        return os.path.realpath(one) == os.path.realpath(other)
+    except OSError:  # the current folder was removed: the reading reports it
+        return False
 
 
 def default_store_path(client_code: str, environ: Mapping[str, str] | None = None) -> str:
@@ -151,6 +182,9 @@ def default_store_path(client_code: str, environ: Mapping[str, str] | None = Non
     code = protocol.check_client_code(check_text(client_code, "client_code"), "client_code")
     check_environ(environ)
     folder = _state_folder(os.environ if environ is None else environ)
+    if "\0" in folder:
+        raise InvalidInputError("environ: the state folder (HOME, XDG_STATE_HOME or "
+                                "LOCALAPPDATA) contains a NUL character", what="environ")
     return os.path.join(folder, STATE_FOLDER, f"{code}.json")
 
 
@@ -163,6 +197,14 @@ def _state_folder(environ: Mapping[str, str]) -> str:
         return os.path.join(home, "Library", "Application Support")
     state = environ.get("XDG_STATE_HOME", "")
     return state if os.path.isabs(state) else os.path.join(home, ".local", "state")
+
+
+def _highest_step(credentials: Credentials, last_step: int | None) -> int:
+    """The last code step a login starting now may use: this one's or, after one
+    wait, the next; or the one after ``last_step``'s."""
+    period = credentials.secret.period if credentials.secret is not None else 30
+    now = int(time.time() // period)
+    return max(now, -1 if last_step is None else last_step + 1) + 1
 
 
 def login_time(timeout: float) -> float:
@@ -268,8 +310,9 @@ def _read(path: str) -> StoredSession | None:
 
 def _save(path: str, session: Session, api_key: Hidden, step: int | None) -> None:
     """Write the store atomically and durably: a reader sees the old one or the new one."""
-    folder, name = os.path.split(path)
-    temporary = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+    folder = os.path.dirname(path)
+    temporary = _temporary(path)
+    replaced = False
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY,
                      0o600)
@@ -279,14 +322,22 @@ def _save(path: str, session: Session, api_key: Hidden, step: int | None) -> Non
         finally:
             os.close(fd)
         os.replace(temporary, path)
+        replaced = True
         _sync_folder(folder)
     except BaseException as error:
-        _remove(temporary)
+        _remove(path if replaced else temporary)  # the caller logs this session out
         if isinstance(error, OSError):
             raise SessionStoreError(f"the session store {path} could not be written "
                                     f"({_reason(error)})", "check the disk and the folder's "
                                     "permissions, or name another store", path=path) from None
         raise
+
+
+def _temporary(path: str) -> str:
+    """The new store's name until it takes the store's place: one name, since only
+    the lock's holder writes, and no longer than the lock file's."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.tmp")
 
 
 def _write_all(fd: int, content: Hidden) -> None:
@@ -339,6 +390,10 @@ def _check_file(path: str, info: os.stat_result, store: str) -> None:
         raise SessionStoreError(f"the session store {path} is not a regular file",
                                 "remove it, or name another store", path=store,
                                 reason="not_a_file")
+    if info.st_nlink != 1:  # a lock file's truncation, or a save, would reach the other names
+        raise SessionStoreError(f"the session store {path} has {info.st_nlink} hard links; "
+                                "it was not used", f"remove the other links to {path}, or "
+                                "name another store", path=store, reason="unsafe")
     if not _POSIX:
         return
     if info.st_uid != os.geteuid():
@@ -364,6 +419,13 @@ def _check_folder(folder: str, store: str) -> None:
                                 "name another store", path=store, reason="not_a_file")
     if not _POSIX:
         return
+    link = _link_of_another_user(folder)
+    if link is not None:
+        raise SessionStoreError(f"the session store's folder {folder} is reached through "
+                                f"{link}, a symbolic link another user owns (and may point "
+                                "elsewhere); the store was not used",
+                                f"name the folder itself, without {link}", path=store,
+                                reason="unsafe")
     if info.st_uid != os.geteuid():
         raise SessionStoreError(f"the session store's folder {folder} is owned by another "
                                 "user; the store was not used",
@@ -373,6 +435,39 @@ def _check_folder(folder: str, store: str) -> None:
         raise SessionStoreError(f"the session store's folder {folder} can be written by "
                                 "other users; the store was not used",
                                 f"chmod 700 {folder}", path=store, reason="unsafe")
+    if append_only_or_immutable(folder):  # a session could be made, but never saved
+        raise SessionStoreError(f"files cannot be replaced in the session store's folder "
+                                f"{folder} (append-only or immutable)",
+                                f"check its attributes (lsattr -d {folder}), or name another "
+                                "store", path=store, reason="io")
+
+
+def _link_of_another_user(folder: str) -> str | None:
+    """The first symbolic link on the way to ``folder`` owned by neither this user nor root."""
+    path = folder
+    while True:
+        try:
+            info = os.lstat(path)
+        except OSError:
+            return None
+        if stat.S_ISLNK(info.st_mode) and info.st_uid not in (0, os.geteuid()):
+            return path
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
+
+
+def _check_replaceable(path: str) -> None:
+    """Before a login: a session that could not be saved would cost a code for nothing."""
+    if append_only_or_immutable(path):
+        why, hint = "is immutable or append-only", f"check its attributes (lsattr {path})"
+    elif mount_point(path):
+        why, hint = "is a mount point (a bind-mounted file)", "mount its folder instead"
+    else:
+        return
+    raise SessionStoreError(f"the session store {path} {why}; it cannot be replaced", hint,
+                            path=path, reason="io")
 
 
 def _ensure_folder(folder: str, store: str) -> None:
@@ -380,10 +475,21 @@ def _ensure_folder(folder: str, store: str) -> None:
         try:
             os.makedirs(folder, 0o700, exist_ok=True)
             if _POSIX:
-                os.chmod(folder, 0o700)  # whatever the umask
+                _make_private(folder)
         except OSError as error:
             raise _unusable(folder, error, store) from None
     _check_folder(folder, store)
+
+
+def _make_private(folder: str) -> None:
+    """``chmod 700`` whatever the umask, on the folder itself: never through a link
+    another user put there meanwhile, nor on a folder of another user's."""
+    fd = os.open(folder, os.O_RDONLY | _DIRECTORY | _NOFOLLOW)
+    try:
+        if os.fstat(fd).st_uid == os.geteuid():
+            os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
 
 
 def _unusable(path: str, error: OSError, store: str | None = None) -> SessionStoreError:
@@ -404,10 +510,12 @@ def _reason(error: OSError) -> str:
 # The lock.
 
 class _Lock:
-    """An exclusive lock on the lock file beside the store; the holder's pid is in it.
+    """An exclusive lock on the lock file beside the store.
 
     The store itself is replaced on each save, and a lock on a replaced file
-    locks nothing: hence a file of its own, which stays.
+    locks nothing: hence a file of its own, which stays. It holds the holder's
+    pid, and :attr:`spent`: the last code step a login through this store may
+    have used that the store does not record (its holder died mid-login).
     """
 
     def __init__(self, store: str, wait: float) -> None:
@@ -415,11 +523,13 @@ class _Lock:
         self.path = store + LOCK_SUFFIX
         self.wait = wait
         self.fd = -1
+        self.spent: int | None = None
 
     def __enter__(self) -> _Lock:
         _ensure_folder(os.path.dirname(self.store), self.store)
         try:
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _BINARY, 0o600)
+            _held.add(self)
         except OSError as error:
             raise _unusable(self.path, error, self.store) from None
         try:
@@ -432,34 +542,69 @@ class _Lock:
                         f"by {self._holder()}", "that process is logging in or is stuck: "
                         "try again, or end it", path=self.store, reason="locked")
                 time.sleep(_POLL_S)
-            os.ftruncate(self.fd, 0)
-            os.lseek(self.fd, 0, os.SEEK_SET)
-            os.write(self.fd, f"{os.getpid()}\n".encode())
+            fields = self._content().split()
+            self.spent = int(fields[1]) if len(fields) == 2 and fields[1].isdigit() else None
+            self.record(self.spent)
         except SessionStoreError:
-            os.close(self.fd)
+            self._close()
             raise
         except OSError as error:
-            os.close(self.fd)
+            self._close()
             raise _unusable(self.path, error, self.store) from None
         except BaseException:
-            os.close(self.fd)
+            self._close()
             raise
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        if self.fd < 0:
+            return  # a forked child's copy: its parent holds the lock
         if not _POSIX:  # Windows wants its byte lock undone before the close
             import msvcrt
             os.lseek(self.fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
             msvcrt.locking(self.fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
-        os.close(self.fd)  # on POSIX, closing the file releases the lock
+        self._close()  # on POSIX, closing the file releases the lock
 
-    def _holder(self) -> str:
+    def _close(self) -> None:
+        _held.discard(self)
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def record(self, spent: int | None, quiet: bool = False) -> None:
+        """Write this process's pid, and ``spent`` (see :attr:`spent`), in the lock file."""
+        try:
+            os.ftruncate(self.fd, 0)
+            os.lseek(self.fd, 0, os.SEEK_SET)
+            os.write(self.fd, f"{os.getpid()}{'' if spent is None else f' {spent}'}\n".encode())
+        except OSError as error:
+            if not quiet:
+                raise _unusable(self.path, error, self.store) from None
+
+    def _content(self) -> str:
         try:
             os.lseek(self.fd, 0, os.SEEK_SET)
-            pid = os.read(self.fd, 20).decode("ascii").strip()
+            return os.read(self.fd, 64).decode("ascii")
         except (OSError, UnicodeDecodeError):
-            pid = ""
+            return ""
+
+    def _holder(self) -> str:
+        pid = (self._content().split() or [""])[0]
         return f"process {pid}" if pid.isdigit() else "another process"
+
+
+# Locks this process holds. A child forked meanwhile (a bot's worker pool) would
+# keep each one held for as long as it lives: it closes its copies at once.
+_held: set[_Lock] = set()
+
+
+def _close_held_in_child() -> None:
+    for lock in list(_held):
+        lock._close()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_held_in_child)
 
 
 def _try_lock(fd: int) -> bool:
