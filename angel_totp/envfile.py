@@ -716,12 +716,14 @@ class _Update:
                 self.temp = None
                 continue
             old_fd = self.lock.took_place(self.temp)
-            self.temp = None
+            undeletable, self.temp = self.temp.undeletable, None
             if old_fd is not None:
                 try:
                     lost = _changed_after(old_fd, seen) if lost is None and seen else lost
                 finally:
                     os.close(old_fd)
+            if undeletable is not None:  # at least it keeps no secret
+                _empty(undeletable)
             _fsync_folder(self.folder)
             self.lock.verify(new.data)
             if lost is not None:  # written into the old file during the rename itself
@@ -766,8 +768,24 @@ def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, _Seen |
         displaced = _Seen(os.fstat(fd), _read_all(fd))
     finally:
         os.close(fd)
-    temp.remove_name()
+    try:
+        temp.remove_name()
+    except OSError:  # a fault keeps the old file's name: it is emptied once checked
+        temp.undeletable, temp.name = temp.name, None
     return True, None if displaced.data == seen.data else displaced
+
+
+def _empty(name: str) -> None:
+    try:
+        fd = os.open(name, os.O_WRONLY | _O_CLOEXEC | _O_NOFOLLOW | _O_NONBLOCK)
+    except OSError:
+        return
+    try:
+        os.ftruncate(fd, 0)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _rename_over(source: str, target: str) -> bool:
@@ -856,6 +874,7 @@ class _Temp:
         self.name: str | None = None
         self.fd: int | None = None
         self.prefix = os.path.join(folder, _temp_prefix(target))
+        self.undeletable: str | None = None  # the displaced old file, if it could not go
 
     def create(self) -> None:
         for _ in range(100):

@@ -625,3 +625,26 @@ def test_a_relative_store_after_the_current_folder_was_removed_is_an_error(stand
     error = _raised(lambda: daily(standin, "A123456.json"))
     assert isinstance(error, angel_totp.SessionStoreError), repr(error)
     assert "current folder" in str(error) and standin.requests == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the name swap is Linux's")
+@pytest.mark.time_bound(10)
+def test_a_displaced_old_file_that_cannot_be_removed_keeps_no_secret(tmp_path, monkeypatch):
+    from angel_totp import envfile
+    env = tmp_path / ".env"
+    env.write_text(f"TOTP_SECRET={ANGEL_SECRET}\nTOTP=000000\n")
+    env.chmod(0o600)
+    real_unlink = os.unlink
+
+    def refuse_temp(name, *args, **kwargs):
+        if ".totp-tmp-" in os.fspath(name):
+            raise PermissionError(1, "Operation not permitted")
+        return real_unlink(name, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", refuse_temp)
+    result = envfile.update_env_file(str(env), lambda current: ({"TOTP": "123456"}, float("inf")))
+    assert result.written["TOTP"].reveal() == "123456"
+    assert "TOTP=123456" in env.read_text()
+    for left in tmp_path.iterdir():
+        if left.name != ".env" and not left.name.endswith(".lock"):
+            assert ANGEL_SECRET not in left.read_text(), "the old file kept the secret"
