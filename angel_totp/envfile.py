@@ -498,6 +498,8 @@ def _check_file(shown: str, target: str, info: os.stat_result) -> None:
             hint=f"keep one name for it (remove the other links), or copy it to a file "
                  f"of its own; {_UNTOUCHED}", path=shown, reason="hard_linked")
     mode = stat.S_IMODE(info.st_mode)
+    if not os.access(target, os.R_OK):  # what it holds must be read to be kept
+        raise _os_error("read", shown, PermissionError(errno.EACCES, os.strerror(errno.EACCES)))
     if not mode & stat.S_IWUSR:
         raise EnvFileError(f"{shown} is read-only (mode {mode:04o})", hint=f"make it "
                            f"writable if it should be updated (chmod u+w); {_UNTOUCHED}",

@@ -92,7 +92,7 @@ def test_json_prints_one_object_for_a_usage_failure_too(monkeypatch, capsys):
     payload = result.json()
     assert payload["ok"] is False and payload["errorcode"] == "USAGE"
     assert "ANGEL_PIN" in payload["message"]
-    assert result.stderr.startswith("error: missing settings")
+    assert result.stderr.startswith("error: ANGEL_PIN is not set in the environment or ")
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
