@@ -612,9 +612,25 @@ def login_from_env(env_file: object = DEFAULT_ENV_FILE, *,
     ``env_file=None`` reads only the environment (``environ``, default
     ``os.environ``, also where proxy settings are read).
     """
-    return login(**login_settings(env_file, base_url, environ), timeout=timeout,
-                 min_validity=min_validity, server_time=server_time, environ=environ,
-                 on_wait=on_wait, on_clock=on_clock, sleep=sleep)
+    found = login_settings(env_file, base_url, environ)
+    environ = without_credentials(environ)  # trackers record this frame's locals
+    return login(**found, timeout=timeout, min_validity=min_validity, server_time=server_time,
+                 environ=environ, on_wait=on_wait, on_clock=on_clock, sleep=sleep)
+
+
+_CREDENTIAL_SETTINGS = frozenset({"ANGEL_API_KEY", "ANGEL_PIN", "TOTP_SECRET", "TOTP"})
+
+
+def without_credentials(environ: Mapping[str, str] | None) -> Mapping[str, str] | None:
+    """``environ`` without the credentials, once :func:`login_settings` has read them.
+
+    What is read later (proxy settings, the store's folder) stays. A caller's
+    mapping would otherwise sit, PIN and all, in the locals of every frame
+    below (error trackers walk dicts); None (``os.environ``) stays None.
+    """
+    if environ is None:
+        return None
+    return {name: value for name, value in environ.items() if name not in _CREDENTIAL_SETTINGS}
 
 
 def login_settings(env_file: object, base_url: object,
