@@ -203,6 +203,12 @@ class Connection:
         except TransportError as error:
             self._setup_error = error
 
+    @property
+    def hidden(self) -> list[Hidden]:
+        """What a mask must hide of this connection's own settings: the proxy's password."""
+        proxy = None if self._setup_error is not None else self._proxy
+        return [proxy.password] if proxy is not None and proxy.password else []
+
     def __repr__(self) -> str:
         if self._setup_error is not None:
             return "<Connection to an unusable URL>"
@@ -539,6 +545,10 @@ class Connection:
             raise TransportError("TLS", "the server closed the connection during the TLS "
                                  "handshake") from None
         except ssl.SSLError as error:
+            if proxy is not None:  # it agreed to the tunnel, then sent no TLS (its own page)
+                raise TransportError("PROXY_ERROR", "TLS through the proxy's tunnel failed "
+                                     f"({_ssl_reason(error)})",
+                                     proxy_variable=proxy.variable) from None
             raise TransportError("TLS", f"TLS handshake failed ({_ssl_reason(error)})") from None
         except OSError as error:
             raise TransportError("NETWORK", "the connection failed during the TLS handshake "
@@ -879,8 +889,9 @@ class _Proxy:
         self.host = parts.hostname
         self.port = port or 80
         self.authorization: Hidden | None = None
+        self.password = Hidden(unquote(parts.password or ""))
         if parts.username is not None:
-            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+            pair = f"{unquote(parts.username)}:{self.password.reveal()}".encode()
             self.authorization = Hidden("Basic " + base64.b64encode(pair).decode("ascii"))
 
     def __repr__(self) -> str:

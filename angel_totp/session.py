@@ -241,6 +241,7 @@ class _Exchange:
         self.step: int | None = None  # the step of the code it logged in with
         self.previous_step: int | None = None
         self.connection = self.connect(timeout)
+        self.hidden.extend(self.connection.hidden)  # a proxy may echo its password
 
     def connect(self, timeout: float) -> Connection:
         return Connection(self.url, timeout=timeout, environ=self.environ)
