@@ -62,7 +62,10 @@ def check_min_validity(value: object, period: int = 30, what: str = "min_validit
 
 def check_path(value: object, what: str) -> str:
     """A file's path: text or an ``os.PathLike`` of text, not empty."""
-    path = os.fspath(value) if isinstance(value, (str, os.PathLike)) else None
+    try:
+        path = os.fspath(value) if isinstance(value, (str, os.PathLike)) else None
+    except TypeError:  # a __fspath__ that gives neither text nor bytes
+        path = None
     if not isinstance(path, str) or not path or "\0" in path:
         raise InvalidInputError(f"{what} must be a file's path (text or a path object)",
                                 what=what)

@@ -55,9 +55,11 @@ _SPACES = re.compile(r"\s+")
 # A bearer token (JWT): three base64url parts, the first starting "eyJ".
 _BEARER = re.compile(r"(?<![\w-])eyJ[\w-]*\.[\w-]+\.[\w-]*", re.ASCII)
 # What an echo may have encoded: URL escapes (a run of non-ASCII bytes at
-# once), backslash escapes, and any character but printable ASCII.
+# once), backslash escapes, HTML character references, and any character but
+# printable ASCII.
 _UNIT = re.compile(r"(?:%[89A-Fa-f][0-9A-Fa-f])+|%[0-7][0-9A-Fa-f]"
                    r"|\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|U[0-9A-Fa-f]{8}|[^0-9A-Za-z])"
+                   r"|&#(?:[0-9]{1,7}|[xX][0-9A-Fa-f]{1,6});"
                    r"|[^!-~]", re.DOTALL)
 
 
@@ -138,7 +140,7 @@ def _fold(text: str) -> tuple[str, Sequence[int], Sequence[int], set[int]]:
     of what it came from in ``text``, and the positions where white space
     was left out just before (a word ends there).
     """
-    if text.isascii() and text.isprintable() and not any(c in text for c in " %\\"):
+    if text.isascii() and text.isprintable() and not any(c in text for c in " %\\&"):
         # printable ASCII with nothing escaped, no space: as it is
         return text, range(len(text)), range(1, len(text) + 1), set()
     parts: list[str] = []
@@ -183,6 +185,10 @@ def _unescape(unit: str) -> str:
         return bytes.fromhex(unit.replace("%", "")).decode("utf-8", "replace")
     if unit[0] == "\\" and len(unit) > 2:
         point = int(unit[2:], 16)
+        return chr(point) if point < 0x110000 else unit
+    if unit[0] == "&":  # &#107; or &#x6b;
+        digits = unit[2:-1]
+        point = int(digits[1:], 16) if digits[0] in "xX" else int(digits)
         return chr(point) if point < 0x110000 else unit
     return unit[-1]
 
@@ -275,6 +281,8 @@ def _needles(value: str) -> _Needles | None:
                                                                 (8 * (skip + len(raw))) // 6]
                  for skip in range(3)]
     forms.update(form.lower() for text in coded for form in (text, text.translate(_URLSAFE)))
+    if len(raw) <= _BASE64_UP_TO:
+        forms.add(raw.hex())  # a server's debug dump
     ends = range(PIECE, len(folded) + 1, PIECE) if len(folded) >= 2 * PIECE else range(0)
     pieces = frozenset(map(folded.__getitem__, map(slice, range(0, len(folded), PIECE), ends)))
     return _Needles({form for form in forms if len(form) >= 4}, short, pieces)
