@@ -201,7 +201,9 @@ class Connection:
             self._proxy = None if self._target.loopback else _choose_proxy(
                 self._target, os.environ if environ is None else environ)
         except TransportError as error:
-            self._setup_error = error
+            # Kept without the frames that made it: they hold the proxy URL (its
+            # password) and the environment, which error trackers would record.
+            self._setup_error = error.with_traceback(None)
 
     @property
     def hidden(self) -> list[Hidden]:

@@ -473,3 +473,32 @@ def test_a_wrong_logout_timeout_is_an_invalid_input_error():
             with pytest.raises(InvalidInputError):
                 session.logout(value)
         assert session.logout()
+
+
+
+@pytest.mark.time_bound(5)
+def test_a_fresh_session_whose_profile_says_ended_is_logged_out_and_not_stored(tmp_path):
+    ended = http_reply({"success": False, "message": "Invalid Token " + JWT,
+                        "errorCode": "AG8001", "data": ""}, 401)
+    with Scripted(LOGIN_OK, ended, DONE) as server:
+        error = caught(angel_totp.daily_session, None, environ=settings(server.url),
+                       store=str(tmp_path / "s.json"), min_validity=0, timeout=0.5)
+        assert server.lines() == ["POST loginByPassword", "GET getProfile", "POST logout"]
+    assert isinstance(error, angel_totp.LoginRefusedError) and error.errorcode == "AG8001"
+    assert not (tmp_path / "s.json").exists()
+    assert_safe(error)
+
+
+@pytest.mark.time_bound(5)
+@pytest.mark.parametrize("setting", ["https://u:{pw}@127.0.0.1:3128", "http://u:{pw}@proxy:99999"])
+def test_an_unusable_proxy_errors_traceback_holds_neither_password_nor_environment(
+        setting, monkeypatch):
+    """Broke: the connection kept the error its proxy setting gave, with the frames that
+    read it: the proxy URL (password and all) and os.environ (a bot's PIN)."""
+    from angel_totp.connection import Connection, TransportError
+    monkeypatch.setenv("ANGEL_PIN", PIN)
+    monkeypatch.setenv("HTTPS_PROXY", setting.format(pw=PROXY_PASSWORD))
+    connection = Connection("https://angel.test", timeout=0.5)
+    error = caught(connection.request, "GET", "/", [])
+    assert isinstance(error, TransportError) and error.proxy_variable == "HTTPS_PROXY"
+    assert_no_plain_credentials(error, PROXY_PASSWORD, PIN)
