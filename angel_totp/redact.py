@@ -54,6 +54,12 @@ _ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)
 _SPACES = re.compile(r"\s+")
 # A bearer token (JWT): three base64url parts, the first starting "eyJ".
 _BEARER = re.compile(r"(?<![\w-])eyJ[\w-]*\.[\w-]+\.[\w-]*", re.ASCII)
+# The same, looked for again in the folded text: a token whose dots were
+# escaped, that was split over lines or written in full-width letters.
+_FOLDED_BEARER = re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]*", re.ASCII)
+_WORD_RUN = re.compile(r"[\w-]*", re.ASCII)
+# A session token is well over this; words that merely start "eyJ" are not.
+_SPLIT_TOKEN = 40
 # What an echo may have encoded: URL escapes (a run of non-ASCII bytes at
 # once), backslash escapes, HTML character references, and any character but
 # printable ASCII.
@@ -104,16 +110,15 @@ def mask(text: str, hidden: Iterable[str | Hidden]) -> str:
     """
     text = _BEARER.sub(MASK, text)
     all_needles = [found for found in map(_needles_of, hidden) if found is not None]
-    if not all_needles:
-        return text
     folded, starts, ends, gaps = _fold(text)
-    lowered = _lower(folded)
-    spans: list[tuple[int, int]] = []
-    for needles in all_needles:
-        for i, j in needles.find(lowered, gaps):
-            spans.append((starts[i], ends[j - 1]))
-    if not spans:
+    found = _bearers(folded, gaps)
+    if all_needles:
+        lowered = _lower(folded)
+        for needles in all_needles:
+            found += needles.find(lowered, gaps)
+    if not found:
         return text
+    spans = [(starts[i], ends[j - 1]) for i, j in found]
     merged: list[list[int]] = []
     for start, stop in sorted(spans):
         if merged and start <= merged[-1][1]:  # overlaps or touches: one mask for both
@@ -245,6 +250,42 @@ class _Needles:
             found += [(at, at + PIECE) for at in range(len(text) - PIECE + 1)
                       if text[at:at + PIECE] in pieces]
         return found
+
+
+def _bearers(text: str, gaps: set[int]) -> list[tuple[int, int]]:
+    """Where bearer tokens are in folded text, read in linear time.
+
+    Only where a word starts is a token looked for; where none is found, no
+    later start in the same run of word characters can be one either.
+    """
+    found: list[tuple[int, int]] = []
+    at = text.find("eyJ")
+    while at >= 0:
+        if at and at not in gaps and (text[at - 1].isalnum() or text[at - 1] in "_-"):
+            at = text.find("eyJ", at + 1)
+            continue
+        match = _FOLDED_BEARER.match(text, at)
+        span = None if match is None else _bearer_span(text, match, gaps)
+        if span is not None:
+            found.append(span)
+        elif match is None:
+            at = _WORD_RUN.match(text, at).end()  # type: ignore[union-attr]
+        at = text.find("eyJ", span[1] if span else at + 1)
+    return found
+
+
+def _bearer_span(text: str, match: re.Match[str], gaps: set[int]) -> tuple[int, int] | None:
+    """Where a bearer token found at a word's start in folded text is, or None.
+
+    White space left out inside it joined its parts (a token split over
+    lines): only a token-sized run counts then, and it ends at the first
+    white space after its second dot (the next word is not it).
+    """
+    start, stop = match.span()
+    signature = text.index(".", text.index(".", start) + 1, stop)
+    stop = next((at for at in range(signature + 1, stop) if at in gaps), stop)
+    split = any(at in gaps for at in range(start + 1, signature + 1))
+    return (start, stop) if not split or stop - start >= _SPLIT_TOKEN else None
 
 
 def _alone(text: str, start: int, stop: int, gaps: set[int]) -> bool:

@@ -502,3 +502,78 @@ def test_an_unusable_proxy_errors_traceback_holds_neither_password_nor_environme
     error = caught(connection.request, "GET", "/", [])
     assert isinstance(error, TransportError) and error.proxy_variable == "HTTPS_PROXY"
     assert_no_plain_credentials(error, PROXY_PASSWORD, PIN)
+
+
+FORGED_PROFILE = http_reply({"status": True, "message": "SUCCESS", "errorcode": "",
+                             "data": {"clientcode": CLIENT_CODE, "name": "FORGED"}})
+
+
+@pytest.mark.time_bound(5)
+def test_a_stray_reply_waiting_before_the_profile_is_sent_is_never_its_answer(monkeypatch):
+    """A forged second reply 50 ms after the login's, already in our socket when the
+    profile is asked for: the connection is out of step, so a new one is opened."""
+    from angel_totp import session as session_module
+    read_profile = session_module.Session._read_profile
+
+    def late(self, stage):
+        time.sleep(0.2)  # the stray has arrived by now
+        return read_profile(self, stage)
+
+    monkeypatch.setattr(session_module.Session, "_read_profile", late)
+    with Scripted([LOGIN_OK, 0.05, FORGED_PROFILE], PROFILE_OK, DONE) as server:
+        session = angel_totp.login_from_env(None, environ=settings(server.url),
+                                            min_validity=0, timeout=0.5)
+        assert session.name == "Test User" and server.connections == 2
+        assert session.logout()
+
+
+@pytest.mark.time_bound(5)
+@pytest.mark.xfail(strict=True, reason="known gap (issue 16 item 11): a stray reply that "
+                   "arrives after the next request was written cannot be told from its "
+                   "answer on HTTP/1.1 without a new connection per request")
+def test_a_stray_reply_in_flight_is_not_taken_as_the_profile():
+    # The login's reply, then 50 ms later a forged second reply; the real profile's
+    # answer comes 0.3 s after the request. Over a 100 ms link the forged reply lands
+    # after the profile request is written and before its answer.
+    with Scripted([LOGIN_OK, 0.05, FORGED_PROFILE], [0.3, PROFILE_OK], DONE) as server:
+        try:
+            session = angel_totp.login_from_env(None, environ=settings(server.url),
+                                                min_validity=0, timeout=1)
+        except AngelTotpError:
+            return  # refused as out of step: the gap is closed
+        session.logout()
+    assert session.name != "FORGED"
+
+
+OTHERS_JWT = "eyJhbGciOiJIUzI1NiJ9.eyJ1IjoiQjk5In0.abcDEF_ghi-jklMNOpqr"
+
+
+@pytest.mark.time_bound(5)
+@pytest.mark.parametrize("form", [
+    OTHERS_JWT.replace(".", "%2E"), OTHERS_JWT.replace(".", "\\u002e"),
+    OTHERS_JWT.replace(".", ".\n", 1), OTHERS_JWT[:30] + " " + OTHERS_JWT[30:],
+    OTHERS_JWT.replace(".", "\uff0e"), OTHERS_JWT.replace(".", "&#46;"),
+    "".join(chr(ord(c) + 0xFEE0) for c in OTHERS_JWT)])
+def test_someone_elses_token_escaped_or_split_is_masked(form):
+    """Broke: a JWT-shaped token was masked only as it stood; with its dots escaped,
+    split over two lines or in full-width letters it was shown whole."""
+    with Scripted(refusal(f"session {form} expired", "AB1010")) as server:
+        error = caught(login_from, server.url)
+    assert "session ******** expired" in error.message
+    assert_safe(error, "eyJ1IjoiQjk5In0", "jklMNOpqr")
+
+
+def test_text_that_merely_starts_like_a_token_is_left_alone():
+    from angel_totp.redact import clean
+    assert clean("see eyJ docs. then retry.") == "see eyJ docs. then retry."
+    assert clean("xeyJa.b.c") == "xeyJa.b.c"
+
+
+@pytest.mark.time_bound(5)
+@pytest.mark.parametrize("text", ["eyJ" * 20000, "eyJ " * 15000, "eyJ a.b. " * 6000,
+                                  "eyJ%2E" * 10000, ("eyJ a.b. " + "c " * 50) * 500])
+def test_looking_for_tokens_stays_linear(text):
+    from angel_totp.redact import scrub
+    started = time.monotonic()
+    scrub(text, [API_KEY])
+    assert time.monotonic() - started < 1.0  # quadratic: several seconds
