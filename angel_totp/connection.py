@@ -908,22 +908,38 @@ class _Proxy:
 def _choose_proxy(target: _Target, environ: Mapping[str, str]) -> _Proxy | None:
     """The proxy for this target, as urllib chooses it; None to go direct.
 
-    The lower-case variable wins; an empty one counts as unset. In a CGI
-    script (REQUEST_METHOD set) HTTP_PROXY may come from a request header
-    ("httpoxy"), so only http_proxy is read there, as urllib does. NO_PROXY
-    is read by urllib's own rule.
+    NO_PROXY is read by urllib's own rule. The variables are read by the rule
+    of urllib's ``getproxies_environment()``, which reads only os.environ and
+    would not say which variable it took.
     """
-    names = [f"{target.scheme}_proxy", f"{target.scheme.upper()}_PROXY"]
-    if target.scheme == "http" and "REQUEST_METHOD" in environ:
-        names.pop()
-    def value(name: str) -> str:  # anything but text counts as unset
-        found = environ.get(name)
-        return found.strip() if isinstance(found, str) else ""
+    proxies = _proxy_variables(environ)
+    chosen = proxies.get(target.scheme)
+    if chosen is None:
+        return None
+    no_proxy = proxies.get("no")
+    if no_proxy and proxy_bypass_environment(target.hostport, {"no": no_proxy[1]}):
+        return None
+    return _Proxy(*chosen)
 
-    variable = next((name for name in names if value(name)), None)
-    if variable is None:
-        return None
-    no_proxy = value("no_proxy") or value("NO_PROXY")
-    if no_proxy and proxy_bypass_environment(target.hostport, {"no": no_proxy}):
-        return None
-    return _Proxy(variable, value(variable))
+
+def _proxy_variables(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """Scheme to (variable, value), as ``getproxies_environment()`` reads them.
+
+    Any case counts, but an all-lower-case name wins, and when empty it turns
+    that proxy off. In a CGI script (REQUEST_METHOD set) HTTP_PROXY may come
+    from a request header ("httpoxy"), so only http_proxy is read there.
+    Anything but text counts as empty.
+    """
+    found: dict[str, tuple[str, str]] = {}
+    for name, value in environ.items():
+        if isinstance(value, str) and value and name.lower().endswith("_proxy"):
+            found[name.lower()[:-6]] = (name, value.strip())
+    if "REQUEST_METHOD" in environ:
+        found.pop("http", None)
+    for name, value in environ.items():
+        if name.endswith("_proxy"):
+            if isinstance(value, str) and value:
+                found[name.lower()[:-6]] = (name, value.strip())
+            else:
+                found.pop(name.lower()[:-6], None)
+    return found

@@ -577,3 +577,35 @@ def test_looking_for_tokens_stays_linear(text):
     started = time.monotonic()
     scrub(text, [API_KEY])
     assert time.monotonic() - started < 1.0  # quadratic: several seconds
+
+
+@pytest.mark.parametrize("variables", [
+    {"https_proxy": "", "HTTPS_PROXY": "http://p1:3128"},
+    {"https_proxy": "http://p2:3128", "HTTPS_PROXY": "http://p1:3128"},
+    {"Https_Proxy": "http://p1:3128"},
+    {"HTTPS_PROXY": "http://p1:3128", "NO_PROXY": "angel.test", "no_proxy": ""},
+    {"HTTPS_PROXY": "http://p1:3128", "no_proxy": "angel.test"},
+    {"HTTPS_PROXY": "http://p1:3128", "NO_PROXY": "*"},
+    {"http_proxy": "http://p1:3128", "REQUEST_METHOD": "GET", "HTTP_PROXY": "http://p2:1"},
+    {"HTTP_PROXY": "http://p2:1", "REQUEST_METHOD": "GET"},
+])
+@pytest.mark.parametrize("scheme", ["https", "http"])
+def test_proxy_variables_are_read_as_the_standard_library_reads_them(variables, scheme,
+                                                                      monkeypatch):
+    """Broke: an empty https_proxy (how a user turns the proxy off) fell back to
+    HTTPS_PROXY, and an empty no_proxy to NO_PROXY, where urllib does neither."""
+    import urllib.request
+
+    from angel_totp.connection import Connection
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    proxies = urllib.request.getproxies_environment()
+    wanted = proxies.get(scheme)
+    if wanted and urllib.request.proxy_bypass_environment("angel.test", proxies):
+        wanted = None
+    shown = repr(Connection(f"{scheme}://angel.test", timeout=1))
+    if wanted is None:
+        assert " via " not in shown
+    else:
+        variable = shown.rsplit(" via ", 1)[1].rstrip(">")
+        assert variables[variable] == wanted
