@@ -214,9 +214,15 @@ def test_no_answer_errors_hold_no_credential(failure):
 
 
 @pytest.mark.time_bound(5)
-def test_ctrl_c_while_the_profile_is_read_leaks_nothing_and_logs_out(monkeypatch):
-    """Ctrl-C in the middle of the profile's reply: the KeyboardInterrupt's traceback holds
-    no credential, and the session the login opened is logged out (one short try)."""
+@pytest.mark.parametrize("path,sent", [
+    (b"getProfile", ["POST loginByPassword", "GET getProfile", "POST logout"]),
+    (b"loginByPassword", ["POST loginByPassword"]),  # no token yet: nothing to log out
+    # Ctrl-C during the logout itself ends the one try.
+    (b"logout", ["POST loginByPassword", "GET getProfile", "POST logout"]),
+])
+def test_ctrl_c_while_a_reply_is_read_leaks_nothing_and_logs_out(monkeypatch, path, sent):
+    """Ctrl-C in the middle of a reply: the KeyboardInterrupt's traceback holds no
+    credential, and a session the login opened is logged out (one short try)."""
     from angel_totp import connection
     original = connection._Link.recv_into
     reads = {"profile": False}
@@ -230,16 +236,24 @@ def test_ctrl_c_while_the_profile_is_read_leaks_nothing_and_logs_out(monkeypatch
     original_send = connection._Link.send_all
 
     def send_all(self, payload):
-        reads["profile"] = b"getProfile" in payload.data
+        reads["profile"] = path in payload.data and not reads.get("done")
+        reads["done"] = reads["done"] or reads["profile"]
         return original_send(self, payload)
 
+    reads["done"] = False
     monkeypatch.setattr(connection._Link, "recv_into", interrupted)
     monkeypatch.setattr(connection._Link, "send_all", send_all)
-    with Scripted(LOGIN_OK, PROFILE_OK, DONE) as server:
-        error = caught(login_from, server.url)
+
+    def log_in_and_out() -> None:
+        with angel_totp.login_from_env(None, environ=settings(server.url), min_validity=0,
+                                       timeout=0.5):
+            pass
+
+    with Scripted(LOGIN_OK, PROFILE_OK, DONE, DONE) as server:
+        error = caught(log_in_and_out)
         assert isinstance(error, KeyboardInterrupt)
         assert_safe(error)
-        assert server.lines() == ["POST loginByPassword", "GET getProfile", "POST logout"]
+        assert server.lines() == sent
 
 
 # (a) A hostile server.
@@ -396,6 +410,9 @@ def test_a_tunnel_that_carries_no_tls_is_the_proxys_fault(variable):
     (["close"], "PROXY_ERROR"),
     ([b"HTTP/1.1 200 OK\r\n\r\n", "close"], "PROXY_ERROR"),
     ([b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n"], "PROXY_ERROR"),
+    ([b"HTTP/1.1 100 Continue\r\n\r\n" * 20000], "PROXY_ERROR"),
+    ([b"HTTP/1.1 103 Early Hints\r\n\r\n"] + [0.05, b"HTTP/1.1 102 P\r\n\r\n"] * 100,
+     "TIMEOUT"),
 ])
 def test_a_broken_proxy_is_named_and_its_password_never_shown(proxy, answer, errorcode):
     with Scripted(answer) as server:
