@@ -101,7 +101,12 @@ class Credentials:
 
 
 def _hide(value: object) -> object:
-    """Text as Hidden at once; anything else as it is, for the checks to refuse or take."""
+    """Text as Hidden at once; anything else as it is, for the checks to refuse or take.
+
+    A Hidden that holds anything but text is taken for what it holds.
+    """
+    while isinstance(value, Hidden) and not isinstance(value.reveal(), str):
+        value = value.reveal()
     return Hidden(value) if isinstance(value, str) else value
 
 

@@ -29,7 +29,7 @@ from conftest import (
 )
 
 import angel_totp
-from angel_totp import AngelTotpError, InvalidInputError
+from angel_totp import AngelTotpError, Hidden, InvalidInputError
 
 JWT = "eyJhbGciOiJIUzUxMiJ9.eyJzdWIiOiJBMTIzNDU2In0.c2lnbmF0dXJlLXRva2Vu"
 REFRESH = "rfr-" + "q7Lm2" * 8
@@ -629,3 +629,17 @@ def test_proxy_variables_are_read_as_the_standard_library_reads_them(variables, 
     else:
         variable = shown.rsplit(" via ", 1)[1].rstrip(">")
         assert variables[variable] == wanted
+
+
+@pytest.mark.parametrize("parameter", ["api_key", "pin", "secret", "totp"])
+@pytest.mark.parametrize("inside", [3, b"x", None, ["a"], Hidden(3)])
+def test_a_hidden_that_holds_no_text_is_an_input_error(parameter, inside):
+    """Broke: Hidden(3) or Hidden(b"...") as a credential raised AttributeError/TypeError."""
+    given = dict(api_key=API_KEY, client_code=CLIENT_CODE, pin=PIN, secret=ANGEL_SECRET,
+                 base_url="http://127.0.0.1:9", timeout=0.2, min_validity=0)
+    if parameter == "totp":
+        given["secret"] = None
+    given[parameter] = Hidden(inside)
+    # Hidden(None) is a credential not given, as None is.
+    with pytest.raises(angel_totp.MissingSettingError if inside is None else InvalidInputError):
+        angel_totp.login(**given)
