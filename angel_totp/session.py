@@ -124,8 +124,8 @@ def check_credentials(api_key: object, client_code: object, pin: object,
     ``secret``, ``totp`` is not used.
     """
     api_key, pin, secret, totp = _hide(api_key), _hide(pin), _hide(secret), _hide(totp)
-    if names is not None and not isinstance(names, Mapping):
-        raise InvalidInputError("names must be a mapping of parameters to names", what="names")
+    if names is not None:
+        check_environ(names, "names")  # a mapping of text to text, as an environment is
     named = names or {}
     given = {"api_key": api_key, "client_code": client_code, "pin": pin}
     missing = [named.get(key, key) for key, value in given.items() if _blank(value)]

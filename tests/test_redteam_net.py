@@ -448,7 +448,7 @@ class _BadPath:
 
 _WEIRD = [None, 3, -1, 3.5, True, float("nan"), float("inf"), 10 ** 400, b"x", [], {}, (),
           object(), "", "\x00", "a\udc80", _BadPath(), {"HTTPS_PROXY": None}, {1: "a"},
-          lambda *a: None, 3j]
+          lambda *a: None, 3j, {"api_key": 3}, {"pin": b"x"}, {"base_url": None}]
 
 
 def _calls(tmp):
@@ -459,6 +459,9 @@ def _calls(tmp):
                     environ=settings(url))
     yield angel_totp.login, base, list(base) + ["totp", "server_time", "environ", "on_wait",
                                                "on_clock", "sleep", "names"]
+    for missing in ("api_key", "pin", "base_url"):  # the names are used in the error
+        yield angel_totp.login, {**base, missing: None if missing != "base_url" else "x"}, \
+            ["names"]
     yield angel_totp.login_from_env, from_env, list(from_env) + ["server_time", "on_wait",
                                                                  "on_clock", "sleep"]
     store = dict(from_env, store=str(tmp / "s.json"))
