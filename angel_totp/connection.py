@@ -366,6 +366,8 @@ class Connection:
                 del chunk
                 if body.tell() > cap:
                     raise TransportError("BAD_REPLY", f"reply over {_size(cap)}", sent=True)
+            if response.length:  # read(n) takes an end of file short of Content-Length
+                raise http.client.IncompleteRead(b"", response.length)
             received = time.time()
             will_close = bool(response.will_close)
         finally:

@@ -301,7 +301,7 @@ def test_an_echo_in_hex_or_html_entities_is_masked(form):
     ("body shorter than Content-Length", [[b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
                                            b"{}", "hang"]], "TIMEOUT"),
     ("body cut by close", [[b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{}", "close"]],
-     "BAD_REPLY"),
+     "NETWORK"),
     ("gzip body", [http_reply(gzip.compress(json.dumps({"status": False, "errorcode": "X",
                                                         "message": API_KEY}).encode()),
                               extra=b"Content-Encoding: gzip\r\n")], "NOT_JSON"),
@@ -413,7 +413,9 @@ def test_a_tunnel_that_carries_no_tls_is_the_proxys_fault(variable):
     (["close"], "PROXY_ERROR"),
     ([b"HTTP/1.1 200 OK\r\n\r\n", "close"], "PROXY_ERROR"),
     ([b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n"], "PROXY_ERROR"),
-    ([b"HTTP/1.1 100 Continue\r\n\r\n" * 20000], "PROXY_ERROR"),
+    # Read a byte at a time (what follows is the server's TLS): on a busy machine the
+    # 64 KiB cap may take longer than the timeout. Either way it ends.
+    ([b"HTTP/1.1 100 Continue\r\n\r\n" * 20000], ("PROXY_ERROR", "TIMEOUT")),
     ([b"HTTP/1.1 103 Early Hints\r\n\r\n"] + [0.05, b"HTTP/1.1 102 P\r\n\r\n"] * 100,
      "TIMEOUT"),
 ])
@@ -421,7 +423,8 @@ def test_a_broken_proxy_is_named_and_its_password_never_shown(proxy, answer, err
     with Scripted(answer) as server:
         setting = proxy.format(pw=PROXY_PASSWORD, port=server.url.rsplit(":", 1)[1])
         error = caught(login_from, "https://angel.test", HTTPS_PROXY=setting)
-    assert error.errorcode == errorcode and error.proxy_variable == "HTTPS_PROXY"
+    allowed = errorcode if isinstance(errorcode, tuple) else (errorcode,)
+    assert error.errorcode in allowed and error.proxy_variable == "HTTPS_PROXY"
     assert_safe(error, PROXY_PASSWORD)
 
 
@@ -646,3 +649,17 @@ def test_a_hidden_that_holds_no_text_is_an_input_error(parameter, inside):
     # Hidden(None) is a credential not given, as None is.
     with pytest.raises(angel_totp.MissingSettingError if inside is None else InvalidInputError):
         angel_totp.login(**given)
+
+
+@pytest.mark.time_bound(5)
+def test_a_reply_cut_short_of_its_content_length_is_not_taken():
+    """Broke: a body shorter than its Content-Length, the connection then closed, was
+    taken as the whole reply (http.client's read(n) does not complain): a login reply
+    cut after its JSON logged in."""
+    head, _, body = LOGIN_OK.partition(b"\r\n\r\n")
+    longer = head.replace(f"Content-Length: {len(body)}".encode(),
+                          f"Content-Length: {len(body) + 10}".encode())
+    with Scripted([longer + b"\r\n\r\n" + body, "close"]) as server:
+        error = caught(login_from, server.url)
+    assert error.errorcode == "NETWORK" and "cut short" in str(error)
+    assert_safe(error)
