@@ -358,6 +358,9 @@ class Connection:
         buffered = _Buffer(reader)
         response = _final_response(buffered, method)
         try:
+            if len(set(response.headers.get_all("Content-Length") or ())) > 1:
+                raise TransportError("BAD_REPLY", "the reply gives two different lengths",
+                                     sent=True)
             # Chunk framing and trailers are bounded too, generously.
             reader.limit(2 * cap + _HEADER_CAP, f"reply over {_size(cap)}")
             body = io.BytesIO()  # not a list of bytes: it may hold tokens, and trackers walk lists
@@ -369,7 +372,10 @@ class Connection:
             if response.length:  # read(n) takes an end of file short of Content-Length
                 raise http.client.IncompleteRead(b"", response.length)
             received = time.time()
-            will_close = bool(response.will_close)
+            # A length and chunks both (RFC 9112 6.3): framed by the chunks, and the
+            # connection is not trusted with another reply.
+            will_close = bool(response.will_close) or (
+                bool(response.chunked) and "Content-Length" in response.headers)
         finally:
             response.close()
         reader.waiting = False

@@ -663,3 +663,26 @@ def test_a_reply_cut_short_of_its_content_length_is_not_taken():
         error = caught(login_from, server.url)
     assert error.errorcode == "NETWORK" and "cut short" in str(error)
     assert_safe(error)
+
+
+@pytest.mark.time_bound(5)
+def test_a_reply_with_two_lengths_is_malformed():
+    login = LOGIN_OK.replace(b"Content-Length:", b"Content-Length: 2\r\nContent-Length:", 1)
+    with Scripted(login) as server:
+        error = caught(login_from, server.url)
+    assert error.errorcode == "BAD_REPLY" and "two different lengths" in str(error)
+
+
+@pytest.mark.time_bound(5)
+def test_a_reply_with_a_length_and_chunks_ends_the_connection():
+    """RFC 9112 6.3: a reply framed both ways may be read differently by whoever sent it;
+    the next request goes on a new connection."""
+    body = LOGIN_OK.partition(b"\r\n\r\n")[2]
+    login = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\n"
+             b"Transfer-Encoding: chunked\r\n\r\n" + f"{len(body):x}".encode() + b"\r\n"
+             + body + b"\r\n0\r\n\r\n")
+    with Scripted(login, PROFILE_OK, DONE) as server:
+        session = angel_totp.login_from_env(None, environ=settings(server.url),
+                                            min_validity=0, timeout=0.5)
+        assert session.name == "Test User" and server.connections == 2
+        assert session.logout()
