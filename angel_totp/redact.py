@@ -52,11 +52,10 @@ CONTROL = re.compile(
 _ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|.?)"
                      r"|\x9b[0-?]*[ -/]*[@-~]?", re.DOTALL)
 _SPACES = re.compile(r"\s+")
-# A bearer token (JWT): three base64url parts, the first starting "eyJ".
-_BEARER = re.compile(r"(?<![\w-])eyJ[\w-]*\.[\w-]+\.[\w-]*", re.ASCII)
-# The same, looked for again in the folded text: a token whose dots were
-# escaped, that was split over lines or written in full-width letters.
-_FOLDED_BEARER = re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]*", re.ASCII)
+# A bearer token (JWT): three base64url parts, the first starting "eyJ". Looked
+# for in the folded text (see _bearers), so that one whose dots were escaped,
+# that was split over lines or written in full-width letters is found too.
+_BEARER = re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]*", re.ASCII)
 _WORD_RUN = re.compile(r"[\w-]*", re.ASCII)
 # A session token is well over this; words that merely start "eyJ" are not.
 _SPLIT_TOKEN = 40
@@ -108,7 +107,6 @@ def mask(text: str, hidden: Iterable[str | Hidden]) -> str:
 
     A short credential is masked only where it stands alone (see SHORT).
     """
-    text = _BEARER.sub(MASK, text)
     all_needles = [found for found in map(_needles_of, hidden) if found is not None]
     folded, starts, ends, gaps = _fold(text)
     found = _bearers(folded, gaps)
@@ -264,7 +262,7 @@ def _bearers(text: str, gaps: set[int]) -> list[tuple[int, int]]:
         if at and at not in gaps and (text[at - 1].isalnum() or text[at - 1] in "_-"):
             at = text.find("eyJ", at + 1)
             continue
-        match = _FOLDED_BEARER.match(text, at)
+        match = _BEARER.match(text, at)
         span = None if match is None else _bearer_span(text, match, gaps)
         if span is not None:
             found.append(span)
