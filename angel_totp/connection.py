@@ -21,9 +21,10 @@ what the login check needs and urllib does not give:
 * 1xx interim replies skipped (RFC 9110 section 15.2), on CONNECT too;
 * headers sent exactly as given (case and order), checked before anything
   is sent; no Accept-Encoding, no redirects, TLS verification always on;
-* proxies from ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` (only
-  ``http://`` ones: an ``https://`` proxy is refused before anything is
-  sent), never for this machine;
+* proxies from ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY``, read as
+  urllib reads them (only ``http://`` ones: an ``https://`` proxy is refused
+  before anything is sent), never for this machine; a TLS failure inside a
+  proxy's tunnel is the proxy's (it sent its own page, not the server's TLS);
 * every failure a :class:`TransportError` whose ``detail`` never holds a
   header value, a credential or a byte the server sent. Credentials (header
   values and bodies given as :class:`~angel_totp.hidden.Hidden`) are
