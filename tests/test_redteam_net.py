@@ -686,3 +686,20 @@ def test_a_reply_with_a_length_and_chunks_ends_the_connection():
                                             min_validity=0, timeout=0.5)
         assert session.name == "Test User" and server.connections == 2
         assert session.logout()
+
+
+@pytest.mark.time_bound(10)
+def test_a_profile_of_a_megabyte_of_tiny_items_is_read_within_the_timeout():
+    """Broke: 200,000 one-letter exchanges (a 1 MiB reply) were each cleaned and masked:
+    3 s with a 0.5 s timeout. Only the first few of a list are kept."""
+    profile = http_reply({"status": True, "message": "", "errorcode": "", "data": {
+        "clientcode": CLIENT_CODE, "name": "N", "exchanges": ["a"] * 209_000,
+        "products": ["%41"] * 10}})
+    with Scripted(LOGIN_OK, profile) as server:
+        started = time.monotonic()
+        session = angel_totp.login_from_env(None, environ=settings(server.url),
+                                            min_validity=0, timeout=0.5)
+        elapsed = time.monotonic() - started
+        session.logout()
+    assert elapsed < 0.5 + 1
+    assert 0 < len(session.exchanges) <= 100 and session.products == ("%41",) * 10
