@@ -183,6 +183,7 @@ def _fold(text: str) -> tuple[str, Sequence[int], Sequence[int], set[int]]:
     return "".join(parts), starts, ends, gaps
 
 
+@lru_cache(maxsize=4096)  # an echo repeats its units: a megabyte of them costs half
 def _unescape(unit: str) -> str:
     if unit[0] == "%":
         return bytes.fromhex(unit.replace("%", "")).decode("utf-8", "replace")
@@ -196,6 +197,7 @@ def _unescape(unit: str) -> str:
     return unit[-1]
 
 
+@lru_cache(maxsize=4096)
 def _fold_char(char: str) -> str | None:
     """What one character reads as: None for white space or a control, "" for nothing."""
     if char.isspace() or char <= "\x9f" and not char.isprintable():
