@@ -703,3 +703,18 @@ def test_a_profile_of_a_megabyte_of_tiny_items_is_read_within_the_timeout():
         session.logout()
     assert elapsed < 0.5 + 1
     assert 0 < len(session.exchanges) <= 100 and session.products == ("%41",) * 10
+
+
+@pytest.mark.time_bound(10)
+@pytest.mark.parametrize("unit", ["%41", "\\u0041", "&#65;"])
+def test_a_megabyte_long_escaped_token_is_masked_within_the_timeout(unit):
+    token = unit * ((1 << 20) // len(unit) - 200)
+    login = http_reply({"status": True, "message": "", "errorcode": "",
+                        "data": {"jwtToken": JWT, "refreshToken": token}})
+    with Scripted(login, refusal("bad " + token[:3000], "XX1")) as server:
+        started = time.monotonic()
+        error = caught(login_from, server.url)
+        elapsed = time.monotonic() - started
+    assert elapsed < 0.5 + 1
+    assert token[:300] not in str(error)
+    assert_safe(error)
