@@ -21,9 +21,10 @@ what the login check needs and urllib does not give:
 * 1xx interim replies skipped (RFC 9110 section 15.2), on CONNECT too;
 * headers sent exactly as given (case and order), checked before anything
   is sent; no Accept-Encoding, no redirects, TLS verification always on;
-* proxies from ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` (only
-  ``http://`` ones: an ``https://`` proxy is refused before anything is
-  sent), never for this machine;
+* proxies from ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY``, read as
+  urllib reads them (only ``http://`` ones: an ``https://`` proxy is refused
+  before anything is sent), never for this machine; a TLS failure inside a
+  proxy's tunnel is the proxy's (it sent its own page, not the server's TLS);
 * every failure a :class:`TransportError` whose ``detail`` never holds a
   header value, a credential or a byte the server sent. Credentials (header
   values and bodies given as :class:`~angel_totp.hidden.Hidden`) are
@@ -201,7 +202,15 @@ class Connection:
             self._proxy = None if self._target.loopback else _choose_proxy(
                 self._target, os.environ if environ is None else environ)
         except TransportError as error:
-            self._setup_error = error
+            # Kept without the frames that made it: they hold the proxy URL (its
+            # password) and the environment, which error trackers would record.
+            self._setup_error = error.with_traceback(None)
+
+    @property
+    def hidden(self) -> list[Hidden]:
+        """What a mask must hide of this connection's own settings: the proxy's password."""
+        proxy = None if self._setup_error is not None else self._proxy
+        return [proxy.password] if proxy is not None and proxy.password else []
 
     def __repr__(self) -> str:
         if self._setup_error is not None:
@@ -350,6 +359,9 @@ class Connection:
         buffered = _Buffer(reader)
         response = _final_response(buffered, method)
         try:
+            if len(set(response.headers.get_all("Content-Length") or ())) > 1:
+                raise TransportError("BAD_REPLY", "the reply gives two different lengths",
+                                     sent=True)
             # Chunk framing and trailers are bounded too, generously.
             reader.limit(2 * cap + _HEADER_CAP, f"reply over {_size(cap)}")
             body = io.BytesIO()  # not a list of bytes: it may hold tokens, and trackers walk lists
@@ -358,8 +370,13 @@ class Connection:
                 del chunk
                 if body.tell() > cap:
                     raise TransportError("BAD_REPLY", f"reply over {_size(cap)}", sent=True)
+            if response.length:  # read(n) takes an end of file short of Content-Length
+                raise http.client.IncompleteRead(b"", response.length)
             received = time.time()
-            will_close = bool(response.will_close)
+            # A length and chunks both (RFC 9112 6.3): framed by the chunks, and the
+            # connection is not trusted with another reply.
+            will_close = bool(response.will_close) or (
+                bool(response.chunked) and "Content-Length" in response.headers)
         finally:
             response.close()
         reader.waiting = False
@@ -539,6 +556,10 @@ class Connection:
             raise TransportError("TLS", "the server closed the connection during the TLS "
                                  "handshake") from None
         except ssl.SSLError as error:
+            if proxy is not None:  # it agreed to the tunnel, then sent no TLS (its own page)
+                raise TransportError("PROXY_ERROR", "TLS through the proxy's tunnel failed "
+                                     f"({_ssl_reason(error)})",
+                                     proxy_variable=proxy.variable) from None
             raise TransportError("TLS", f"TLS handshake failed ({_ssl_reason(error)})") from None
         except OSError as error:
             raise TransportError("NETWORK", "the connection failed during the TLS handshake "
@@ -879,8 +900,9 @@ class _Proxy:
         self.host = parts.hostname
         self.port = port or 80
         self.authorization: Hidden | None = None
+        self.password = Hidden(unquote(parts.password or ""))
         if parts.username is not None:
-            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+            pair = f"{unquote(parts.username)}:{self.password.reveal()}".encode()
             self.authorization = Hidden("Basic " + base64.b64encode(pair).decode("ascii"))
 
     def __repr__(self) -> str:
@@ -895,22 +917,38 @@ class _Proxy:
 def _choose_proxy(target: _Target, environ: Mapping[str, str]) -> _Proxy | None:
     """The proxy for this target, as urllib chooses it; None to go direct.
 
-    The lower-case variable wins; an empty one counts as unset. In a CGI
-    script (REQUEST_METHOD set) HTTP_PROXY may come from a request header
-    ("httpoxy"), so only http_proxy is read there, as urllib does. NO_PROXY
-    is read by urllib's own rule.
+    NO_PROXY is read by urllib's own rule. The variables are read by the rule
+    of urllib's ``getproxies_environment()``, which reads only os.environ and
+    would not say which variable it took.
     """
-    names = [f"{target.scheme}_proxy", f"{target.scheme.upper()}_PROXY"]
-    if target.scheme == "http" and "REQUEST_METHOD" in environ:
-        names.pop()
-    def value(name: str) -> str:  # anything but text counts as unset
-        found = environ.get(name)
-        return found.strip() if isinstance(found, str) else ""
+    proxies = _proxy_variables(environ)
+    chosen = proxies.get(target.scheme)
+    if chosen is None:
+        return None
+    no_proxy = proxies.get("no")
+    if no_proxy and proxy_bypass_environment(target.hostport, {"no": no_proxy[1]}):
+        return None
+    return _Proxy(*chosen)
 
-    variable = next((name for name in names if value(name)), None)
-    if variable is None:
-        return None
-    no_proxy = value("no_proxy") or value("NO_PROXY")
-    if no_proxy and proxy_bypass_environment(target.hostport, {"no": no_proxy}):
-        return None
-    return _Proxy(variable, value(variable))
+
+def _proxy_variables(environ: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """Scheme to (variable, value), as ``getproxies_environment()`` reads them.
+
+    Any case counts, but an all-lower-case name wins, and when empty it turns
+    that proxy off. In a CGI script (REQUEST_METHOD set) HTTP_PROXY may come
+    from a request header ("httpoxy"), so only http_proxy is read there.
+    Anything but text counts as empty.
+    """
+    found: dict[str, tuple[str, str]] = {}
+    for name, value in environ.items():
+        if isinstance(value, str) and value and name.lower().endswith("_proxy"):
+            found[name.lower()[:-6]] = (name, value.strip())
+    if "REQUEST_METHOD" in environ:
+        found.pop("http", None)
+    for name, value in environ.items():
+        if name.endswith("_proxy"):
+            if isinstance(value, str) and value:
+                found[name.lower()[:-6]] = (name, value.strip())
+            else:
+                found.pop(name.lower()[:-6], None)
+    return found

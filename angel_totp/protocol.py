@@ -353,8 +353,16 @@ def check_tokens(tokens: Tokens) -> None:
 _UNSENDABLE_TOKEN = "the login reply has a token that could not be sent back in a header"
 
 
+# Angel One lists a handful of exchanges and products: a list longer than this
+# is cut, so that a megabyte of tiny items cannot cost seconds to clean.
+MAX_LIST_ITEMS = 64
+
+
 class Profile(NamedTuple):
-    """The profile fields we show; one of the wrong type is left out (None or empty)."""
+    """The profile fields we show; one of the wrong type is left out (None or empty).
+
+    Of a list, at most the first MAX_LIST_ITEMS items are kept.
+    """
 
     client_code: str | None
     name: str | None
@@ -373,6 +381,7 @@ def read_profile(data: object) -> Profile:
         value = fields.get(key)
         if not isinstance(value, list):
             return ()
-        return tuple(item.strip() for item in value if isinstance(item, str) and item.strip())
+        return tuple(item.strip() for item in value[:MAX_LIST_ITEMS]
+                     if isinstance(item, str) and item.strip())
 
     return Profile(text("clientcode"), text("name"), words("exchanges"), words("products"))

@@ -52,12 +52,19 @@ CONTROL = re.compile(
 _ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|.?)"
                      r"|\x9b[0-?]*[ -/]*[@-~]?", re.DOTALL)
 _SPACES = re.compile(r"\s+")
-# A bearer token (JWT): three base64url parts, the first starting "eyJ".
-_BEARER = re.compile(r"(?<![\w-])eyJ[\w-]*\.[\w-]+\.[\w-]*", re.ASCII)
+# A bearer token (JWT): three base64url parts, the first starting "eyJ". Looked
+# for in the folded text (see _bearers), so that one whose dots were escaped,
+# that was split over lines or written in full-width letters is found too.
+_BEARER = re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]*", re.ASCII)
+_WORD_RUN = re.compile(r"[\w-]*", re.ASCII)
+# A session token is well over this; words that merely start "eyJ" are not.
+_SPLIT_TOKEN = 40
 # What an echo may have encoded: URL escapes (a run of non-ASCII bytes at
-# once), backslash escapes, and any character but printable ASCII.
+# once), backslash escapes, HTML character references, and any character but
+# printable ASCII.
 _UNIT = re.compile(r"(?:%[89A-Fa-f][0-9A-Fa-f])+|%[0-7][0-9A-Fa-f]"
                    r"|\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|U[0-9A-Fa-f]{8}|[^0-9A-Za-z])"
+                   r"|&#(?:[0-9]{1,7}|[xX][0-9A-Fa-f]{1,6});"
                    r"|[^!-~]", re.DOTALL)
 
 
@@ -100,18 +107,16 @@ def mask(text: str, hidden: Iterable[str | Hidden]) -> str:
 
     A short credential is masked only where it stands alone (see SHORT).
     """
-    text = _BEARER.sub(MASK, text)
     all_needles = [found for found in map(_needles_of, hidden) if found is not None]
-    if not all_needles:
-        return text
     folded, starts, ends, gaps = _fold(text)
-    lowered = _lower(folded)
-    spans: list[tuple[int, int]] = []
-    for needles in all_needles:
-        for i, j in needles.find(lowered, gaps):
-            spans.append((starts[i], ends[j - 1]))
-    if not spans:
+    found = _bearers(folded, gaps)
+    if all_needles:
+        lowered = _lower(folded)
+        for needles in all_needles:
+            found += needles.find(lowered, gaps)
+    if not found:
         return text
+    spans = [(starts[i], ends[j - 1]) for i, j in found]
     merged: list[list[int]] = []
     for start, stop in sorted(spans):
         if merged and start <= merged[-1][1]:  # overlaps or touches: one mask for both
@@ -138,7 +143,7 @@ def _fold(text: str) -> tuple[str, Sequence[int], Sequence[int], set[int]]:
     of what it came from in ``text``, and the positions where white space
     was left out just before (a word ends there).
     """
-    if text.isascii() and text.isprintable() and not any(c in text for c in " %\\"):
+    if text.isascii() and text.isprintable() and not any(c in text for c in " %\\&"):
         # printable ASCII with nothing escaped, no space: as it is
         return text, range(len(text)), range(1, len(text) + 1), set()
     parts: list[str] = []
@@ -178,15 +183,21 @@ def _fold(text: str) -> tuple[str, Sequence[int], Sequence[int], set[int]]:
     return "".join(parts), starts, ends, gaps
 
 
+@lru_cache(maxsize=4096)  # an echo repeats its units: a megabyte of them costs half
 def _unescape(unit: str) -> str:
     if unit[0] == "%":
         return bytes.fromhex(unit.replace("%", "")).decode("utf-8", "replace")
     if unit[0] == "\\" and len(unit) > 2:
         point = int(unit[2:], 16)
         return chr(point) if point < 0x110000 else unit
+    if unit[0] == "&":  # &#107; or &#x6b;
+        digits = unit[2:-1]
+        point = int(digits[1:], 16) if digits[0] in "xX" else int(digits)
+        return chr(point) if point < 0x110000 else unit
     return unit[-1]
 
 
+@lru_cache(maxsize=4096)
 def _fold_char(char: str) -> str | None:
     """What one character reads as: None for white space or a control, "" for nothing."""
     if char.isspace() or char <= "\x9f" and not char.isprintable():
@@ -241,6 +252,42 @@ class _Needles:
         return found
 
 
+def _bearers(text: str, gaps: set[int]) -> list[tuple[int, int]]:
+    """Where bearer tokens are in folded text, read in linear time.
+
+    Only where a word starts is a token looked for; where none is found, no
+    later start in the same run of word characters can be one either.
+    """
+    found: list[tuple[int, int]] = []
+    at = text.find("eyJ")
+    while at >= 0:
+        if at and at not in gaps and (text[at - 1].isalnum() or text[at - 1] in "_-"):
+            at = text.find("eyJ", at + 1)
+            continue
+        match = _BEARER.match(text, at)
+        span = None if match is None else _bearer_span(text, match, gaps)
+        if span is not None:
+            found.append(span)
+        elif match is None:
+            at = _WORD_RUN.match(text, at).end()  # type: ignore[union-attr]
+        at = text.find("eyJ", span[1] if span else at + 1)
+    return found
+
+
+def _bearer_span(text: str, match: re.Match[str], gaps: set[int]) -> tuple[int, int] | None:
+    """Where a bearer token found at a word's start in folded text is, or None.
+
+    White space left out inside it joined its parts (a token split over
+    lines): only a token-sized run counts then, and it ends at the first
+    white space after its second dot (the next word is not it).
+    """
+    start, stop = match.span()
+    signature = text.index(".", text.index(".", start) + 1, stop)
+    stop = next((at for at in range(signature + 1, stop) if at in gaps), stop)
+    split = any(at in gaps for at in range(start + 1, signature + 1))
+    return (start, stop) if not split or stop - start >= _SPLIT_TOKEN else None
+
+
 def _alone(text: str, start: int, stop: int, gaps: set[int]) -> bool:
     """Whether ``text[start:stop]`` stands alone: no letter or digit joined on either side."""
     return ((start == 0 or start in gaps or not text[start - 1].isalnum())
@@ -275,6 +322,8 @@ def _needles(value: str) -> _Needles | None:
                                                                 (8 * (skip + len(raw))) // 6]
                  for skip in range(3)]
     forms.update(form.lower() for text in coded for form in (text, text.translate(_URLSAFE)))
+    if len(raw) <= _BASE64_UP_TO:
+        forms.add(raw.hex())  # a server's debug dump
     ends = range(PIECE, len(folded) + 1, PIECE) if len(folded) >= 2 * PIECE else range(0)
     pieces = frozenset(map(folded.__getitem__, map(slice, range(0, len(folded), PIECE), ends)))
     return _Needles({form for form in forms if len(form) >= 4}, short, pieces)

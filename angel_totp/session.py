@@ -101,7 +101,12 @@ class Credentials:
 
 
 def _hide(value: object) -> object:
-    """Text as Hidden at once; anything else as it is, for the checks to refuse or take."""
+    """Text as Hidden at once; anything else as it is, for the checks to refuse or take.
+
+    A Hidden that holds anything but text is taken for what it holds.
+    """
+    while isinstance(value, Hidden) and not isinstance(value.reveal(), str):
+        value = value.reveal()
     return Hidden(value) if isinstance(value, str) else value
 
 
@@ -119,8 +124,8 @@ def check_credentials(api_key: object, client_code: object, pin: object,
     ``secret``, ``totp`` is not used.
     """
     api_key, pin, secret, totp = _hide(api_key), _hide(pin), _hide(secret), _hide(totp)
-    if names is not None and not isinstance(names, Mapping):
-        raise InvalidInputError("names must be a mapping of parameters to names", what="names")
+    if names is not None:
+        check_environ(names, "names")  # a mapping of text to text, as an environment is
     named = names or {}
     given = {"api_key": api_key, "client_code": client_code, "pin": pin}
     missing = [named.get(key, key) for key, value in given.items() if _blank(value)]
@@ -241,6 +246,7 @@ class _Exchange:
         self.step: int | None = None  # the step of the code it logged in with
         self.previous_step: int | None = None
         self.connection = self.connect(timeout)
+        self.hidden.extend(self.connection.hidden)  # a proxy may echo its password
 
     def connect(self, timeout: float) -> Connection:
         return Connection(self.url, timeout=timeout, environ=self.environ)
@@ -612,9 +618,25 @@ def login_from_env(env_file: object = DEFAULT_ENV_FILE, *,
     ``env_file=None`` reads only the environment (``environ``, default
     ``os.environ``, also where proxy settings are read).
     """
-    return login(**login_settings(env_file, base_url, environ), timeout=timeout,
-                 min_validity=min_validity, server_time=server_time, environ=environ,
-                 on_wait=on_wait, on_clock=on_clock, sleep=sleep)
+    found = login_settings(env_file, base_url, environ)
+    environ = without_credentials(environ)  # trackers record this frame's locals
+    return login(**found, timeout=timeout, min_validity=min_validity, server_time=server_time,
+                 environ=environ, on_wait=on_wait, on_clock=on_clock, sleep=sleep)
+
+
+_CREDENTIAL_SETTINGS = frozenset({"ANGEL_API_KEY", "ANGEL_PIN", "TOTP_SECRET", "TOTP"})
+
+
+def without_credentials(environ: Mapping[str, str] | None) -> Mapping[str, str] | None:
+    """``environ`` without the credentials, once :func:`login_settings` has read them.
+
+    What is read later (proxy settings, the store's folder) stays. A caller's
+    mapping would otherwise sit, PIN and all, in the locals of every frame
+    below (error trackers walk dicts); None (``os.environ``) stays None.
+    """
+    if environ is None:
+        return None
+    return {name: value for name, value in environ.items() if name not in _CREDENTIAL_SETTINGS}
 
 
 def login_settings(env_file: object, base_url: object,

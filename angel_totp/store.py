@@ -47,6 +47,7 @@ from .session import (
     log_in,
     login_settings,
     resume,
+    without_credentials,
 )
 
 STORE_VERSION = 1
@@ -79,9 +80,10 @@ def daily_session(env_file: object = ".env", *, store: object = None, verify: bo
         raise InvalidInputError("store must not be the env file: the session would replace "
                                 "its settings", hint="name a store of its own, or none for "
                                 "the default", what="store")
-    return daily_login(**login_settings(env_file, base_url, environ), store=store,
-                       verify=verify, timeout=timeout, min_validity=min_validity,
-                       server_time=server_time, environ=environ)
+    found = login_settings(env_file, base_url, environ)
+    environ = without_credentials(environ)  # trackers record this frame's locals
+    return daily_login(**found, store=store, verify=verify, timeout=timeout,
+                       min_validity=min_validity, server_time=server_time, environ=environ)
 
 
 def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
