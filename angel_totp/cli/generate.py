@@ -6,7 +6,6 @@ import math
 import os
 import sys
 from argparse import Namespace
-from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -15,7 +14,7 @@ from ..codes import DEFAULT_MIN_VALIDITY, Code, code_at, fresh_code, parse_when
 from ..errors import EnvFileError, InvalidInputError, InvalidSecretError
 from ..hidden import Hidden
 from ..secret import MAX_SECRET_LENGTH, TotpSecret, parse_secret
-from ..settings import DEFAULT_ENV_FILE, Settings
+from ..settings import DEFAULT_ENV_FILE, Settings, absolute_path
 from . import console, waiting
 from .console import EXIT_OK, UsageError, err, fail, out, shown, warn
 from .options import Parser, add_min_validity, add_timeout, manual, program_name
@@ -115,11 +114,11 @@ WRITE_MARGIN = 0.5
 
 
 class Secret(NamedTuple):
-    """The secret, whether it was typed, and what to store as TOTP_SECRET (masked)."""
+    """The secret, whether it was typed, and the text given (masked)."""
 
     value: TotpSecret
     typed: bool
-    storable: Hidden
+    given: Hidden
 
 
 class Run:
@@ -128,18 +127,11 @@ class Run:
     def __init__(self, args: Namespace, min_validity_given: bool) -> None:
         self.args = args
         self.min_validity_given = min_validity_given
-        self.path: str = args.env_file if args.env_file is not None else DEFAULT_ENV_FILE
+        self.named = args.env_file is not None
+        self.path: str = args.env_file if self.named else DEFAULT_ENV_FILE
+        self.shown_path = shown(self.path)
         self.settings = Settings(self.path)  # cheap: the file is read only when needed
-        self._file: EnvFile | None = None
         self._read = False
-
-    @property
-    def named(self) -> bool:
-        return self.args.env_file is not None
-
-    @property
-    def shown_path(self) -> str:
-        return shown(self.path)
 
     def file_error(self, error: EnvFileError) -> console.CommandError:
         """A library file error in people's words, with the contract's exit code:
@@ -161,7 +153,7 @@ class Run:
     def file(self) -> EnvFile | None:
         """The env file as read (warning once if others can read it); None if absent."""
         if self._read:
-            return self._file
+            return self.settings.file()
         try:
             found = self.settings.file()
         except EnvFileError as error:
@@ -171,7 +163,7 @@ class Run:
             raise UsageError(f"env file {self.shown_path} does not exist",
                              hint="check the path, or add --write to create it")
         console.warn_if_readable(found, self.path)
-        self._file, self._read = found, True
+        self._read = True
         return found
 
     def check_writable(self) -> None:
@@ -197,7 +189,7 @@ def main(argv: list[str]) -> int:
         job.file()  # a file the user named must exist and be readable
     url = _base_url(job) if args.server_time else None  # before a prompt: nothing is sent
     asks = (not args.write and not args.no_write and when is None and not args.watch
-            and not args.quiet and not args.json and console.stdin_is_terminal()
+            and not args.quiet and not args.json and console.is_terminal(sys.stdin)
             and not args.secret_stdin)
     secret = obtain_secret(job)
     if when is None and not args.watch:
@@ -210,7 +202,6 @@ def main(argv: list[str]) -> int:
         instant = code_at(secret.value, when)
         out(render(instant, args, instant.seconds_left))
         return EXIT_OK
-    saved = False
     if args.write:
         written = write_env(job, secret, clock, write_code=True,
                             save_secret=args.save_secret)
@@ -219,11 +210,10 @@ def main(argv: list[str]) -> int:
         return EXIT_OK
     if args.save_secret:
         write_env(job, secret, clock, write_code=False, save_secret=True)
-        saved = True
     code = make_code(secret.value, args, clock)
     out(render(code, args, _seconds_left(code, clock)))
     if asks:
-        offer_update(job, secret, clock, code, saved)
+        offer_update(job, secret, clock, code, saved=args.save_secret)
     return EXIT_OK
 
 
@@ -247,12 +237,8 @@ def check_options(args: Namespace) -> float | None:
     if args.base_url is not None:
         if not args.server_time:
             fail("--base-url is only used with --server-time")
-        from .. import protocol
-        from ..errors import InvalidSettingError
-        try:
-            protocol.check_base_url(args.base_url, "--base-url")
-        except InvalidSettingError as error:
-            raise UsageError(error.message, error.hint) from None
+        from ..protocol import check_base_url
+        check_base_url(args.base_url, "--base-url")
     if args.time is None:
         return None
     try:
@@ -284,7 +270,7 @@ def obtain_secret(run: Run) -> Secret:
         return _parse(console.ask_hidden("TOTP secret (input hidden): ", "secret"),
                       "the secret you typed", typed=True)
     if run.args.secret_stdin:
-        if console.stdin_is_terminal():
+        if console.is_terminal(sys.stdin):
             return typed()
         line = _first_line()
         if not line.strip():
@@ -301,11 +287,11 @@ def obtain_secret(run: Run) -> Secret:
     where = "the environment" if setting.source == "environment" else run.shown_path
     if setting.value is not None:
         return _parse(setting.value, f"TOTP_SECRET in {where}", typed=False)
-    if console.stdin_is_terminal():
+    if console.is_terminal(sys.stdin):
         return typed()
     if setting.empty:
         where = "the environment" if setting.source == "environment" else \
-            console.absolute(run.path)
+            shown(absolute_path(run.path))
         fail(f"TOTP_SECRET in {where} is empty", hint=WAYS)
     raise console.missing(["TOTP_SECRET"], run.path, hint=WAYS)
 
@@ -341,16 +327,7 @@ def _parse(text: str, source: str, typed: bool) -> Secret:
     caution = secret.compatibility_warning()
     if caution:
         warn(caution)
-    return Secret(secret, typed, Hidden(_storable(text, secret)))
-
-
-def _storable(text: str, secret: TotpSecret) -> str:
-    """What to save as TOTP_SECRET: a URI with values other than Angel One's
-    whole, as given (python-dotenv reads back exactly that); else the key."""
-    given = text.strip()
-    if not secret.is_angel_one_compatible and given[:10].lower() == "otpauth://":
-        return given
-    return secret.storable_text()
+    return Secret(secret, typed, Hidden(text.strip()))
 
 
 def _secret_part(text: str) -> str:
@@ -376,14 +353,6 @@ def check_min_validity(run: Run, secret: TotpSecret) -> None:
     except InvalidInputError as error:
         fail(error.message, hint=f"pass --min-validity 0 to {secret.period - 1} "
                                  "(0 never waits)")
-
-
-def _now_for(clock: ClockOffset | None) -> Callable[[], float]:
-    """The time codes are made for: Angel One's (estimated), or this machine's."""
-    if clock is None:
-        return lambda: waiting.clock.now()
-    offset = clock.estimate
-    return lambda: waiting.clock.now() - offset
 
 
 class NeedsWait(Exception):
@@ -412,14 +381,12 @@ def make_code(secret: TotpSecret, args: Namespace, clock: ClockOffset | None,
         waiter.announce(code, seconds)
     try:
         if clock is not None:
-            return _code_for_server(secret, args.min_validity + margin, clock, on_wait,
-                                    waiter.sleep)
+            from ..servertime import code_for_server
+            from .network import TERMS
+            return code_for_server(secret, args.min_validity + margin, clock, on_wait=on_wait,
+                                   sleep=waiter.sleep, now=waiting.clock.now, terms=TERMS)
         return fresh_code(secret, args.min_validity + margin, on_wait=on_wait,
                           sleep=waiter.sleep, clock=waiting.clock.now)
-    except InvalidInputError as error:
-        option = {"min_validity": "--min-validity", "uncertainty": "--server-time"}.get(
-            error.what, "")
-        fail(f"{option}: {error.message}" if option else error.message, hint=error.hint)
     finally:
         waiter.done()
 
@@ -434,21 +401,6 @@ def missed(args: Namespace, clock: ClockOffset | None) -> console.CommandError:
             "more closely)", console.EXIT_NO_ANSWER)
     return console.CommandError("the wait for the next code overran it (was the machine "
                                 "suspended, or very busy?)", "run again", console.EXIT_FAILED)
-
-
-def _code_for_server(secret: TotpSecret, min_validity: float, clock: ClockOffset,
-                     on_wait: Callable[[Code, float], None],
-                     sleep: Callable[[float], None]) -> Code:
-    """The library's rule for Angel One's clock; a bound too loose for it is exit 3."""
-    from ..errors import NoAnswerError
-    from ..servertime import code_for_server
-    from .network import TERMS
-    try:
-        return code_for_server(secret, min_validity, clock, on_wait=on_wait, sleep=sleep,
-                               now=waiting.clock.now, terms=TERMS)
-    except NoAnswerError as error:
-        raise console.CommandError(shown(error.cause, 400), shown(error.hint or "", 400),
-                                   console.EXIT_NO_ANSWER) from None
 
 
 def _write_margin(args: Namespace, secret: TotpSecret,
@@ -468,11 +420,6 @@ def _local_expiry(code: Code, clock: ClockOffset | None) -> float:
 
 
 WRITE_ATTEMPTS = 3
-
-
-def _still_fresh(code: Code, clock: ClockOffset | None, min_validity: float) -> bool:
-    left = _local_expiry(code, clock) - waiting.clock.now()
-    return left > 0 and left >= min_validity
 
 
 def _seconds_left(code: Code, clock: ClockOffset | None) -> float:
@@ -509,7 +456,7 @@ def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code
             values["TOTP"] = code.totp
             good_until = _local_expiry(code, clock) - args.min_validity - margin
         if save_secret and not parsed.has_nonempty("TOTP_SECRET"):
-            values["TOTP_SECRET"] = _fitting(secret)
+            values["TOTP_SECRET"] = _storable(secret)
         return values, good_until
 
     waited = False
@@ -532,17 +479,13 @@ def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code
         code = chosen[-1] if chosen else None
         # Steps after the swap (syncing the folder, reading back) can be slow:
         # a code that no longer has its validity is written again, never shown.
-        if code is None or _still_fresh(code, clock, args.min_validity):
+        if code is None or 0 < _seconds_left(code, clock) >= args.min_validity:
             break
     else:
         raise console.CommandError(
             f"writing {run.shown_path} took so long that each code expired first",
             "check the disk (a slow or failing drive?), then run again", console.EXIT_FAILED)
     if code is not None:
-        if result.written["TOTP"].reveal() != code.totp:  # never report what is not in the file
-            raise console.CommandError(
-                f"{run.shown_path} does not hold the code chosen for it",
-                "this is a bug; please report it", console.EXIT_FAILED)
         if printed is not None and printed.totp != code.totp:
             why = "has expired" if _seconds_left(printed, clock) <= 0 else \
                 f"expires in under {args.min_validity} s"
@@ -557,11 +500,15 @@ def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code
     return code
 
 
-def _fitting(secret: Secret) -> str:
-    """The secret as given where python-dotenv can read that back, else its key form."""
+def _storable(secret: Secret) -> str:
+    """What to save as TOTP_SECRET: a URI with values other than Angel One's whole,
+    as given, where python-dotenv reads back exactly that; else the key."""
     from ..envfile import can_store
-    storable = secret.storable.reveal()
-    return storable if can_store(storable) else secret.value.storable_text()
+    given = secret.given.reveal()
+    uri = given[:10].lower() == "otpauth://"
+    if uri and not secret.value.is_angel_one_compatible and can_store(given):
+        return given
+    return secret.value.storable_text()
 
 
 def offer_update(run: Run, secret: Secret, clock: ClockOffset | None, printed: Code,
@@ -582,30 +529,29 @@ def offer_update(run: Run, secret: Secret, clock: ClockOffset | None, printed: C
               printed=printed if write_code else None)
 
 
-def watch_line(code: Code, width: int | None) -> str:
+def watch_line(code: Code, width: int) -> str:
     """The code and its countdown in the widest form that fits ``width`` columns
     less one (a line that fills the last column may wrap), so that the line can
     be redrawn in place on a terminal of any width."""
     left = code.valid_for
     forms = (f"TOTP {code.totp} (valid for {left} s)", f"TOTP {code.totp} ({left} s)",
              f"{code.totp} ({left} s)", f"{code.totp} {left}s", code.totp)
-    if width is None:
-        return forms[0]
     return next((form for form in forms if len(form) <= width - 1), forms[-1])
 
 
 def watch(secret: TotpSecret, args: Namespace, clock: ClockOffset | None) -> int:
     """Show the current code until Ctrl-C; redraw in place on a terminal."""
-    now = _now_for(clock)
+    offset = clock.estimate if clock is not None else 0.0  # codes for Angel One's time
     redraw = console.is_terminal(sys.stdout) and not (args.quiet or args.json)
     last_step = None
     try:
         while True:
-            code = code_at(secret, now())
+            now = waiting.clock.now() - offset
+            code = code_at(secret, now)
             if redraw:
                 width = console.terminal_width(sys.stdout)
                 console.redraw(watch_line(code, width), on_stdout=True)
-                waiting.clock.sleep(1 - now() % 1 + 0.01)
+                waiting.clock.sleep(1 - now % 1 + 0.01)
             else:
                 if code.valid_from != last_step:
                     out(render(code, args, code.seconds_left))

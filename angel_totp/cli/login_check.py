@@ -196,7 +196,7 @@ def gather_credentials(settings: Settings) -> Credentials:
     for name, value in values.items():
         if value is not None:
             _check_setting(name, value)
-    if not console.stdin_is_terminal() and (missing or not has_code):
+    if not console.is_terminal(sys.stdin) and (missing or not has_code):
         names = missing + ([] if has_code else ["TOTP_SECRET (or TOTP)"])
         raise console.missing(names, settings.env_file or ".env",
                               hint="set them in the env file (see .env.example) or the "

@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING
 
 from .. import protocol
 from ..connection import Connection
-from ..errors import EnvFileError, InvalidInputError, InvalidSettingError, LoginError
+from ..errors import EnvFileError, InvalidInputError
 from ..secret import ANGEL_ONE_PERIOD
 from ..servertime import MIN_UNCERTAINTY_ROOM, check_room, measure
-from . import console
 from .console import UsageError, err, shown, warn
 
 if TYPE_CHECKING:
@@ -40,10 +39,7 @@ def base_url(args: Namespace, settings: Settings) -> str:
     else:
         url = settings.get("ANGEL_BASE_URL").value or protocol.DEFAULT_BASE_URL
         name = "ANGEL_BASE_URL"
-    try:
-        checked = protocol.check_base_url(url, name)
-    except InvalidSettingError as error:
-        raise UsageError(error.message, error.hint) from None
+    checked = protocol.check_base_url(url, name)
     if protocol.sends_in_clear(checked):
         warn(f"{name} uses plain http: the PIN and API key would cross the network "
              "unencrypted; use https")
@@ -85,11 +81,7 @@ def show_clock(clock: ClockOffset) -> None:
 
 def measure_clock_for_people(args: Namespace, url: str) -> ClockOffset:
     """--server-time in generate: one credential-free request, the offset on stderr."""
-    try:
-        with Connection(url, timeout=args.timeout) as connection:
-            clock = measure(connection, TERMS)
-    except LoginError as error:
-        raise console.CommandError(shown(error.cause, 400), shown(error.hint or "", 400),
-                                   console.EXIT_NO_ANSWER) from None
+    with Connection(url, timeout=args.timeout) as connection:
+        clock = measure(connection, TERMS)
     show_clock(clock)
     return clock
