@@ -181,8 +181,10 @@ def missing(names: list[str], env_file: str, *, hint: str) -> UsageError:
 
 # Running a command.
 
-def exit_code_for(error: AngelTotpError) -> int:
-    """The exit code the contract gives each kind of library error."""
+def exit_code_for(error: CommandError | AngelTotpError) -> int:
+    """The exit code the contract gives each kind of error."""
+    if isinstance(error, CommandError):
+        return error.exit_code
     if isinstance(error, NoAnswerError):
         return EXIT_NO_ANSWER
     if isinstance(error, (InvalidInputError, MissingSettingError)):

@@ -1,9 +1,7 @@
 """``angel-login-check`` (``test_api_connection.py``): one login, a plain verdict.
 
 A thin command over :func:`angel_totp.session.login`, so that the check and
-a bot's login cannot drift apart: it gathers the settings (asking on a
-terminal for what is missing), logs in, reads the profile, logs out, and
-says what worked or why not.
+a bot's login cannot drift apart.
 """
 
 from __future__ import annotations
@@ -23,7 +21,6 @@ from ..errors import (
     InvalidInputError,
     LoginError,
     LoginRefusedError,
-    MissingSettingError,
 )
 from ..session import (
     SETTING_NAMES,
@@ -134,11 +131,7 @@ def main(argv: list[str]) -> int:
             args.min_validity = DEFAULT_MIN_VALIDITY
         report.server_time = args.server_time
         return check(args, report)
-    except console.CommandError as error:
-        report.problem("USAGE" if error.exit_code == console.EXIT_USAGE else "FAILED",
-                       error.message, error.hint)
-        raise
-    except AngelTotpError as error:
+    except (console.CommandError, AngelTotpError) as error:
         report.problem("USAGE" if console.exit_code_for(error) == console.EXIT_USAGE
                        else "FAILED", error.message, error.hint)
         raise
@@ -194,8 +187,9 @@ def gather_credentials(settings: Settings) -> Credentials:
     if values["TOTP_SECRET"] is not None:
         values["TOTP"] = None  # a ready code is only for when there is no secret
     for name, value in values.items():
-        if value is not None:
-            _check_setting(name, value)
+        if value is not None:  # checked before any prompt; errors name it, never show it
+            console.hide(value if name != "ANGEL_CLIENT_CODE" else None)
+            check_value(SETTINGS[name], value, SETTING_NAMES)
     if not console.is_terminal(sys.stdin) and (missing or not has_code):
         names = missing + ([] if has_code else ["TOTP_SECRET (or TOTP)"])
         raise console.missing(names, settings.env_file or ".env",
@@ -209,24 +203,12 @@ def gather_credentials(settings: Settings) -> Credentials:
     return _checked_credentials(values)
 
 
-def _check_setting(name: str, value: str) -> None:
-    """One setting's check, before any prompt; exit 2 naming it, never its value."""
-    console.hide(value if name != "ANGEL_CLIENT_CODE" else None)
-    try:
-        check_value(SETTINGS[name], value, SETTING_NAMES)
-    except InvalidInputError as error:
-        raise UsageError(error.message, error.hint) from None
-
-
 def _ask(name: str, prompt: str, what: str, hidden: bool) -> str:
     answer = (console.ask_hidden(prompt, what) if hidden else console.ask_line(prompt, what))
     answer = answer.strip()
     if hidden:
         console.hide(answer)
-    try:
-        check_value(SETTINGS[name], answer, {SETTINGS[name]: what})
-    except InvalidInputError as error:
-        raise UsageError(error.message, error.hint) from None
+    check_value(SETTINGS[name], answer, {SETTINGS[name]: what})
     return answer
 
 
@@ -243,12 +225,9 @@ def _ask_code() -> str:
 
 def _checked_credentials(values: dict[str, str | None]) -> Credentials:
     """The library's checks on the whole set, and the warnings people need."""
-    try:
-        credentials = check_credentials(values["ANGEL_API_KEY"], values["ANGEL_CLIENT_CODE"],
-                                        values["ANGEL_PIN"], values["TOTP_SECRET"],
-                                        totp=values["TOTP"], names=SETTING_NAMES)
-    except (InvalidInputError, MissingSettingError) as error:
-        raise UsageError(error.message, error.hint) from None
+    credentials = check_credentials(values["ANGEL_API_KEY"], values["ANGEL_CLIENT_CODE"],
+                                    values["ANGEL_PIN"], values["TOTP_SECRET"],
+                                    totp=values["TOTP"], names=SETTING_NAMES)
     console.hide(*(value.reveal() for value in credentials.hidden))
     caution = credentials.secret.compatibility_warning() if credentials.secret else None
     if caution:
@@ -299,7 +278,7 @@ def check_login(args: Namespace, url: str, credentials: Credentials, report: Rep
             session = login(credentials.api_key, credentials.client_code, credentials.pin,
                             credentials.secret, **common)
         else:
-            from ..store import daily_login  # type: ignore[import-not-found, unused-ignore]
+            from ..store import daily_login
             session = daily_login(credentials.api_key, credentials.client_code,
                                   credentials.pin, credentials.secret,
                                   store=args.store or None, **common)
@@ -345,9 +324,8 @@ class Report:
         if self.as_json:
             payload = {"ok": True, "client_code": client_code, "name": name,
                        "exchanges": exchanges, "logged_out": session.logged_out}
-            kept = getattr(session, "store_path", None)
-            if kept:
-                payload.update(stored=shown(kept), reused=bool(getattr(session, "reused", False)))
+            if session.store_path:
+                payload.update(stored=shown(session.store_path), reused=session.reused)
             self._json(payload, clock)
         else:
             out(f"Login OK: {name} ({client_code})")
@@ -357,10 +335,9 @@ class Report:
                 out(f"clock: {clock.describe()}")
             if session.logged_out:
                 out("logged out: no session left open")
-            kept = getattr(session, "store_path", None)
-            if kept:
-                how = "reused" if getattr(session, "reused", False) else "kept"
-                out(f"session {how} for today in {shown(kept)} (not logged out)")
+            if session.store_path:
+                how = "reused" if session.reused else "kept"
+                out(f"session {how} for today in {shown(session.store_path)} (not logged out)")
         self._clock_warning(clock)
         return EXIT_OK
 
