@@ -257,10 +257,7 @@ def _base_url(run: Run) -> str:
     """--base-url, else ANGEL_BASE_URL (the env file read first, with its warnings)."""
     if run.args.base_url is None and "ANGEL_BASE_URL" not in os.environ:
         run.file()
-    try:
-        url: str = network().base_url(run.args, run.settings)
-    except EnvFileError as error:
-        raise run.file_error(error) from None
+    url: str = network().base_url(run.args, run.settings)
     return url
 
 
@@ -280,10 +277,7 @@ def obtain_secret(run: Run) -> Secret:
         return _parse(line, "the secret from standard input", typed=False)
     if "TOTP_SECRET" not in os.environ:  # the file decides: read it, with its warnings
         run.file()
-    try:
-        setting = run.settings.get("TOTP_SECRET")
-    except EnvFileError as error:
-        raise run.file_error(error) from None
+    setting = run.settings.get("TOTP_SECRET")
     where = "the environment" if setting.source == "environment" else run.shown_path
     if setting.value is not None:
         return _parse(setting.value, f"TOTP_SECRET in {where}", typed=False)

@@ -13,22 +13,14 @@ from .console import err
 
 class Clock:
     """The time the commands go by: this machine's. Tests put a fake one in
-    :data:`clock` to run a wait, a countdown or ``--watch`` without waiting."""
+    :data:`clock` (read as ``waiting.clock`` at each use) to run a wait without waiting."""
 
-    def now(self) -> float:
-        """Unix seconds."""
-        return time.time()
-
-    def monotonic(self) -> float:
-        """Seconds for measuring a pause, unaffected by clock changes."""
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
+    now = staticmethod(time.time)
+    monotonic = staticmethod(time.monotonic)  # for a pause: unaffected by clock changes
+    sleep = staticmethod(time.sleep)
 
 
 clock = Clock()
-"""The commands' clock; read as ``waiting.clock`` at each use, so it can be replaced."""
 
 NOTE_START = "the current code expires in "
 """How the single waiting note begins (scripts and tests may filter it out)."""
