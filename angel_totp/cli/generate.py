@@ -353,10 +353,6 @@ class NeedsWait(Exception):
     """The code chosen under the env file's lock would need a wait: raised out of the
     update, so that the lock is let go while the run waits (another run may write)."""
 
-    def __init__(self, code: Code, seconds: float) -> None:
-        super().__init__(seconds)
-        self.code, self.seconds = code, seconds
-
 
 def make_code(secret: TotpSecret, args: Namespace, clock: ClockOffset | None,
               margin: float = 0.0, *, may_wait: bool = True) -> Code:
@@ -368,7 +364,7 @@ def make_code(secret: TotpSecret, args: Namespace, clock: ClockOffset | None,
     def on_wait(code: Code, seconds: float) -> None:
         nonlocal waited
         if not may_wait:
-            raise NeedsWait(code, seconds)
+            raise NeedsWait()
         if waited:  # the one wait did not land on a code that lasts: say so, now
             raise missed(args, clock)
         waited = True
@@ -457,16 +453,11 @@ def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code
     for _ in range(WRITE_ATTEMPTS):
         try:
             result = update_env_file(run.path, compute, clock=lambda: waiting.clock.now())
-        except NeedsWait as due:  # the lock is let go: wait outside it, once
+        except NeedsWait:  # the lock is let go: wait outside it, once
             if waited:
                 raise missed(args, clock) from None
             waited = True
-            waiter = Waiter(args.min_validity, writing=margin > 0)
-            waiter.announce(due.code, due.seconds)
-            try:
-                waiter.sleep(due.seconds)
-            finally:
-                waiter.done()
+            make_code(secret.value, args, clock, margin)  # waits for the next code
             continue
         except EnvFileError as error:
             raise run.file_error(error) from None

@@ -61,9 +61,6 @@ class Parser(argparse.ArgumentParser):
         for line in message.rstrip("\n").split("\n"):
             console.out(line)
 
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        raise SystemExit(status)
-
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
     # With its width given, argparse's formatter does not import shutil, which every
@@ -78,7 +75,7 @@ def converter(convert: Callable[[str], Any]) -> Callable[[str], Any]:
         try:
             return convert(text)
         except (InvalidInputError, ValueError) as error:
-            raise argparse.ArgumentTypeError(getattr(error, "message", str(error))) from None
+            raise argparse.ArgumentTypeError(str(error)) from None
     return checked
 
 
