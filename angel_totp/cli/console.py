@@ -64,16 +64,9 @@ class Signalled(BaseException):
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
-        self.signum = signum
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + self.signum
-
-    @property
-    def words(self) -> str:
-        name = signal.Signals(self.signum).name
-        return "terminated" if name == "SIGTERM" else f"terminated by {name}"
+        self.exit_code = 128 + signum
+        name = signal.Signals(signum).name
+        self.words = "terminated" if name == "SIGTERM" else f"terminated by {name}"
 
 
 class ClosedOutput(Exception):
@@ -227,7 +220,11 @@ def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
         return _bug(error)
     finally:
         _restore_signals(previous)
-        _flush_quietly()
+        try:  # a reader that went away must not make Python complain at exit
+            if sys.stdout is not None:
+                sys.stdout.flush()
+        except (OSError, ValueError):
+            _silence_stdout()
 
 
 def _bug(error: Exception) -> int:
@@ -271,15 +268,6 @@ def _restore_signals(previous: dict[int, Any]) -> None:
             _set_handler(number, handler)
     for name in ("SIGINT", "SIGTERM"):
         _set_handler(getattr(signal, name), signal.SIG_IGN)
-
-
-def _flush_quietly() -> None:
-    # A reader that went away must not make Python complain at exit.
-    try:
-        if sys.stdout is not None:
-            sys.stdout.flush()
-    except (OSError, ValueError):
-        _silence_stdout()
 
 
 def _silence_stdout() -> None:

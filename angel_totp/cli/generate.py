@@ -187,7 +187,11 @@ def main(argv: list[str]) -> int:
         job.check_writable()  # before any prompt, wait or output
     elif job.named:
         job.file()  # a file the user named must exist and be readable
-    url = _base_url(job) if args.server_time else None  # before a prompt: nothing is sent
+    url: str | None = None
+    if args.server_time:  # --base-url, else ANGEL_BASE_URL: checked before a prompt
+        if args.base_url is None and "ANGEL_BASE_URL" not in os.environ:
+            job.file()  # the file decides: read it, with its warnings
+        url = network().base_url(args, job.settings)
     asks = (not args.write and not args.no_write and when is None and not args.watch
             and not args.quiet and not args.json and console.is_terminal(sys.stdin)
             and not args.secret_stdin)
@@ -251,14 +255,6 @@ def network() -> ModuleType:
     """The network stack, loaded only with --server-time (start-up)."""
     from . import network
     return network
-
-
-def _base_url(run: Run) -> str:
-    """--base-url, else ANGEL_BASE_URL (the env file read first, with its warnings)."""
-    if run.args.base_url is None and "ANGEL_BASE_URL" not in os.environ:
-        run.file()
-    url: str = network().base_url(run.args, run.settings)
-    return url
 
 
 def obtain_secret(run: Run) -> Secret:
@@ -393,17 +389,6 @@ def missed(args: Namespace, clock: ClockOffset | None) -> console.CommandError:
                                 "suspended, or very busy?)", "run again", console.EXIT_FAILED)
 
 
-def _write_margin(args: Namespace, secret: TotpSecret,
-                  clock: ClockOffset | None) -> float:
-    """WRITE_MARGIN where a code can have that much more left; 0 with
-    --min-validity 0, which never waits."""
-    uncertainty = clock.uncertainty if clock is not None else 0.0
-    if args.min_validity <= 0 or \
-            2 * uncertainty + args.min_validity + WRITE_MARGIN >= secret.period:
-        return 0.0
-    return WRITE_MARGIN
-
-
 def _local_expiry(code: Code, clock: ClockOffset | None) -> float:
     """When, by this machine's clock, the code surely still works until."""
     return code.valid_until + (clock.low if clock is not None else 0.0)
@@ -435,7 +420,10 @@ def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code
 
     args = run.args
     chosen: list[Code] = []
-    margin = _write_margin(args, secret.value, clock) if write_code else 0.0
+    # No margin with --min-validity 0 (it never waits) or where no code could have it.
+    uncertainty = clock.uncertainty if clock is not None else 0.0
+    room = 2 * uncertainty + args.min_validity + WRITE_MARGIN < secret.value.period
+    margin = WRITE_MARGIN if write_code and args.min_validity > 0 and room else 0.0
 
     def compute(parsed: EnvFile) -> tuple[dict[str, str], float]:
         values: dict[str, str] = {}

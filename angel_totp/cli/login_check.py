@@ -151,23 +151,18 @@ def check(args: Namespace, report: Report) -> int:
     if args.store is not None and args.dry_run:
         fail("--store and --dry-run cannot be combined: --dry-run sends nothing")
     settings = Settings(args.env_file if args.env_file is not None else ".env")
-    _check_env_file(args, settings)
-    url = network.base_url(args, settings)
-    credentials = gather_credentials(settings)
-    if args.dry_run:
-        return dry_run(url, credentials, args.server_time)
-    return check_login(args, url, credentials, report)
-
-
-def _check_env_file(args: Namespace, settings: Settings) -> None:
-    """Read the env file now: one that cannot be read or parsed exits 2, nothing sent."""
-    try:
+    try:  # now: a file that cannot be read or parsed exits 2, before anything is sent
         found = settings.file()
     except EnvFileError as error:
         raise network.env_file_unusable(error) from None
     if found is None and args.env_file is not None:
         fail(f"env file {shown(args.env_file)} does not exist", hint="check the path")
     console.warn_if_readable(found, settings.env_file or ".env")
+    url = network.base_url(args, settings)
+    credentials = gather_credentials(settings)
+    if args.dry_run:
+        return dry_run(url, credentials, args.server_time)
+    return check_login(args, url, credentials, report)
 
 
 # The settings.

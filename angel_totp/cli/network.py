@@ -27,13 +27,8 @@ TERMS = {
 
 
 def base_url(args: Namespace, settings: Settings) -> str:
-    """--base-url, else ANGEL_BASE_URL, else Angel One's; checked, never shown.
-
-    A URL that is not ``http(s)://host[:port][/path]`` exits 2, naming where
-    it came from; plain http to anything but this machine is warned about.
-    An env file that cannot be read raises its own error (each command
-    decides its exit code).
-    """
+    """--base-url, else ANGEL_BASE_URL, else Angel One's; checked, never shown, and
+    plain http to anything but this machine warned about."""
     if args.base_url is not None:
         url, name = args.base_url, "--base-url"
     else:

@@ -1,10 +1,6 @@
-"""What both commands' options share: one argparse parser each, built here.
-
-No option may be abbreviated, and no usage error repeats an argument that is
-not an option: a secret typed in the wrong place (``angel-totp JBSW...``,
-``--secret=otpauth://...``) must never reach a terminal, a CI log or cron mail.
-An option the user did not give is ``None``, so that a command can tell a
-default from a value given.
+"""What both commands' options share: argparse, with no abbreviation, and no
+usage error that repeats an argument (a secret typed in the wrong place,
+``angel-totp JBSW...``, must never reach a terminal, a CI log or cron mail).
 """
 
 from __future__ import annotations
@@ -79,16 +75,12 @@ def converter(convert: Callable[[str], Any]) -> Callable[[str], Any]:
     return checked
 
 
-def seconds(text: str) -> float:
-    # The value is never repeated: it may be a secret typed in the wrong place.
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError("not a number of seconds") from None
-
-
 def timeout_seconds(text: str) -> float:
-    return check_timeout(seconds(text), "the timeout")
+    try:
+        seconds = float(text)
+    except ValueError:  # its words repeat the value: it may be a secret in the wrong place
+        raise ValueError("not a number of seconds") from None
+    return check_timeout(seconds, "the timeout")
 
 
 def min_validity_seconds(text: str) -> float:
