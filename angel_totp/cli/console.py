@@ -42,7 +42,8 @@ EXIT_CLOSED_OUTPUT = 141  # what a shell shows for SIGPIPE
 ENDING_SIGNALS = ("SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGTERM")
 
 class CommandError(Exception):
-    """A failure to report as one ``error:`` line, an optional hint, and an exit code."""
+    """A failure to report as one ``error:`` line, an optional hint, and an exit code
+    (by default 2: bad input or usage)."""
 
     def __init__(self, message: str, hint: str | None = None,
                  exit_code: int = EXIT_USAGE) -> None:
@@ -50,13 +51,6 @@ class CommandError(Exception):
         self.message = message
         self.hint = hint
         self.exit_code = exit_code
-
-
-class UsageError(CommandError):
-    """A bad option or input: exit 2."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message, hint, EXIT_USAGE)
 
 
 class Signalled(BaseException):
@@ -167,9 +161,9 @@ def warn_if_readable(found: EnvFile | None, path: str) -> None:
         err(f"hint: chmod 600 {shown(path)}")
 
 
-def missing(names: list[str], env_file: str, *, hint: str) -> UsageError:
+def missing(names: list[str], env_file: str, *, hint: str) -> CommandError:
     """Settings set nowhere: exit 2, in the library's words, with the command's hint."""
-    return UsageError(shown(missing_settings_error(names, env_file).message), hint=hint)
+    return CommandError(shown(missing_settings_error(names, env_file).message), hint=hint)
 
 
 # Running a command.

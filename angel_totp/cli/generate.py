@@ -16,8 +16,8 @@ from ..hidden import Hidden
 from ..secret import MAX_SECRET_LENGTH, TotpSecret, parse_secret
 from ..settings import DEFAULT_ENV_FILE, Settings, absolute_path
 from . import console, waiting
-from .console import EXIT_OK, UsageError, err, fail, out, shown, warn
-from .options import Parser, add_min_validity, add_timeout, manual, program_name
+from .console import EXIT_OK, CommandError, err, fail, out, shown, warn
+from .options import Parser, add_min_validity, add_timeout, check_env_file, manual, program_name
 from .waiting import Waiter
 
 if TYPE_CHECKING:  # loaded only on the paths that read or write the env file
@@ -133,22 +133,19 @@ class Run:
         self.settings = Settings(self.path)  # cheap: the file is read only when needed
         self._read = False
 
-    def file_error(self, error: EnvFileError) -> console.CommandError:
+    def file_error(self, error: EnvFileError) -> CommandError:
         """A library file error in people's words, with the contract's exit code:
         2 for a bad path the user named (empty, a folder, missing without
         --write, in a folder that does not exist), else 1."""
-        hint = error.hint
         reason = error.reason
-        if reason == "missing":
-            hint = "check the path, or add --write to create it"
+        hint = "check the path, or add --write to create it" if reason == "missing" \
+            else error.hint
         bad_path = self.named and (
             reason in ("missing", "not_a_file")
             # A typo in the folder, not a symlink pointing into a missing one.
             or (reason == "no_folder" and not os.path.lexists(self.path)))
-        message, hint = shown(error.message, 400), hint and shown(hint, 400)
-        if bad_path:
-            return UsageError(message, hint)
-        return console.CommandError(message, hint, console.EXIT_FAILED)
+        return CommandError(shown(error.message, 400), hint and shown(hint, 400),
+                            console.EXIT_USAGE if bad_path else console.EXIT_FAILED)
 
     def file(self) -> EnvFile | None:
         """The env file as read (warning once if others can read it); None if absent."""
@@ -160,7 +157,7 @@ class Run:
             raise self.file_error(error) from None
         creates = self.args.write or self.args.save_secret
         if found is None and self.named and not creates:
-            raise UsageError(f"env file {self.shown_path} does not exist",
+            raise CommandError(f"env file {self.shown_path} does not exist",
                              hint="check the path, or add --write to create it")
         console.warn_if_readable(found, self.path)
         self._read = True
@@ -231,10 +228,7 @@ def check_options(args: Namespace) -> float | None:
              hint="drop --write and --save-secret to just print it")
     if args.time is not None and args.server_time:
         fail("--time and --server-time cannot be combined: --time fixes the instant")
-    if args.env_file is not None and not args.env_file.strip():
-        fail("--env-file is empty", hint="give the path of a .env file")
-    if args.env_file is not None and "\0" in args.env_file:
-        fail("--env-file contains a NUL character", hint="give the path of a .env file")
+    check_env_file(args.env_file)
     if args.server_time:
         from .network import check_server_time_room  # the network stack: only when used
         check_server_time_room(args)
@@ -377,15 +371,15 @@ def make_code(secret: TotpSecret, args: Namespace, clock: ClockOffset | None,
         waiter.done()
 
 
-def missed(args: Namespace, clock: ClockOffset | None) -> console.CommandError:
+def missed(args: Namespace, clock: ClockOffset | None) -> CommandError:
     """A wait for the next code that did not give one lasting --min-validity."""
     if clock is not None:
-        return console.CommandError(
+        return CommandError(
             f"no code lasts --min-validity {args.min_validity:g} s with Angel One's clock "
             f"known only to +/- {clock.uncertainty:.2f} s",
             "use a lower --min-validity, or run again (a faster reply measures the clock "
             "more closely)", console.EXIT_NO_ANSWER)
-    return console.CommandError("the wait for the next code overran it (was the machine "
+    return CommandError("the wait for the next code overran it (was the machine "
                                 "suspended, or very busy?)", "run again", console.EXIT_FAILED)
 
 
@@ -455,7 +449,7 @@ def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code
         if code is None or 0 < _seconds_left(code, clock) >= args.min_validity:
             break
     else:
-        raise console.CommandError(
+        raise CommandError(
             f"writing {run.shown_path} took so long that each code expired first",
             "check the disk (a slow or failing drive?), then run again", console.EXIT_FAILED)
     if code is not None:

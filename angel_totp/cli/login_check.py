@@ -33,8 +33,8 @@ from ..session import (
 )
 from ..settings import Settings
 from . import console, network
-from .console import EXIT_FAILED, EXIT_NO_ANSWER, EXIT_OK, UsageError, fail, out, shown, warn
-from .options import Parser, add_min_validity, add_timeout, manual, program_name
+from .console import EXIT_FAILED, EXIT_NO_ANSWER, EXIT_OK, CommandError, fail, out, shown, warn
+from .options import Parser, add_min_validity, add_timeout, check_env_file, manual, program_name
 from .waiting import Waiter
 
 DESCRIPTION = """\
@@ -131,7 +131,7 @@ def main(argv: list[str]) -> int:
             args.min_validity = DEFAULT_MIN_VALIDITY
         report.server_time = args.server_time
         return check(args, report)
-    except (console.CommandError, AngelTotpError) as error:
+    except (CommandError, AngelTotpError) as error:
         report.problem("USAGE" if console.exit_code_for(error) == console.EXIT_USAGE
                        else "FAILED", error.message, error.hint)
         raise
@@ -146,8 +146,7 @@ def main(argv: list[str]) -> int:
 def check(args: Namespace, report: Report) -> int:
     """The run, once the options are read."""
     network.check_server_time_room(args)
-    if args.env_file is not None and not args.env_file.strip():
-        fail("--env-file is empty", hint="give the path of a .env file")
+    check_env_file(args.env_file)
     if args.store is not None and args.dry_run:
         fail("--store and --dry-run cannot be combined: --dry-run sends nothing")
     settings = Settings(args.env_file if args.env_file is not None else ".env")
@@ -192,30 +191,20 @@ def gather_credentials(settings: Settings) -> Credentials:
                                    "environment, or run in a terminal to be asked")
     for name, (prompt, what, hidden) in PROMPTS.items():
         if values[name] is None:
-            values[name] = _ask(name, prompt, what, hidden)
+            ask = console.ask_hidden if hidden else console.ask_line
+            answer = ask(prompt, what).strip()
+            console.hide(answer if hidden else None)
+            check_value(SETTINGS[name], answer, {SETTINGS[name]: what})
+            values[name] = answer
     if not has_code:
-        values["TOTP"] = _ask_code()
+        values["TOTP"] = console.ask_line("6-digit code from your authenticator app: ", "code")
+        console.hide(values["TOTP"])
+        try:
+            check_value("totp", values["TOTP"])
+        except InvalidInputError:
+            fail("the code must be 6 digits",
+                 hint="type the code your authenticator app shows now, or set TOTP_SECRET")
     return _checked_credentials(values)
-
-
-def _ask(name: str, prompt: str, what: str, hidden: bool) -> str:
-    answer = (console.ask_hidden(prompt, what) if hidden else console.ask_line(prompt, what))
-    answer = answer.strip()
-    if hidden:
-        console.hide(answer)
-    check_value(SETTINGS[name], answer, {SETTINGS[name]: what})
-    return answer
-
-
-def _ask_code() -> str:
-    code = console.ask_line("6-digit code from your authenticator app: ", "code")
-    console.hide(code)
-    try:
-        check_value("totp", code)
-    except InvalidInputError:
-        fail("the code must be 6 digits", hint="type the code your authenticator app shows "
-                                               "now, or set TOTP_SECRET")
-    return code
 
 
 def _checked_credentials(values: dict[str, str | None]) -> Credentials:
@@ -282,7 +271,7 @@ def check_login(args: Namespace, url: str, credentials: Credentials, report: Rep
     except InvalidInputError as error:
         option = {"min_validity": "--min-validity", "uncertainty": "--server-time",
                   "timeout": "--timeout"}.get(error.what, error.what)
-        raise UsageError(f"{option}: {error.message}", error.hint) from None
+        raise CommandError(f"{option}: {error.message}", error.hint) from None
     finally:
         waiter.done()
     console.hide(session.jwt_token, session.refresh_token, session.feed_token)

@@ -10,7 +10,7 @@ from ..connection import Connection
 from ..errors import EnvFileError, InvalidInputError
 from ..secret import ANGEL_ONE_PERIOD
 from ..servertime import MIN_UNCERTAINTY_ROOM, check_room, measure
-from .console import UsageError, err, shown, warn
+from .console import CommandError, err, shown, warn
 
 if TYPE_CHECKING:
     from ..clock import ClockOffset
@@ -54,18 +54,18 @@ def check_server_time_room(args: Namespace) -> None:
         check_room(args.min_validity, ANGEL_ONE_PERIOD)
     except InvalidInputError:
         highest = ANGEL_ONE_PERIOD - 1 - MIN_UNCERTAINTY_ROOM
-        raise UsageError(f"--min-validity {args.min_validity} leaves no room for the "
+        raise CommandError(f"--min-validity {args.min_validity} leaves no room for the "
                          f"uncertainty of Angel One's clock with --server-time",
                          hint=f"use --min-validity {highest} or less") from None
 
 
-def env_file_unusable(error: EnvFileError) -> UsageError:
+def env_file_unusable(error: EnvFileError) -> CommandError:
     """An env file the login check cannot read or parse: exit 2, nothing was sent."""
     hint = _READ_HINTS.get(error.reason) or error.hint or ""
     if "untouched" in hint:  # words for a command that writes; this one never does
         hint = ""
     hint = f"{hint}; nothing was sent" if hint else "nothing was sent"
-    return UsageError(shown(error.message, 400), shown(hint, 400))
+    return CommandError(shown(error.message, 400), shown(hint, 400))
 
 
 def show_clock(clock: ClockOffset) -> None:

@@ -15,7 +15,7 @@ from .. import __version__
 from ..checks import check_min_validity, check_timeout
 from ..errors import InvalidInputError
 from . import console
-from .console import UsageError
+from .console import CommandError, fail
 
 
 def manual(page: str) -> str:
@@ -48,9 +48,9 @@ class Parser(argparse.ArgumentParser):
                  if len(word) >= 4 and word not in self._option_string_actions]
         if any(word in message for word in words) or any(
                 phrase in message for phrase in ("unrecognized", "explicit", "ambiguous")):
-            raise UsageError("unexpected argument (not repeated here: it may be a secret)",
+            raise CommandError("unexpected argument (not repeated here: it may be a secret)",
                              hint=f"{self.secrets}; {hint}")
-        raise UsageError(message, hint=hint)
+        raise CommandError(message, hint=hint)
 
     def _print_message(self, message: str, file: Any = None) -> None:
         # --help and --version: a closed stdout is 141, a full one exit 1, as any output.
@@ -97,6 +97,13 @@ def add_min_validity(parser: argparse._ActionsContainer, default: int, help: str
 def add_timeout(parser: argparse._ActionsContainer, help: str) -> None:
     parser.add_argument("--timeout", type=converter(timeout_seconds), default=10.0,
                         metavar="SECONDS", help=f"{help} (default: 10)")
+
+
+def check_env_file(path: str | None) -> None:
+    if path is not None and not path.strip():
+        fail("--env-file is empty", hint="give the path of a .env file")
+    if path is not None and "\0" in path:
+        fail("--env-file contains a NUL character", hint="give the path of a .env file")
 
 
 def program_name(default: str) -> str:
