@@ -6,7 +6,6 @@ import math
 import os
 import sys
 from argparse import Namespace
-from types import ModuleType
 from typing import TYPE_CHECKING, NamedTuple
 
 from .. import checks
@@ -186,16 +185,17 @@ def main(argv: list[str]) -> int:
         job.file()  # a file the user named must exist and be readable
     url: str | None = None
     if args.server_time:  # --base-url, else ANGEL_BASE_URL: checked before a prompt
+        from . import network  # the network stack: only when used (start-up)
         if args.base_url is None and "ANGEL_BASE_URL" not in os.environ:
             job.file()  # the file decides: read it, with its warnings
-        url = network().base_url(args, job.settings)
+        url = network.base_url(args, job.settings)
     asks = (not args.write and not args.no_write and when is None and not args.watch
             and not args.quiet and not args.json and console.is_terminal(sys.stdin)
             and not args.secret_stdin)
     secret = obtain_secret(job)
     if when is None and not args.watch:
         check_min_validity(job, secret.value)
-    clock = network().measure_clock_for_people(args, url) if url is not None else None
+    clock = network.measure_clock_for_people(args, url) if url is not None else None
 
     if args.watch:
         return watch(secret.value, args, clock)
@@ -243,12 +243,6 @@ def check_options(args: Namespace) -> float | None:
         return parse_when(args.time)
     except InvalidInputError as error:
         fail(f"--time: {error.message}", hint=error.hint)
-
-
-def network() -> ModuleType:
-    """The network stack, loaded only with --server-time (start-up)."""
-    from . import network
-    return network
 
 
 def obtain_secret(run: Run) -> Secret:

@@ -33,7 +33,7 @@ from ..session import (
 )
 from ..settings import Settings
 from . import console, network
-from .console import EXIT_FAILED, EXIT_NO_ANSWER, EXIT_OK, CommandError, fail, out, shown, warn
+from .console import EXIT_OK, CommandError, fail, out, shown, warn
 from .options import Parser, add_min_validity, add_timeout, check_env_file, manual, program_name
 from .waiting import Waiter
 
@@ -327,7 +327,6 @@ class Report:
 
     def failure(self, error: LoginError) -> int:
         clock = error.clock if isinstance(error.clock, ClockOffset) else None
-        exit_code = EXIT_FAILED if isinstance(error, LoginRefusedError) else EXIT_NO_ANSWER
         if self.as_json:
             self._json({"ok": False, "errorcode": shown(error.errorcode, 40),
                         "message": shown(error.message), "cause": shown(error.cause, 400),
@@ -337,7 +336,7 @@ class Report:
                                  shown(error.hint, 400) if error.hint else None)
             if error.errorcode != "AB1050":  # that hint speaks of the clock already
                 self._clock_warning(clock)
-        return exit_code
+        return console.exit_code_for(error)
 
     def _clock_warning(self, clock: ClockOffset | None) -> None:
         warning = None if self.server_time else clock_warning(clock, network.TERMS)
