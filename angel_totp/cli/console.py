@@ -41,6 +41,7 @@ EXIT_CLOSED_OUTPUT = 141  # what a shell shows for SIGPIPE
 # runs: a temporary file is removed, a prompt restores the terminal's echo.
 ENDING_SIGNALS = ("SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGTERM")
 
+
 class CommandError(Exception):
     """A failure to report as one ``error:`` line, an optional hint, and an exit code
     (by default 2: bad input or usage)."""

@@ -156,8 +156,8 @@ class Run:
             raise self.file_error(error) from None
         creates = self.args.write or self.args.save_secret
         if found is None and self.named and not creates:
-            raise CommandError(f"env file {self.shown_path} does not exist",
-                             hint="check the path, or add --write to create it")
+            fail(f"env file {self.shown_path} does not exist",
+                 hint="check the path, or add --write to create it")
         console.warn_if_readable(found, self.path)
         self._read = True
         return found
@@ -374,7 +374,7 @@ def missed(args: Namespace, clock: ClockOffset | None) -> CommandError:
             "use a lower --min-validity, or run again (a faster reply measures the clock "
             "more closely)", console.EXIT_NO_ANSWER)
     return CommandError("the wait for the next code overran it (was the machine "
-                                "suspended, or very busy?)", "run again", console.EXIT_FAILED)
+                        "suspended, or very busy?)", "run again", console.EXIT_FAILED)
 
 
 def _local_expiry(code: Code, clock: ClockOffset | None) -> float:

@@ -55,8 +55,8 @@ def check_server_time_room(args: Namespace) -> None:
     except InvalidInputError:
         highest = ANGEL_ONE_PERIOD - 1 - MIN_UNCERTAINTY_ROOM
         raise CommandError(f"--min-validity {args.min_validity} leaves no room for the "
-                         f"uncertainty of Angel One's clock with --server-time",
-                         hint=f"use --min-validity {highest} or less") from None
+                           f"uncertainty of Angel One's clock with --server-time",
+                           hint=f"use --min-validity {highest} or less") from None
 
 
 def env_file_unusable(error: EnvFileError) -> CommandError:

@@ -49,7 +49,7 @@ class Parser(argparse.ArgumentParser):
         if any(word in message for word in words) or any(
                 phrase in message for phrase in ("unrecognized", "explicit", "ambiguous")):
             raise CommandError("unexpected argument (not repeated here: it may be a secret)",
-                             hint=f"{self.secrets}; {hint}")
+                               hint=f"{self.secrets}; {hint}")
         raise CommandError(message, hint=hint)
 
     def _print_message(self, message: str, file: Any = None) -> None:
