@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
 from typing import Any, NoReturn
 
 from .. import __version__
@@ -65,37 +64,34 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, width=max(width, 40))
 
 
-def converter(convert: Callable[[str], Any]) -> Callable[[str], Any]:
-    """An option's converter whose errors argparse reports in our words."""
-    def checked(text: str) -> Any:
-        try:
-            return convert(text)
-        except (InvalidInputError, ValueError) as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-    return checked
-
-
 def timeout_seconds(text: str) -> float:
+    # No error repeats the value: it may be a secret typed in the wrong place.
     try:
-        seconds = float(text)
-    except ValueError:  # its words repeat the value: it may be a secret in the wrong place
-        raise ValueError("not a number of seconds") from None
-    return check_timeout(seconds, "the timeout")
+        return check_timeout(float(text), "the timeout")
+    except InvalidInputError as error:
+        raise argparse.ArgumentTypeError(error.message) from None
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a number of seconds") from None
 
 
 def min_validity_seconds(text: str) -> float:
-    if not text.strip().isdigit():  # whole seconds, as the help says
-        raise ValueError("not a whole number of seconds")
-    return check_min_validity(int(text), what="the validity")
+    try:
+        if not text.strip().isdigit():  # whole seconds, as the help says
+            raise ValueError
+        return check_min_validity(int(text), what="the validity")
+    except InvalidInputError as error:
+        raise argparse.ArgumentTypeError(error.message) from None
+    except ValueError:  # also int("²"), a digit to isdigit()
+        raise argparse.ArgumentTypeError("not a whole number of seconds") from None
 
 
 def add_min_validity(parser: argparse._ActionsContainer, default: int, help: str) -> None:
-    parser.add_argument("--min-validity", type=converter(min_validity_seconds),
+    parser.add_argument("--min-validity", type=min_validity_seconds,
                         metavar="SECONDS", help=f"{help} (default: {default}; 0 turns it off)")
 
 
 def add_timeout(parser: argparse._ActionsContainer, help: str) -> None:
-    parser.add_argument("--timeout", type=converter(timeout_seconds), default=10.0,
+    parser.add_argument("--timeout", type=timeout_seconds, default=10.0,
                         metavar="SECONDS", help=f"{help} (default: 10)")
 
 
