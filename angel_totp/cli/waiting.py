@@ -29,14 +29,9 @@ _TICK = 0.001  # less than this left of a countdown's second: that second is ove
 
 
 class Waiter:
-    """Says why a run pauses for the next code.
-
-    On a terminal (stderr), a one-line countdown redrawn in place and
-    cleared when the wait is over; elsewhere, one note per wait. With
-    ``writing``, the code must also outlast the write of the env file, so a
-    code with a little more than ``min_validity`` left may be passed over:
-    the note says so instead of claiming it is under ``--min-validity``.
-    """
+    """Says why a run pauses for the next code: a countdown on a terminal (stderr), else
+    one note. With ``writing``, a code must also outlast the write, so one just over
+    ``min_validity`` may be passed over: the note then says so."""
 
     def __init__(self, min_validity: float, writing: bool = False) -> None:
         self.min_validity = min_validity
