@@ -101,3 +101,12 @@ def test_help_names_the_dotenv_versions_and_ends_with_the_manual(main, capsys):
     assert "exactly as the installed one reads them" in " ".join(text.split())
     assert text.rstrip().splitlines()[-1].startswith("Full manual: docs/")
     assert "see README.md" not in text
+
+
+@pytest.mark.parametrize("option, value", [("--min-validity", "²³"), ("--min-validity", "x1²"),
+                                           ("--timeout", "1e999x")])
+def test_a_bad_number_is_never_repeated(clock, option, value):
+    # int("²³") fails although "²³".isdigit(): its words ("invalid literal...") hold the value.
+    result = run_main(option, value, "-q", stdin=ANGEL_SECRET)
+    assert result.status == 2 and result.out == ""
+    assert value not in result.err and result.err.startswith(f"error: argument {option}: not a ")

@@ -1,17 +1,8 @@
 """The console: the one gate for outside text, the streams, exit codes, prompts.
 
-Everything a command shows goes through :func:`out` or :func:`err`, and
-every piece of outside text (a server's words, a file's, the environment's)
-through :func:`shown` first. So, whatever a server or a file sends:
-
-* no control character, escape sequence or invisible/bidi format character
-  reaches the terminal, and outside text stays on one line of <= 200 chars;
-* no secret, PIN, API key or token that the run holds is shown, however it
-  is echoed (any case, URL- or JSON-escaped, a long piece of a token);
-* a closed or broken stdout ends the run with 141, silently; a closed
-  stderr drops messages; characters the encoding cannot carry are replaced.
-
-Failures end as ``error: ...`` (and maybe ``hint: ...``) with a deliberate
+Everything a command shows goes through :func:`out` or :func:`err` (which
+mask the run's credentials and drop control characters), outside text
+through :func:`shown` first; every failure ends as ``error: ...`` with an
 exit code, never a traceback.
 """
 
@@ -27,13 +18,12 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 from .. import redact
 from ..errors import (
     AngelTotpError,
-    EnvFileError,
     InvalidInputError,
-    LoginRefusedError,
+    LoginError,
     MissingSettingError,
     NoAnswerError,
 )
-from ..settings import absolute_path, missing_settings_error
+from ..settings import missing_settings_error
 from . import interrupted
 
 if TYPE_CHECKING:
@@ -51,8 +41,10 @@ EXIT_CLOSED_OUTPUT = 141  # what a shell shows for SIGPIPE
 # runs: a temporary file is removed, a prompt restores the terminal's echo.
 ENDING_SIGNALS = ("SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGTERM")
 
+
 class CommandError(Exception):
-    """A failure to report as one ``error:`` line, an optional hint, and an exit code."""
+    """A failure to report as one ``error:`` line, an optional hint, and an exit code
+    (by default 2: bad input or usage)."""
 
     def __init__(self, message: str, hint: str | None = None,
                  exit_code: int = EXIT_USAGE) -> None:
@@ -62,28 +54,14 @@ class CommandError(Exception):
         self.exit_code = exit_code
 
 
-class UsageError(CommandError):
-    """A bad option or input: exit 2."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message, hint, EXIT_USAGE)
-
-
 class Signalled(BaseException):
     """A signal that ends the run, raised like Ctrl-C so that every ``finally`` cleans up."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
-        self.signum = signum
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + self.signum
-
-    @property
-    def words(self) -> str:
-        name = signal.Signals(self.signum).name
-        return "terminated" if name == "SIGTERM" else f"terminated by {name}"
+        self.exit_code = 128 + signum
+        name = signal.Signals(signum).name
+        self.words = "terminated" if name == "SIGTERM" else f"terminated by {name}"
 
 
 class ClosedOutput(Exception):
@@ -112,16 +90,9 @@ def shown(text: object, limit: int = redact.LIMIT) -> str:
 
 
 def shown_number(value: float) -> float | None:
-    """A number from outside for --json: None if it would show a credential.
-
-    (A server could shift its Date header by the PIN, say.)
-    """
+    """A number from outside for --json: None if it would show a credential
+    (a server could shift its Date header by the PIN)."""
     return value if redact.mask(repr(value), _hidden) == repr(value) else None
-
-
-def _scrub(text: str) -> str:
-    """Every line written: no control characters, the run's credentials masked."""
-    return redact.scrub(text, _hidden)
 
 
 # Streams.
@@ -147,7 +118,7 @@ def out(line: str = "", end: str = "\n") -> None:
     if stream is None:
         raise ClosedOutput()
     try:
-        stream.write(_fit(_scrub(line), stream) + end)
+        stream.write(_fit(redact.scrub(line, _hidden), stream) + end)
         stream.flush()
     except (BrokenPipeError, ValueError) as error:  # ValueError: closed file
         raise ClosedOutput() from error
@@ -166,7 +137,7 @@ def err(line: str = "", end: str = "\n") -> None:
     if stream is None:
         return
     try:
-        stream.write(_fit(_scrub(line), stream) + end)
+        stream.write(_fit(redact.scrub(line, _hidden), stream) + end)
         stream.flush()
     except (OSError, ValueError):
         pass
@@ -191,25 +162,19 @@ def warn_if_readable(found: EnvFile | None, path: str) -> None:
         err(f"hint: chmod 600 {shown(path)}")
 
 
-def absolute(path: str) -> str:
-    """A path as errors name it: absolute (a bot started by cron from another folder
-    must see which file was looked in), shown safely."""
-    return shown(absolute_path(path))
-
-
-def missing(names: list[str], env_file: str, *, hint: str) -> UsageError:
+def missing(names: list[str], env_file: str, *, hint: str) -> CommandError:
     """Settings set nowhere: exit 2, in the library's words, with the command's hint."""
-    return UsageError(shown(missing_settings_error(names, env_file).message), hint=hint)
+    return CommandError(shown(missing_settings_error(names, env_file).message), hint=hint)
 
 
 # Running a command.
 
-def exit_code_for(error: AngelTotpError) -> int:
-    """The exit code the contract gives each kind of library error."""
+def exit_code_for(error: CommandError | AngelTotpError) -> int:
+    """The exit code the contract gives each kind of error."""
+    if isinstance(error, CommandError):
+        return error.exit_code
     if isinstance(error, NoAnswerError):
         return EXIT_NO_ANSWER
-    if isinstance(error, (LoginRefusedError, EnvFileError)):
-        return EXIT_FAILED
     if isinstance(error, (InvalidInputError, MissingSettingError)):
         return EXIT_USAGE
     return EXIT_FAILED
@@ -224,7 +189,9 @@ def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
         report_error(error.message, error.hint)
         return error.exit_code
     except AngelTotpError as error:
-        report_error(shown(error.message, 400), error.hint and shown(error.hint, 400))
+        # A LoginError's message is the server's words; its cause says what went wrong.
+        message = error.cause if isinstance(error, LoginError) else error.message
+        report_error(shown(message, 400), error.hint and shown(error.hint, 400))
         return exit_code_for(error)
     except KeyboardInterrupt:
         return interrupted()
@@ -237,37 +204,38 @@ def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
     except SystemExit as done:  # --help and --version, once printed
         return done.code if isinstance(done.code, int) else EXIT_OK
     except FileNotFoundError as error:
-        if _current_folder_exists():
-            return _bug(error)
-        report_error("the current folder no longer exists",
-                     hint="change to an existing folder (cd) and run again")
-        return EXIT_USAGE
+        try:
+            os.getcwd()
+        except FileNotFoundError:
+            report_error("the current folder no longer exists",
+                         hint="change to an existing folder (cd) and run again")
+            return EXIT_USAGE
+        return _bug(error)
     except Exception as error:
         return _bug(error)
     finally:
         _restore_signals(previous)
-        _flush_quietly()
+        try:  # a reader that went away must not make Python complain at exit
+            if sys.stdout is not None:
+                sys.stdout.flush()
+        except (OSError, ValueError):
+            _silence_stdout()
 
 
 def _bug(error: Exception) -> int:
-    # Still one line, and no values in it: an exception's message may carry a secret.
-    report_error(f"unexpected {type(error).__name__} at {_where(error)}",
+    # File and line only: an exception's message may carry a secret's value.
+    import traceback
+    where = traceback.extract_tb(error.__traceback__)[-1]
+    report_error(f"unexpected {type(error).__name__} at "
+                 f"{os.path.basename(where.filename)}:{where.lineno}",
                  hint="this is a bug; please report it with the command you ran "
                       "(never your secrets)")
     return EXIT_FAILED
 
 
-def _current_folder_exists() -> bool:
-    try:
-        os.getcwd()
-    except FileNotFoundError:
-        return False
-    return True
-
-
 def _install_signal_handlers() -> dict[int, Any]:
-    """Each ending signal raises Signalled, once: a second one during the cleanup is
-    ignored, so that the cleanup finishes. Returns the handlers to restore."""
+    """Each ending signal raises Signalled once (a second one would cut the cleanup
+    short); returns the handlers to restore."""
     def end(signum: int, frame: object) -> None:
         for number in previous:
             _set_handler(number, signal.SIG_IGN)
@@ -297,25 +265,6 @@ def _restore_signals(previous: dict[int, Any]) -> None:
         _set_handler(getattr(signal, name), signal.SIG_IGN)
 
 
-def _where(error: BaseException) -> str:
-    # File and line only: an exception's message may carry a secret's value.
-    frame = error.__traceback__
-    while frame is not None and frame.tb_next is not None:
-        frame = frame.tb_next
-    if frame is None:
-        return "an unknown place"
-    return f"{os.path.basename(frame.tb_frame.f_code.co_filename)}:{frame.tb_lineno}"
-
-
-def _flush_quietly() -> None:
-    # A reader that went away must not make Python complain at exit.
-    try:
-        if sys.stdout is not None:
-            sys.stdout.flush()
-    except (OSError, ValueError):
-        _silence_stdout()
-
-
 def _silence_stdout() -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -334,16 +283,11 @@ def is_terminal(stream: object) -> bool:
         return False
 
 
-def stdin_is_terminal() -> bool:
-    return is_terminal(sys.stdin)
-
-
-def terminal_width(stream: TextIO | None = None, default: int = 80) -> int:
+def terminal_width(stream: TextIO | None) -> int:
     try:
-        target = stream if stream is not None else sys.stdout
-        return os.get_terminal_size(target.fileno()).columns or default
+        return os.get_terminal_size(stream.fileno()).columns or 80  # type: ignore[union-attr]
     except (OSError, ValueError, AttributeError):
-        return default
+        return 80
 
 
 def ask_hidden(prompt: str, what: str) -> str:
@@ -363,33 +307,27 @@ def ask_hidden(prompt: str, what: str) -> str:
     return answer
 
 
-def ask_line(prompt: str, what: str) -> str:
+def ask_line(prompt: str, what: str | None) -> str:
+    """A line typed, stripped; EOF or nothing is a usage error unless ``what`` is None."""
     err(prompt, end="")
     answer = sys.stdin.readline() if sys.stdin is not None else ""
     if not answer:
         err("")
+    if what and not answer:
         fail(f"no {what} was entered (end of input)")
-    if not answer.strip():
+    if what and not answer.strip():
         fail(f"no {what} was entered")
     return answer.strip()
 
 
 def ask_yes_no(question: str) -> bool:
     """A [y/N] question on the terminal; anything but yes is no."""
-    err(f"{question} [y/N] ", end="")
-    answer = sys.stdin.readline() if sys.stdin is not None else ""
-    if not answer:
-        err("")
-        return False
-    return answer.strip().lower() in ("y", "yes")
+    return ask_line(f"{question} [y/N] ", None).lower() in ("y", "yes")
 
 
 def redraw(line: str, on_stdout: bool) -> None:
-    """Redraw the current line of stdout or stderr in place (a terminal of any
-    width); "" clears it."""
-    # \r goes back to the line's start; the text is cut to the terminal's width
-    # so it never wraps (a wrapped line cannot be redrawn); ESC [K clears the
-    # rest of a longer line drawn before.
+    """Redraw the current line of stdout or stderr in place; "" clears it."""
+    # The text is cut to the terminal's width: a wrapped line cannot be redrawn.
     stream, write = (sys.stdout, out) if on_stdout else (sys.stderr, err)
     if stream is None:
         write("", end="")  # out() raises ClosedOutput; err() drops it

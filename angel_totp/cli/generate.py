@@ -6,8 +6,6 @@ import math
 import os
 import sys
 from argparse import Namespace
-from collections.abc import Callable
-from types import ModuleType
 from typing import TYPE_CHECKING, NamedTuple
 
 from .. import checks
@@ -15,10 +13,10 @@ from ..codes import DEFAULT_MIN_VALIDITY, Code, code_at, fresh_code, parse_when
 from ..errors import EnvFileError, InvalidInputError, InvalidSecretError
 from ..hidden import Hidden
 from ..secret import MAX_SECRET_LENGTH, TotpSecret, parse_secret
-from ..settings import DEFAULT_ENV_FILE, Settings
+from ..settings import DEFAULT_ENV_FILE, Settings, absolute_path
 from . import console, waiting
-from .console import EXIT_OK, UsageError, err, fail, out, shown, warn
-from .options import Parser, add_min_validity, add_timeout, manual, program_name
+from .console import EXIT_OK, CommandError, err, fail, out, shown, warn
+from .options import Parser, add_min_validity, add_timeout, check_env_file, manual, program_name
 from .waiting import Waiter
 
 if TYPE_CHECKING:  # loaded only on the paths that read or write the env file
@@ -115,11 +113,11 @@ WRITE_MARGIN = 0.5
 
 
 class Secret(NamedTuple):
-    """The secret, whether it was typed, and what to store as TOTP_SECRET (masked)."""
+    """The secret, whether it was typed, and the text given (masked)."""
 
     value: TotpSecret
     typed: bool
-    storable: Hidden
+    given: Hidden
 
 
 class Run:
@@ -128,50 +126,40 @@ class Run:
     def __init__(self, args: Namespace, min_validity_given: bool) -> None:
         self.args = args
         self.min_validity_given = min_validity_given
-        self.path: str = args.env_file if args.env_file is not None else DEFAULT_ENV_FILE
+        self.named = args.env_file is not None
+        self.path: str = args.env_file if self.named else DEFAULT_ENV_FILE
+        self.shown_path = shown(self.path)
         self.settings = Settings(self.path)  # cheap: the file is read only when needed
-        self._file: EnvFile | None = None
         self._read = False
 
-    @property
-    def named(self) -> bool:
-        return self.args.env_file is not None
-
-    @property
-    def shown_path(self) -> str:
-        return shown(self.path)
-
-    def file_error(self, error: EnvFileError) -> console.CommandError:
+    def file_error(self, error: EnvFileError) -> CommandError:
         """A library file error in people's words, with the contract's exit code:
         2 for a bad path the user named (empty, a folder, missing without
         --write, in a folder that does not exist), else 1."""
-        hint = error.hint
         reason = error.reason
-        if reason == "missing":
-            hint = "check the path, or add --write to create it"
+        hint = "check the path, or add --write to create it" if reason == "missing" \
+            else error.hint
         bad_path = self.named and (
             reason in ("missing", "not_a_file")
             # A typo in the folder, not a symlink pointing into a missing one.
             or (reason == "no_folder" and not os.path.lexists(self.path)))
-        message, hint = shown(error.message, 400), hint and shown(hint, 400)
-        if bad_path:
-            return UsageError(message, hint)
-        return console.CommandError(message, hint, console.EXIT_FAILED)
+        return CommandError(shown(error.message, 400), hint and shown(hint, 400),
+                            console.EXIT_USAGE if bad_path else console.EXIT_FAILED)
 
     def file(self) -> EnvFile | None:
         """The env file as read (warning once if others can read it); None if absent."""
         if self._read:
-            return self._file
+            return self.settings.file()
         try:
             found = self.settings.file()
         except EnvFileError as error:
             raise self.file_error(error) from None
         creates = self.args.write or self.args.save_secret
         if found is None and self.named and not creates:
-            raise UsageError(f"env file {self.shown_path} does not exist",
-                             hint="check the path, or add --write to create it")
+            fail(f"env file {self.shown_path} does not exist",
+                 hint="check the path, or add --write to create it")
         console.warn_if_readable(found, self.path)
-        self._file, self._read = found, True
+        self._read = True
         return found
 
     def check_writable(self) -> None:
@@ -195,14 +183,19 @@ def main(argv: list[str]) -> int:
         job.check_writable()  # before any prompt, wait or output
     elif job.named:
         job.file()  # a file the user named must exist and be readable
-    url = _base_url(job) if args.server_time else None  # before a prompt: nothing is sent
+    url: str | None = None
+    if args.server_time:  # --base-url, else ANGEL_BASE_URL: checked before a prompt
+        from . import network  # the network stack: only when used (start-up)
+        if args.base_url is None and "ANGEL_BASE_URL" not in os.environ:
+            job.file()  # the file decides: read it, with its warnings
+        url = network.base_url(args, job.settings)
     asks = (not args.write and not args.no_write and when is None and not args.watch
-            and not args.quiet and not args.json and console.stdin_is_terminal()
+            and not args.quiet and not args.json and console.is_terminal(sys.stdin)
             and not args.secret_stdin)
     secret = obtain_secret(job)
     if when is None and not args.watch:
         check_min_validity(job, secret.value)
-    clock = network().measure_clock_for_people(args, url) if url is not None else None
+    clock = network.measure_clock_for_people(args, url) if url is not None else None
 
     if args.watch:
         return watch(secret.value, args, clock)
@@ -210,7 +203,6 @@ def main(argv: list[str]) -> int:
         instant = code_at(secret.value, when)
         out(render(instant, args, instant.seconds_left))
         return EXIT_OK
-    saved = False
     if args.write:
         written = write_env(job, secret, clock, write_code=True,
                             save_secret=args.save_secret)
@@ -219,11 +211,10 @@ def main(argv: list[str]) -> int:
         return EXIT_OK
     if args.save_secret:
         write_env(job, secret, clock, write_code=False, save_secret=True)
-        saved = True
     code = make_code(secret.value, args, clock)
     out(render(code, args, _seconds_left(code, clock)))
     if asks:
-        offer_update(job, secret, clock, code, saved)
+        offer_update(job, secret, clock, code, saved=args.save_secret)
     return EXIT_OK
 
 
@@ -237,22 +228,15 @@ def check_options(args: Namespace) -> float | None:
              hint="drop --write and --save-secret to just print it")
     if args.time is not None and args.server_time:
         fail("--time and --server-time cannot be combined: --time fixes the instant")
-    if args.env_file is not None and not args.env_file.strip():
-        fail("--env-file is empty", hint="give the path of a .env file")
-    if args.env_file is not None and "\0" in args.env_file:
-        fail("--env-file contains a NUL character", hint="give the path of a .env file")
+    check_env_file(args.env_file)
     if args.server_time:
         from .network import check_server_time_room  # the network stack: only when used
         check_server_time_room(args)
     if args.base_url is not None:
         if not args.server_time:
             fail("--base-url is only used with --server-time")
-        from .. import protocol
-        from ..errors import InvalidSettingError
-        try:
-            protocol.check_base_url(args.base_url, "--base-url")
-        except InvalidSettingError as error:
-            raise UsageError(error.message, error.hint) from None
+        from ..protocol import check_base_url
+        check_base_url(args.base_url, "--base-url")
     if args.time is None:
         return None
     try:
@@ -261,30 +245,13 @@ def check_options(args: Namespace) -> float | None:
         fail(f"--time: {error.message}", hint=error.hint)
 
 
-def network() -> ModuleType:
-    """The network stack, loaded only with --server-time (start-up)."""
-    from . import network
-    return network
-
-
-def _base_url(run: Run) -> str:
-    """--base-url, else ANGEL_BASE_URL (the env file read first, with its warnings)."""
-    if run.args.base_url is None and "ANGEL_BASE_URL" not in os.environ:
-        run.file()
-    try:
-        url: str = network().base_url(run.args, run.settings)
-    except EnvFileError as error:
-        raise run.file_error(error) from None
-    return url
-
-
 def obtain_secret(run: Run) -> Secret:
     """The secret from the first source that has one (see --help)."""
     def typed() -> Secret:
         return _parse(console.ask_hidden("TOTP secret (input hidden): ", "secret"),
                       "the secret you typed", typed=True)
     if run.args.secret_stdin:
-        if console.stdin_is_terminal():
+        if console.is_terminal(sys.stdin):
             return typed()
         line = _first_line()
         if not line.strip():
@@ -294,18 +261,15 @@ def obtain_secret(run: Run) -> Secret:
         return _parse(line, "the secret from standard input", typed=False)
     if "TOTP_SECRET" not in os.environ:  # the file decides: read it, with its warnings
         run.file()
-    try:
-        setting = run.settings.get("TOTP_SECRET")
-    except EnvFileError as error:
-        raise run.file_error(error) from None
+    setting = run.settings.get("TOTP_SECRET")
     where = "the environment" if setting.source == "environment" else run.shown_path
     if setting.value is not None:
         return _parse(setting.value, f"TOTP_SECRET in {where}", typed=False)
-    if console.stdin_is_terminal():
+    if console.is_terminal(sys.stdin):
         return typed()
     if setting.empty:
         where = "the environment" if setting.source == "environment" else \
-            console.absolute(run.path)
+            shown(absolute_path(run.path))
         fail(f"TOTP_SECRET in {where} is empty", hint=WAYS)
     raise console.missing(["TOTP_SECRET"], run.path, hint=WAYS)
 
@@ -341,16 +305,7 @@ def _parse(text: str, source: str, typed: bool) -> Secret:
     caution = secret.compatibility_warning()
     if caution:
         warn(caution)
-    return Secret(secret, typed, Hidden(_storable(text, secret)))
-
-
-def _storable(text: str, secret: TotpSecret) -> str:
-    """What to save as TOTP_SECRET: a URI with values other than Angel One's
-    whole, as given (python-dotenv reads back exactly that); else the key."""
-    given = text.strip()
-    if not secret.is_angel_one_compatible and given[:10].lower() == "otpauth://":
-        return given
-    return secret.storable_text()
+    return Secret(secret, typed, Hidden(text.strip()))
 
 
 def _secret_part(text: str) -> str:
@@ -378,21 +333,9 @@ def check_min_validity(run: Run, secret: TotpSecret) -> None:
                                  "(0 never waits)")
 
 
-def _now_for(clock: ClockOffset | None) -> Callable[[], float]:
-    """The time codes are made for: Angel One's (estimated), or this machine's."""
-    if clock is None:
-        return lambda: waiting.clock.now()
-    offset = clock.estimate
-    return lambda: waiting.clock.now() - offset
-
-
 class NeedsWait(Exception):
     """The code chosen under the env file's lock would need a wait: raised out of the
     update, so that the lock is let go while the run waits (another run may write)."""
-
-    def __init__(self, code: Code, seconds: float) -> None:
-        super().__init__(seconds)
-        self.code, self.seconds = code, seconds
 
 
 def make_code(secret: TotpSecret, args: Namespace, clock: ClockOffset | None,
@@ -405,61 +348,33 @@ def make_code(secret: TotpSecret, args: Namespace, clock: ClockOffset | None,
     def on_wait(code: Code, seconds: float) -> None:
         nonlocal waited
         if not may_wait:
-            raise NeedsWait(code, seconds)
+            raise NeedsWait()
         if waited:  # the one wait did not land on a code that lasts: say so, now
             raise missed(args, clock)
         waited = True
         waiter.announce(code, seconds)
     try:
         if clock is not None:
-            return _code_for_server(secret, args.min_validity + margin, clock, on_wait,
-                                    waiter.sleep)
+            from ..servertime import code_for_server
+            from .network import TERMS
+            return code_for_server(secret, args.min_validity + margin, clock, on_wait=on_wait,
+                                   sleep=waiter.sleep, now=waiting.clock.now, terms=TERMS)
         return fresh_code(secret, args.min_validity + margin, on_wait=on_wait,
                           sleep=waiter.sleep, clock=waiting.clock.now)
-    except InvalidInputError as error:
-        option = {"min_validity": "--min-validity", "uncertainty": "--server-time"}.get(
-            error.what, "")
-        fail(f"{option}: {error.message}" if option else error.message, hint=error.hint)
     finally:
         waiter.done()
 
 
-def missed(args: Namespace, clock: ClockOffset | None) -> console.CommandError:
+def missed(args: Namespace, clock: ClockOffset | None) -> CommandError:
     """A wait for the next code that did not give one lasting --min-validity."""
     if clock is not None:
-        return console.CommandError(
+        return CommandError(
             f"no code lasts --min-validity {args.min_validity:g} s with Angel One's clock "
             f"known only to +/- {clock.uncertainty:.2f} s",
             "use a lower --min-validity, or run again (a faster reply measures the clock "
             "more closely)", console.EXIT_NO_ANSWER)
-    return console.CommandError("the wait for the next code overran it (was the machine "
-                                "suspended, or very busy?)", "run again", console.EXIT_FAILED)
-
-
-def _code_for_server(secret: TotpSecret, min_validity: float, clock: ClockOffset,
-                     on_wait: Callable[[Code, float], None],
-                     sleep: Callable[[float], None]) -> Code:
-    """The library's rule for Angel One's clock; a bound too loose for it is exit 3."""
-    from ..errors import NoAnswerError
-    from ..servertime import code_for_server
-    from .network import TERMS
-    try:
-        return code_for_server(secret, min_validity, clock, on_wait=on_wait, sleep=sleep,
-                               now=waiting.clock.now, terms=TERMS)
-    except NoAnswerError as error:
-        raise console.CommandError(shown(error.cause, 400), shown(error.hint or "", 400),
-                                   console.EXIT_NO_ANSWER) from None
-
-
-def _write_margin(args: Namespace, secret: TotpSecret,
-                  clock: ClockOffset | None) -> float:
-    """WRITE_MARGIN where a code can have that much more left; 0 with
-    --min-validity 0, which never waits."""
-    uncertainty = clock.uncertainty if clock is not None else 0.0
-    if args.min_validity <= 0 or \
-            2 * uncertainty + args.min_validity + WRITE_MARGIN >= secret.period:
-        return 0.0
-    return WRITE_MARGIN
+    return CommandError("the wait for the next code overran it (was the machine "
+                        "suspended, or very busy?)", "run again", console.EXIT_FAILED)
 
 
 def _local_expiry(code: Code, clock: ClockOffset | None) -> float:
@@ -468,11 +383,6 @@ def _local_expiry(code: Code, clock: ClockOffset | None) -> float:
 
 
 WRITE_ATTEMPTS = 3
-
-
-def _still_fresh(code: Code, clock: ClockOffset | None, min_validity: float) -> bool:
-    left = _local_expiry(code, clock) - waiting.clock.now()
-    return left > 0 and left >= min_validity
 
 
 def _seconds_left(code: Code, clock: ClockOffset | None) -> float:
@@ -498,7 +408,10 @@ def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code
 
     args = run.args
     chosen: list[Code] = []
-    margin = _write_margin(args, secret.value, clock) if write_code else 0.0
+    # No margin with --min-validity 0 (it never waits) or where no code could have it.
+    uncertainty = clock.uncertainty if clock is not None else 0.0
+    room = 2 * uncertainty + args.min_validity + WRITE_MARGIN < secret.value.period
+    margin = WRITE_MARGIN if write_code and args.min_validity > 0 and room else 0.0
 
     def compute(parsed: EnvFile) -> tuple[dict[str, str], float]:
         values: dict[str, str] = {}
@@ -509,40 +422,31 @@ def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code
             values["TOTP"] = code.totp
             good_until = _local_expiry(code, clock) - args.min_validity - margin
         if save_secret and not parsed.has_nonempty("TOTP_SECRET"):
-            values["TOTP_SECRET"] = _fitting(secret)
+            values["TOTP_SECRET"] = _storable(secret)
         return values, good_until
 
     waited = False
     for _ in range(WRITE_ATTEMPTS):
         try:
             result = update_env_file(run.path, compute, clock=lambda: waiting.clock.now())
-        except NeedsWait as due:  # the lock is let go: wait outside it, once
+        except NeedsWait:  # the lock is let go: wait outside it, once
             if waited:
                 raise missed(args, clock) from None
             waited = True
-            waiter = Waiter(args.min_validity, writing=margin > 0)
-            waiter.announce(due.code, due.seconds)
-            try:
-                waiter.sleep(due.seconds)
-            finally:
-                waiter.done()
+            make_code(secret.value, args, clock, margin)  # waits for the next code
             continue
         except EnvFileError as error:
             raise run.file_error(error) from None
         code = chosen[-1] if chosen else None
         # Steps after the swap (syncing the folder, reading back) can be slow:
         # a code that no longer has its validity is written again, never shown.
-        if code is None or _still_fresh(code, clock, args.min_validity):
+        if code is None or 0 < _seconds_left(code, clock) >= args.min_validity:
             break
     else:
-        raise console.CommandError(
+        raise CommandError(
             f"writing {run.shown_path} took so long that each code expired first",
             "check the disk (a slow or failing drive?), then run again", console.EXIT_FAILED)
     if code is not None:
-        if result.written["TOTP"].reveal() != code.totp:  # never report what is not in the file
-            raise console.CommandError(
-                f"{run.shown_path} does not hold the code chosen for it",
-                "this is a bug; please report it", console.EXIT_FAILED)
         if printed is not None and printed.totp != code.totp:
             why = "has expired" if _seconds_left(printed, clock) <= 0 else \
                 f"expires in under {args.min_validity} s"
@@ -557,11 +461,15 @@ def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code
     return code
 
 
-def _fitting(secret: Secret) -> str:
-    """The secret as given where python-dotenv can read that back, else its key form."""
+def _storable(secret: Secret) -> str:
+    """What to save as TOTP_SECRET: a URI with values other than Angel One's whole,
+    as given, where python-dotenv reads back exactly that; else the key."""
     from ..envfile import can_store
-    storable = secret.storable.reveal()
-    return storable if can_store(storable) else secret.value.storable_text()
+    given = secret.given.reveal()
+    uri = given[:10].lower() == "otpauth://"
+    if uri and not secret.value.is_angel_one_compatible and can_store(given):
+        return given
+    return secret.value.storable_text()
 
 
 def offer_update(run: Run, secret: Secret, clock: ClockOffset | None, printed: Code,
@@ -582,30 +490,29 @@ def offer_update(run: Run, secret: Secret, clock: ClockOffset | None, printed: C
               printed=printed if write_code else None)
 
 
-def watch_line(code: Code, width: int | None) -> str:
+def watch_line(code: Code, width: int) -> str:
     """The code and its countdown in the widest form that fits ``width`` columns
     less one (a line that fills the last column may wrap), so that the line can
     be redrawn in place on a terminal of any width."""
     left = code.valid_for
     forms = (f"TOTP {code.totp} (valid for {left} s)", f"TOTP {code.totp} ({left} s)",
              f"{code.totp} ({left} s)", f"{code.totp} {left}s", code.totp)
-    if width is None:
-        return forms[0]
     return next((form for form in forms if len(form) <= width - 1), forms[-1])
 
 
 def watch(secret: TotpSecret, args: Namespace, clock: ClockOffset | None) -> int:
     """Show the current code until Ctrl-C; redraw in place on a terminal."""
-    now = _now_for(clock)
+    offset = clock.estimate if clock is not None else 0.0  # codes for Angel One's time
     redraw = console.is_terminal(sys.stdout) and not (args.quiet or args.json)
     last_step = None
     try:
         while True:
-            code = code_at(secret, now())
+            now = waiting.clock.now() - offset
+            code = code_at(secret, now)
             if redraw:
                 width = console.terminal_width(sys.stdout)
                 console.redraw(watch_line(code, width), on_stdout=True)
-                waiting.clock.sleep(1 - now() % 1 + 0.01)
+                waiting.clock.sleep(1 - now % 1 + 0.01)
             else:
                 if code.valid_from != last_step:
                     out(render(code, args, code.seconds_left))

@@ -1,9 +1,7 @@
 """``angel-login-check`` (``test_api_connection.py``): one login, a plain verdict.
 
 A thin command over :func:`angel_totp.session.login`, so that the check and
-a bot's login cannot drift apart: it gathers the settings (asking on a
-terminal for what is missing), logs in, reads the profile, logs out, and
-says what worked or why not.
+a bot's login cannot drift apart.
 """
 
 from __future__ import annotations
@@ -23,7 +21,6 @@ from ..errors import (
     InvalidInputError,
     LoginError,
     LoginRefusedError,
-    MissingSettingError,
 )
 from ..session import (
     SETTING_NAMES,
@@ -36,8 +33,8 @@ from ..session import (
 )
 from ..settings import Settings
 from . import console, network
-from .console import EXIT_FAILED, EXIT_NO_ANSWER, EXIT_OK, UsageError, fail, out, shown, warn
-from .options import Parser, add_min_validity, add_timeout, manual, program_name
+from .console import EXIT_OK, CommandError, fail, out, shown, warn
+from .options import Parser, add_min_validity, add_timeout, check_env_file, manual, program_name
 from .waiting import Waiter
 
 DESCRIPTION = """\
@@ -134,11 +131,7 @@ def main(argv: list[str]) -> int:
             args.min_validity = DEFAULT_MIN_VALIDITY
         report.server_time = args.server_time
         return check(args, report)
-    except console.CommandError as error:
-        report.problem("USAGE" if error.exit_code == console.EXIT_USAGE else "FAILED",
-                       error.message, error.hint)
-        raise
-    except AngelTotpError as error:
+    except (CommandError, AngelTotpError) as error:
         report.problem("USAGE" if console.exit_code_for(error) == console.EXIT_USAGE
                        else "FAILED", error.message, error.hint)
         raise
@@ -153,28 +146,22 @@ def main(argv: list[str]) -> int:
 def check(args: Namespace, report: Report) -> int:
     """The run, once the options are read."""
     network.check_server_time_room(args)
-    if args.env_file is not None and not args.env_file.strip():
-        fail("--env-file is empty", hint="give the path of a .env file")
+    check_env_file(args.env_file)
     if args.store is not None and args.dry_run:
         fail("--store and --dry-run cannot be combined: --dry-run sends nothing")
     settings = Settings(args.env_file if args.env_file is not None else ".env")
-    _check_env_file(args, settings)
-    url = network.base_url(args, settings)
-    credentials = gather_credentials(settings)
-    if args.dry_run:
-        return dry_run(url, credentials, args.server_time)
-    return check_login(args, url, credentials, report)
-
-
-def _check_env_file(args: Namespace, settings: Settings) -> None:
-    """Read the env file now: one that cannot be read or parsed exits 2, nothing sent."""
-    try:
+    try:  # now: a file that cannot be read or parsed exits 2, before anything is sent
         found = settings.file()
     except EnvFileError as error:
         raise network.env_file_unusable(error) from None
     if found is None and args.env_file is not None:
         fail(f"env file {shown(args.env_file)} does not exist", hint="check the path")
     console.warn_if_readable(found, settings.env_file or ".env")
+    url = network.base_url(args, settings)
+    credentials = gather_credentials(settings)
+    if args.dry_run:
+        return dry_run(url, credentials, args.server_time)
+    return check_login(args, url, credentials, report)
 
 
 # The settings.
@@ -194,61 +181,37 @@ def gather_credentials(settings: Settings) -> Credentials:
     if values["TOTP_SECRET"] is not None:
         values["TOTP"] = None  # a ready code is only for when there is no secret
     for name, value in values.items():
-        if value is not None:
-            _check_setting(name, value)
-    if not console.stdin_is_terminal() and (missing or not has_code):
+        if value is not None:  # checked before any prompt; errors name it, never show it
+            console.hide(value if name != "ANGEL_CLIENT_CODE" else None)
+            check_value(SETTINGS[name], value, SETTING_NAMES)
+    if not console.is_terminal(sys.stdin) and (missing or not has_code):
         names = missing + ([] if has_code else ["TOTP_SECRET (or TOTP)"])
         raise console.missing(names, settings.env_file or ".env",
                               hint="set them in the env file (see .env.example) or the "
                                    "environment, or run in a terminal to be asked")
     for name, (prompt, what, hidden) in PROMPTS.items():
         if values[name] is None:
-            values[name] = _ask(name, prompt, what, hidden)
+            ask = console.ask_hidden if hidden else console.ask_line
+            answer = ask(prompt, what).strip()
+            console.hide(answer if hidden else None)
+            check_value(SETTINGS[name], answer, {SETTINGS[name]: what})
+            values[name] = answer
     if not has_code:
-        values["TOTP"] = _ask_code()
+        values["TOTP"] = console.ask_line("6-digit code from your authenticator app: ", "code")
+        console.hide(values["TOTP"])
+        try:
+            check_value("totp", values["TOTP"])
+        except InvalidInputError:
+            fail("the code must be 6 digits",
+                 hint="type the code your authenticator app shows now, or set TOTP_SECRET")
     return _checked_credentials(values)
-
-
-def _check_setting(name: str, value: str) -> None:
-    """One setting's check, before any prompt; exit 2 naming it, never its value."""
-    console.hide(value if name != "ANGEL_CLIENT_CODE" else None)
-    try:
-        check_value(SETTINGS[name], value, SETTING_NAMES)
-    except InvalidInputError as error:
-        raise UsageError(error.message, error.hint) from None
-
-
-def _ask(name: str, prompt: str, what: str, hidden: bool) -> str:
-    answer = (console.ask_hidden(prompt, what) if hidden else console.ask_line(prompt, what))
-    answer = answer.strip()
-    if hidden:
-        console.hide(answer)
-    try:
-        check_value(SETTINGS[name], answer, {SETTINGS[name]: what})
-    except InvalidInputError as error:
-        raise UsageError(error.message, error.hint) from None
-    return answer
-
-
-def _ask_code() -> str:
-    code = console.ask_line("6-digit code from your authenticator app: ", "code")
-    console.hide(code)
-    try:
-        check_value("totp", code)
-    except InvalidInputError:
-        fail("the code must be 6 digits", hint="type the code your authenticator app shows "
-                                               "now, or set TOTP_SECRET")
-    return code
 
 
 def _checked_credentials(values: dict[str, str | None]) -> Credentials:
     """The library's checks on the whole set, and the warnings people need."""
-    try:
-        credentials = check_credentials(values["ANGEL_API_KEY"], values["ANGEL_CLIENT_CODE"],
-                                        values["ANGEL_PIN"], values["TOTP_SECRET"],
-                                        totp=values["TOTP"], names=SETTING_NAMES)
-    except (InvalidInputError, MissingSettingError) as error:
-        raise UsageError(error.message, error.hint) from None
+    credentials = check_credentials(values["ANGEL_API_KEY"], values["ANGEL_CLIENT_CODE"],
+                                    values["ANGEL_PIN"], values["TOTP_SECRET"],
+                                    totp=values["TOTP"], names=SETTING_NAMES)
     console.hide(*(value.reveal() for value in credentials.hidden))
     caution = credentials.secret.compatibility_warning() if credentials.secret else None
     if caution:
@@ -299,7 +262,7 @@ def check_login(args: Namespace, url: str, credentials: Credentials, report: Rep
             session = login(credentials.api_key, credentials.client_code, credentials.pin,
                             credentials.secret, **common)
         else:
-            from ..store import daily_login  # type: ignore[import-not-found, unused-ignore]
+            from ..store import daily_login
             session = daily_login(credentials.api_key, credentials.client_code,
                                   credentials.pin, credentials.secret,
                                   store=args.store or None, **common)
@@ -308,7 +271,7 @@ def check_login(args: Namespace, url: str, credentials: Credentials, report: Rep
     except InvalidInputError as error:
         option = {"min_validity": "--min-validity", "uncertainty": "--server-time",
                   "timeout": "--timeout"}.get(error.what, error.what)
-        raise UsageError(f"{option}: {error.message}", error.hint) from None
+        raise CommandError(f"{option}: {error.message}", error.hint) from None
     finally:
         waiter.done()
     console.hide(session.jwt_token, session.refresh_token, session.feed_token)
@@ -345,9 +308,8 @@ class Report:
         if self.as_json:
             payload = {"ok": True, "client_code": client_code, "name": name,
                        "exchanges": exchanges, "logged_out": session.logged_out}
-            kept = getattr(session, "store_path", None)
-            if kept:
-                payload.update(stored=shown(kept), reused=bool(getattr(session, "reused", False)))
+            if session.store_path:
+                payload.update(stored=shown(session.store_path), reused=session.reused)
             self._json(payload, clock)
         else:
             out(f"Login OK: {name} ({client_code})")
@@ -357,16 +319,14 @@ class Report:
                 out(f"clock: {clock.describe()}")
             if session.logged_out:
                 out("logged out: no session left open")
-            kept = getattr(session, "store_path", None)
-            if kept:
-                how = "reused" if getattr(session, "reused", False) else "kept"
-                out(f"session {how} for today in {shown(kept)} (not logged out)")
+            if session.store_path:
+                how = "reused" if session.reused else "kept"
+                out(f"session {how} for today in {shown(session.store_path)} (not logged out)")
         self._clock_warning(clock)
         return EXIT_OK
 
     def failure(self, error: LoginError) -> int:
         clock = error.clock if isinstance(error.clock, ClockOffset) else None
-        exit_code = EXIT_FAILED if isinstance(error, LoginRefusedError) else EXIT_NO_ANSWER
         if self.as_json:
             self._json({"ok": False, "errorcode": shown(error.errorcode, 40),
                         "message": shown(error.message), "cause": shown(error.cause, 400),
@@ -376,7 +336,7 @@ class Report:
                                  shown(error.hint, 400) if error.hint else None)
             if error.errorcode != "AB1050":  # that hint speaks of the clock already
                 self._clock_warning(clock)
-        return exit_code
+        return console.exit_code_for(error)
 
     def _clock_warning(self, clock: ClockOffset | None) -> None:
         warning = None if self.server_time else clock_warning(clock, network.TERMS)

@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING
 
 from .. import protocol
 from ..connection import Connection
-from ..errors import EnvFileError, InvalidInputError, InvalidSettingError, LoginError
+from ..errors import EnvFileError, InvalidInputError
 from ..secret import ANGEL_ONE_PERIOD
 from ..servertime import MIN_UNCERTAINTY_ROOM, check_room, measure
-from . import console
-from .console import UsageError, err, shown, warn
+from .console import CommandError, err, shown, warn
 
 if TYPE_CHECKING:
     from ..clock import ClockOffset
@@ -28,22 +27,14 @@ TERMS = {
 
 
 def base_url(args: Namespace, settings: Settings) -> str:
-    """--base-url, else ANGEL_BASE_URL, else Angel One's; checked, never shown.
-
-    A URL that is not ``http(s)://host[:port][/path]`` exits 2, naming where
-    it came from; plain http to anything but this machine is warned about.
-    An env file that cannot be read raises its own error (each command
-    decides its exit code).
-    """
+    """--base-url, else ANGEL_BASE_URL, else Angel One's; checked, never shown, and
+    plain http to anything but this machine warned about."""
     if args.base_url is not None:
         url, name = args.base_url, "--base-url"
     else:
         url = settings.get("ANGEL_BASE_URL").value or protocol.DEFAULT_BASE_URL
         name = "ANGEL_BASE_URL"
-    try:
-        checked = protocol.check_base_url(url, name)
-    except InvalidSettingError as error:
-        raise UsageError(error.message, error.hint) from None
+    checked = protocol.check_base_url(url, name)
     if protocol.sends_in_clear(checked):
         warn(f"{name} uses plain http: the PIN and API key would cross the network "
              "unencrypted; use https")
@@ -63,18 +54,18 @@ def check_server_time_room(args: Namespace) -> None:
         check_room(args.min_validity, ANGEL_ONE_PERIOD)
     except InvalidInputError:
         highest = ANGEL_ONE_PERIOD - 1 - MIN_UNCERTAINTY_ROOM
-        raise UsageError(f"--min-validity {args.min_validity} leaves no room for the "
-                         f"uncertainty of Angel One's clock with --server-time",
-                         hint=f"use --min-validity {highest} or less") from None
+        raise CommandError(f"--min-validity {args.min_validity} leaves no room for the "
+                           f"uncertainty of Angel One's clock with --server-time",
+                           hint=f"use --min-validity {highest} or less") from None
 
 
-def env_file_unusable(error: EnvFileError) -> UsageError:
+def env_file_unusable(error: EnvFileError) -> CommandError:
     """An env file the login check cannot read or parse: exit 2, nothing was sent."""
     hint = _READ_HINTS.get(error.reason) or error.hint or ""
     if "untouched" in hint:  # words for a command that writes; this one never does
         hint = ""
     hint = f"{hint}; nothing was sent" if hint else "nothing was sent"
-    return UsageError(shown(error.message, 400), shown(hint, 400))
+    return CommandError(shown(error.message, 400), shown(hint, 400))
 
 
 def show_clock(clock: ClockOffset) -> None:
@@ -85,11 +76,7 @@ def show_clock(clock: ClockOffset) -> None:
 
 def measure_clock_for_people(args: Namespace, url: str) -> ClockOffset:
     """--server-time in generate: one credential-free request, the offset on stderr."""
-    try:
-        with Connection(url, timeout=args.timeout) as connection:
-            clock = measure(connection, TERMS)
-    except LoginError as error:
-        raise console.CommandError(shown(error.cause, 400), shown(error.hint or "", 400),
-                                   console.EXIT_NO_ANSWER) from None
+    with Connection(url, timeout=args.timeout) as connection:
+        clock = measure(connection, TERMS)
     show_clock(clock)
     return clock

@@ -1,10 +1,6 @@
-"""What both commands' options share: one argparse parser each, built here.
-
-No option may be abbreviated, and no usage error repeats an argument that is
-not an option: a secret typed in the wrong place (``angel-totp JBSW...``,
-``--secret=otpauth://...``) must never reach a terminal, a CI log or cron mail.
-An option the user did not give is ``None``, so that a command can tell a
-default from a value given.
+"""What both commands' options share: argparse, with no abbreviation, and no
+usage error that repeats an argument (a secret typed in the wrong place,
+``angel-totp JBSW...``, must never reach a terminal, a CI log or cron mail).
 """
 
 from __future__ import annotations
@@ -12,14 +8,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
 from typing import Any, NoReturn
 
 from .. import __version__
 from ..checks import check_min_validity, check_timeout
 from ..errors import InvalidInputError
 from . import console
-from .console import UsageError
+from .console import CommandError, fail
 
 
 def manual(page: str) -> str:
@@ -52,17 +47,14 @@ class Parser(argparse.ArgumentParser):
                  if len(word) >= 4 and word not in self._option_string_actions]
         if any(word in message for word in words) or any(
                 phrase in message for phrase in ("unrecognized", "explicit", "ambiguous")):
-            raise UsageError("unexpected argument (not repeated here: it may be a secret)",
-                             hint=f"{self.secrets}; {hint}")
-        raise UsageError(message, hint=hint)
+            raise CommandError("unexpected argument (not repeated here: it may be a secret)",
+                               hint=f"{self.secrets}; {hint}")
+        raise CommandError(message, hint=hint)
 
     def _print_message(self, message: str, file: Any = None) -> None:
         # --help and --version: a closed stdout is 141, a full one exit 1, as any output.
         for line in message.rstrip("\n").split("\n"):
             console.out(line)
-
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        raise SystemExit(status)
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
@@ -72,42 +64,41 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, width=max(width, 40))
 
 
-def converter(convert: Callable[[str], Any]) -> Callable[[str], Any]:
-    """An option's converter whose errors argparse reports in our words."""
-    def checked(text: str) -> Any:
-        try:
-            return convert(text)
-        except (InvalidInputError, ValueError) as error:
-            raise argparse.ArgumentTypeError(getattr(error, "message", str(error))) from None
-    return checked
-
-
-def seconds(text: str) -> float:
-    # The value is never repeated: it may be a secret typed in the wrong place.
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError("not a number of seconds") from None
-
-
 def timeout_seconds(text: str) -> float:
-    return check_timeout(seconds(text), "the timeout")
+    # No error repeats the value: it may be a secret typed in the wrong place.
+    try:
+        return check_timeout(float(text), "the timeout")
+    except InvalidInputError as error:
+        raise argparse.ArgumentTypeError(error.message) from None
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a number of seconds") from None
 
 
 def min_validity_seconds(text: str) -> float:
-    if not text.strip().isdigit():  # whole seconds, as the help says
-        raise ValueError("not a whole number of seconds")
-    return check_min_validity(int(text), what="the validity")
+    try:
+        if not text.strip().isdigit():  # whole seconds, as the help says
+            raise ValueError
+        return check_min_validity(int(text), what="the validity")
+    except InvalidInputError as error:
+        raise argparse.ArgumentTypeError(error.message) from None
+    except ValueError:  # also int("²"), a digit to isdigit()
+        raise argparse.ArgumentTypeError("not a whole number of seconds") from None
 
 
 def add_min_validity(parser: argparse._ActionsContainer, default: int, help: str) -> None:
-    parser.add_argument("--min-validity", type=converter(min_validity_seconds),
+    parser.add_argument("--min-validity", type=min_validity_seconds,
                         metavar="SECONDS", help=f"{help} (default: {default}; 0 turns it off)")
 
 
 def add_timeout(parser: argparse._ActionsContainer, help: str) -> None:
-    parser.add_argument("--timeout", type=converter(timeout_seconds), default=10.0,
+    parser.add_argument("--timeout", type=timeout_seconds, default=10.0,
                         metavar="SECONDS", help=f"{help} (default: 10)")
+
+
+def check_env_file(path: str | None) -> None:
+    # (A NUL cannot reach a program's arguments: the library's path check covers main([...]).)
+    if path is not None and not path.strip():
+        fail("--env-file is empty", hint="give the path of a .env file")
 
 
 def program_name(default: str) -> str:

@@ -13,22 +13,14 @@ from .console import err
 
 class Clock:
     """The time the commands go by: this machine's. Tests put a fake one in
-    :data:`clock` to run a wait, a countdown or ``--watch`` without waiting."""
+    :data:`clock` (read as ``waiting.clock`` at each use) to run a wait without waiting."""
 
-    def now(self) -> float:
-        """Unix seconds."""
-        return time.time()
-
-    def monotonic(self) -> float:
-        """Seconds for measuring a pause, unaffected by clock changes."""
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
+    now = staticmethod(time.time)
+    monotonic = staticmethod(time.monotonic)  # for a pause: unaffected by clock changes
+    sleep = staticmethod(time.sleep)
 
 
 clock = Clock()
-"""The commands' clock; read as ``waiting.clock`` at each use, so it can be replaced."""
 
 NOTE_START = "the current code expires in "
 """How the single waiting note begins (scripts and tests may filter it out)."""
@@ -37,14 +29,9 @@ _TICK = 0.001  # less than this left of a countdown's second: that second is ove
 
 
 class Waiter:
-    """Says why a run pauses for the next code.
-
-    On a terminal (stderr), a one-line countdown redrawn in place and
-    cleared when the wait is over; elsewhere, one note per wait. With
-    ``writing``, the code must also outlast the write of the env file, so a
-    code with a little more than ``min_validity`` left may be passed over:
-    the note says so instead of claiming it is under ``--min-validity``.
-    """
+    """Says why a run pauses for the next code: a countdown on a terminal (stderr), else
+    one note. With ``writing``, a code must also outlast the write, so one just over
+    ``min_validity`` may be passed over: the note then says so."""
 
     def __init__(self, min_validity: float, writing: bool = False) -> None:
         self.min_validity = min_validity
