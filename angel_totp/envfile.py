@@ -37,12 +37,19 @@ from typing import TYPE_CHECKING, NamedTuple, Union
 
 from .errors import EnvFileError
 from .hidden import Hidden
+from .safefile import O_BINARY as _O_BINARY
+from .safefile import O_CLOEXEC as _O_CLOEXEC
+from .safefile import O_NOFOLLOW as _O_NOFOLLOW
+from .safefile import O_NONBLOCK as _O_NONBLOCK
+from .safefile import READ as _READ
+from .safefile import WINDOWS as _WINDOWS
+from .safefile import append_only_or_immutable, fsync_folder, mount_point, write_all
+from .safefile import try_lock as _try_flock  # a module global: tests replace it
 
 if TYPE_CHECKING:
     from dotenv.parser import Binding
 
 __all__ = ["EnvFile", "UpdateResult", "read_env_file", "readable_by_others", "can_store",
-           "append_only_or_immutable", "mount_point",
            "check_writable", "update_env_file", "LOCK_TIMEOUT", "MAX_SIZE", "MAX_LINES",
            "EnvFileError"]
 
@@ -53,15 +60,8 @@ MAX_EXPANDED = 4 * MAX_SIZE  # characters of values once ${VAR} is expanded
 MAX_LINES = 20_000  # python-dotenv reads about 50,000 short lines a second
 _MAX_REGEX_STEPS = 50_000_000  # about 0.1 s of dotenv's quadratic patterns
 
-_WINDOWS = sys.platform == "win32"
 _UNTOUCHED = "the file was left untouched"
 _TEMP_MARK = ".totp-tmp-"
-_LOCK_BUSY = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK}
-_O_BINARY = getattr(os, "O_BINARY", 0)
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO would hang an open without it
-_READ = os.O_RDONLY | _O_BINARY | _O_CLOEXEC | _O_NONBLOCK
 
 PathLike = Union[str, "os.PathLike[str]"]
 Compute = Callable[["EnvFile"], "tuple[Mapping[str, str], float]"]
@@ -532,51 +532,6 @@ def _check_file(shown: str, target: str, info: os.stat_result) -> None:
         raise _os_error("write", shown, error) from None
 
 
-_APPEND_ONLY_OR_IMMUTABLE = 0x20 | 0x10  # FS_APPEND_FL | FS_IMMUTABLE_FL
-
-
-def append_only_or_immutable(path: str) -> bool:
-    """Whether ``path`` is append-only or immutable (``chattr +a``/``+i``): such a
-    file cannot be replaced, and in such a folder no file can be renamed or removed."""
-    return bool(_attribute_flags(path) & _APPEND_ONLY_OR_IMMUTABLE)
-
-
-def _attribute_flags(path: str) -> int:
-    """Linux's file attributes (``lsattr``); 0 where they cannot be read."""
-    if not sys.platform.startswith("linux"):
-        return 0
-    import array
-    import fcntl
-    try:
-        fd = os.open(path, _READ | _O_NOFOLLOW)
-    except OSError:
-        return 0
-    try:
-        flags = array.array("l", [0])
-        fcntl.ioctl(fd, 0x80086601, flags)  # FS_IOC_GETFLAGS
-        return flags[0]
-    except OSError:
-        return 0
-    finally:
-        os.close(fd)
-
-
-def mount_point(path: str) -> bool:
-    """Whether ``path`` is a mount point (Linux's mountinfo; False elsewhere)."""
-    try:
-        with open("/proc/self/mountinfo", "rb") as handle:
-            table = handle.read()
-    except OSError:
-        return False
-    wanted = os.fsencode(path)
-    for line in table.splitlines():
-        fields = line.split(b" ")
-        if len(fields) > 4 and re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m[1], 8)]),
-                                      fields[4]) == wanted:
-            return True
-    return False
-
-
 # -- updating --------------------------------------------------------------
 
 class UpdateResult(NamedTuple):
@@ -906,9 +861,7 @@ class _Temp:
         fd = self.fd
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        write_all(fd, data)
         if like is not None and not _WINDOWS:
             if (like.st_uid, like.st_gid) != (os.fstat(fd).st_uid, os.fstat(fd).st_gid):
                 os.fchown(fd, like.st_uid, like.st_gid)  # checked beforehand that it may
@@ -998,19 +951,10 @@ def _remove_stale_temp_files(folder: str, target: str) -> None:
 
 
 def _fsync_folder(folder: str) -> None:
-    """Make the rename durable (POSIX). Nothing here may fail the write: it is done."""
-    if _WINDOWS:
-        return
     try:
-        fd = os.open(folder, os.O_RDONLY | _O_CLOEXEC)
-    except OSError:
-        return  # a folder that may be written but not opened (mode 0333)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems refuse fsync on folders
-    finally:
-        os.close(fd)
+        fsync_folder(folder)
+    except OSError:  # the write is done: a folder that cannot be opened (0333) or synced
+        pass
 
 
 # -- locking ---------------------------------------------------------------
@@ -1121,31 +1065,6 @@ class _Lock:
                     os.unlink(self.target + ".lock")  # fails while another run has it open
                 except OSError:
                     pass
-
-
-if sys.platform == "win32":  # pragma: no cover - Windows
-    import msvcrt
-
-    def _try_flock(fd: int) -> bool:
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError as error:
-            if error.errno in _LOCK_BUSY:
-                return False
-            raise
-        return True
-else:
-    import fcntl
-
-    def _try_flock(fd: int) -> bool:
-        """Take the exclusive lock if it is free; False if another holds it."""
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            if error.errno in _LOCK_BUSY:
-                return False
-            raise
-        return True
 
 
 # -- errors ----------------------------------------------------------------

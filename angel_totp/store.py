@@ -32,9 +32,21 @@ from . import protocol
 from .checks import check_environ, check_path, check_text
 from .clock import ClockOffset
 from .codes import DEFAULT_MIN_VALIDITY, Code
-from .envfile import append_only_or_immutable, mount_point
 from .errors import InvalidInputError, LoginRefusedError, SessionStoreError
 from .hidden import Hidden
+from .safefile import (
+    O_BINARY,
+    O_NOFOLLOW,
+    READ,
+    WINDOWS,
+    append_only_or_immutable,
+    fsync_folder,
+    mount_point,
+    remove_quietly,
+    try_lock,
+    unlock,
+    write_all,
+)
 from .secret import TotpSecret
 from .session import (
     ENDED_CODES,
@@ -57,12 +69,7 @@ MAX_STORE_BYTES = 64 * 1024
 LOCK_SUFFIX = ".lock"
 STATE_FOLDER = __name__.partition(".")[0].replace("_", "-")  # the project's name: angel-totp
 _POLL_S = 0.02
-_WINDOWS_LOCK_OFFSET = 1 << 30  # msvcrt locks bytes: one far from the holder's pid
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
-_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted as the store must not block
-_BINARY = getattr(os, "O_BINARY", 0)
-_POSIX = hasattr(os, "geteuid")
 
 
 def daily_session(env_file: object = ".env", *, store: object = None, verify: bool = True,
@@ -130,7 +137,7 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
                                 "give the store's absolute path", path=named,
                                 reason="io") from None
     with _Lock(path, login_time(options.timeout)) as lock:
-        _remove(_temporary(path))  # a crashed holder's, tokens in it
+        remove_quietly(_temporary(path))  # a crashed holder's, tokens in it
         stored = _read(path)
         if stored is not None and _usable(stored, credentials):
             try:
@@ -291,7 +298,7 @@ def _record(session: Session, api_key: Hidden, step: int | None) -> Hidden:
 def _read(path: str) -> StoredSession | None:
     """The stored session; None when there is none or it is not one; unsafe raises."""
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _BINARY)
+        fd = os.open(path, READ | O_NOFOLLOW)
     except FileNotFoundError:
         return None
     except OSError as error:
@@ -314,18 +321,18 @@ def _save(path: str, session: Session, api_key: Hidden, step: int | None) -> Non
     temporary = _temporary(path)
     replaced = False
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY,
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_NOFOLLOW | O_BINARY,
                      0o600)
         try:
-            _write_all(fd, _record(session, api_key, step))
+            write_all(fd, _record(session, api_key, step).reveal().encode())
             os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(temporary, path)
         replaced = True
-        _sync_folder(folder)
+        fsync_folder(folder)
     except BaseException as error:
-        _remove(path if replaced else temporary)  # the caller logs this session out
+        remove_quietly(path if replaced else temporary)  # the caller logs this session out
         if isinstance(error, OSError):
             raise SessionStoreError(f"the session store {path} could not be written "
                                     f"({_reason(error)})", "check the disk and the folder's "
@@ -340,12 +347,6 @@ def _temporary(path: str) -> str:
     return os.path.join(folder, f".{name}.tmp")
 
 
-def _write_all(fd: int, content: Hidden) -> None:
-    view = memoryview(content.reveal().encode())
-    while view:
-        view = view[os.write(fd, view):]
-
-
 def _forget(path: str, session: Session) -> None:
     """After a logout: remove the store if it still holds this session (not a newer one)."""
     try:
@@ -354,7 +355,7 @@ def _forget(path: str, session: Session) -> None:
             if stored is not None and hmac.compare_digest(
                     stored.jwt.reveal().encode(), str(session.jwt_token).encode()):
                 os.unlink(path)
-                _sync_folder(os.path.dirname(path))
+                fsync_folder(os.path.dirname(path))
     except OSError:  # a logout never raises; the ended session fails its next check
         pass
 
@@ -363,23 +364,6 @@ def _shared(session: Session, path: str) -> Session:
     session.store_path = path
     session._after_logout = lambda ended: _forget(path, ended)
     return session
-
-
-def _sync_folder(folder: str) -> None:
-    if not _POSIX:
-        return  # Windows cannot open a folder; os.replace is durable there
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _remove(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 # Who may use the store.
@@ -394,7 +378,7 @@ def _check_file(path: str, info: os.stat_result, store: str) -> None:
         raise SessionStoreError(f"the session store {path} has {info.st_nlink} hard links; "
                                 "it was not used", f"remove the other links to {path}, or "
                                 "name another store", path=store, reason="unsafe")
-    if not _POSIX:
+    if WINDOWS:
         return
     if info.st_uid != os.geteuid():
         raise SessionStoreError(f"the session store {path} is owned by another user; its "
@@ -417,7 +401,7 @@ def _check_folder(folder: str, store: str) -> None:
     if not stat.S_ISDIR(info.st_mode):
         raise SessionStoreError(f"{folder}, the session store's folder, is not a folder",
                                 "name another store", path=store, reason="not_a_file")
-    if not _POSIX:
+    if WINDOWS:
         return
     link = _link_of_another_user(folder)
     if link is not None:
@@ -474,7 +458,7 @@ def _ensure_folder(folder: str, store: str) -> None:
     if not os.path.isdir(folder):
         try:
             os.makedirs(folder, 0o700, exist_ok=True)
-            if _POSIX:
+            if not WINDOWS:
                 _make_private(folder)
         except OSError as error:
             raise _unusable(folder, error, store) from None
@@ -484,7 +468,7 @@ def _ensure_folder(folder: str, store: str) -> None:
 def _make_private(folder: str) -> None:
     """``chmod 700`` whatever the umask, on the folder itself: never through a link
     another user put there meanwhile, nor on a folder of another user's."""
-    fd = os.open(folder, os.O_RDONLY | _DIRECTORY | _NOFOLLOW)
+    fd = os.open(folder, os.O_RDONLY | _DIRECTORY | O_NOFOLLOW)
     try:
         if os.fstat(fd).st_uid == os.geteuid():
             os.fchmod(fd, 0o700)
@@ -528,14 +512,14 @@ class _Lock:
     def __enter__(self) -> _Lock:
         _ensure_folder(os.path.dirname(self.store), self.store)
         try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _BINARY, 0o600)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | O_NOFOLLOW | O_BINARY, 0o600)
             _held.add(self)
         except OSError as error:
             raise _unusable(self.path, error, self.store) from None
         try:
             _check_file(self.path, os.fstat(self.fd), self.store)
             deadline = time.monotonic() + self.wait
-            while not _try_lock(self.fd):
+            while not try_lock(self.fd):
                 if time.monotonic() >= deadline:
                     raise SessionStoreError(
                         f"the session store {self.store} stayed locked for {self.wait:g} s "
@@ -559,11 +543,8 @@ class _Lock:
     def __exit__(self, *exc_info: object) -> None:
         if self.fd < 0:
             return  # a forked child's copy: its parent holds the lock
-        if not _POSIX:  # Windows wants its byte lock undone before the close
-            import msvcrt
-            os.lseek(self.fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
-            msvcrt.locking(self.fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
-        self._close()  # on POSIX, closing the file releases the lock
+        unlock(self.fd)
+        self._close()
 
     def _close(self) -> None:
         _held.discard(self)
@@ -605,20 +586,3 @@ def _close_held_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_close_held_in_child)
-
-
-def _try_lock(fd: int) -> bool:
-    if _POSIX:
-        import fcntl
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-    import msvcrt
-    os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
-    try:
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
-    except OSError:
-        return False
-    return True
