@@ -1,30 +1,17 @@
 """Reading an env file as the installed python-dotenv reads it, and rewriting keys in it.
 
-Reading: the file is parsed by python-dotenv's own parser
-(``dotenv.parser.parse_stream``), on the text as ``load_dotenv()`` sees it
-(universal newlines, a byte-order mark kept), and ``${VAR}`` is expanded
-with ``dotenv.variables``, the environment first, as ``load_dotenv()``
-does, in linear time. A file over 1 MiB, with more lines than dotenv reads
-in a second, or with runs of spaces its patterns take quadratic time on, is
-refused before dotenv sees it.
-
-Rewriting (``update_env_file``): only the value token of each statement of
-the keys set changes (each ``Binding.original`` is the statement's exact
-text); every other byte stays. The result is parsed back and must hold
-exactly the old values with the new ones. The file is locked (``flock`` on
-the file itself; a ``.lock`` beside it on Windows), the values are chosen
-under the lock (``compute``), the new text goes to a temporary file in the
-same folder with the old file's owner, group, mode and extended attributes
-(POSIX ACLs included), is fsynced, and takes the old file's place; on Linux
-by ``renameat2(RENAME_EXCHANGE)``, so that a change another program makes in
-the last instant before the swap is seen in the displaced file and redone.
-A symlink present from the start is written through; one the kernel would
-refuse to follow (``fs.protected_symlinks``), or one that appears during the
-run, is not followed.
+Reading uses dotenv's own parser and ``${VAR}`` expansion (in linear time);
+a file dotenv would take seconds on is refused before dotenv sees it.
+Rewriting changes only the value token of each statement of the keys set,
+checks the result by parsing it back, and replaces the file atomically under
+its lock, keeping owner, group, mode and extended attributes. On Linux the
+swap is ``renameat2(RENAME_EXCHANGE)``, so that a change another program
+makes in the last instant before it is seen in the displaced file and redone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -68,9 +55,8 @@ Compute = Callable[["EnvFile"], "tuple[Mapping[str, str], float]"]
 
 
 def _dotenv(name: str):  # type: ignore[no-untyped-def]
-    """``dotenv.parser`` or ``dotenv.variables`` of the installed python-dotenv,
-    loaded, unless a bot already did, as a private copy without the package's
-    ``__init__`` (which imports logging, tempfile and pathlib: 25 ms of start-up)."""
+    """A module of the installed python-dotenv, loaded without the package's
+    ``__init__`` unless a bot already did (it costs 25 ms of start-up)."""
     module = sys.modules.get("dotenv." + name) or _private.get(name)
     if module is None:
         import importlib
@@ -109,11 +95,9 @@ class EnvFile:
         return f"<EnvFile {self.path!r}: {len(self._bindings)} statements>"
 
     def values(self, environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
-        """Every key's value as ``load_dotenv()`` loads it: ``${VAR}`` expanded
-        with ``environ`` (default ``os.environ``) first, then the file's
-        earlier values. Linear time, where dotenv copies the environment per key.
-        Raises :class:`~angel_totp.errors.EnvFileError` (``too_large``) when the
-        values expand to over :data:`MAX_EXPANDED` characters."""
+        """Every key's value as ``load_dotenv()`` loads it, ``${VAR}`` expanded from
+        ``environ`` (default ``os.environ``), then the file. Raises
+        :class:`~angel_totp.errors.EnvFileError` (``too_large``) past :data:`MAX_EXPANDED`."""
         loaded = _expanded(self._bindings, os.environ if environ is None else environ)
         if loaded is None:  # raised here, where no frame holds a value
             raise EnvFileError(f"{self.path} expands ${{VAR}} to over {MAX_EXPANDED >> 20} MiB "
@@ -134,8 +118,7 @@ class EnvFile:
 
 def _expanded(bindings: list[Binding],
               environ: Mapping[str, str]) -> dict[str, str | None] | None:
-    """The values of ``bindings``, expanded; None past :data:`MAX_EXPANDED` characters
-    (each line can repeat the one before: 3 KB of ``${VAR}`` would make gigabytes)."""
+    # None past MAX_EXPANDED: each line can double the one before.
     from collections import ChainMap
     variables = _dotenv("variables")
     loaded: dict[str, str | None] = {}
@@ -186,8 +169,6 @@ def readable_by_others(env_file: EnvFile) -> bool:
 
 
 def _read_bounded(shown: str, fd: int) -> _Seen:
-    """The regular file open as ``fd``; refused unread when it says it is over
-    :data:`MAX_SIZE`, and at most that much + 1 read (it may be growing)."""
     info = os.fstat(fd)
     _need_regular(shown, info)
     if info.st_size <= MAX_SIZE:
@@ -200,7 +181,7 @@ def _read_bounded(shown: str, fd: int) -> _Seen:
 
 
 def _decoded(shown: str, found: _Seen) -> Hidden:
-    """The text (in a frame whose locals a tracker may show: no file text here)."""
+    # Raises where no local holds the file's text.
     try:
         return Hidden(found.data.decode("utf-8"))
     except UnicodeDecodeError as error:
@@ -210,7 +191,6 @@ def _decoded(shown: str, found: _Seen) -> Hidden:
 
 
 def _parsed(shown: str, found: Hidden, mode: int | None) -> EnvFile:
-    """Parse the text; errors are raised here, where no frame holds it as a str."""
     result = _parse_checked(found.reveal())
     if isinstance(result, EnvFile):
         result.path, result.mode = shown, mode
@@ -223,8 +203,7 @@ def _parsed(shown: str, found: Hidden, mode: int | None) -> EnvFile:
 
 
 def _parse_checked(text: str) -> EnvFile | tuple[str, str]:
-    """The text parsed, or why not (returned, not raised, so that the raising
-    frame holds no text)."""
+    # Returns why not, rather than raising, so that the raising frame holds no text.
     if text.count("\n") + text.count("\r") - text.count("\r\n") > MAX_LINES:
         return "too_large", f"has over {MAX_LINES:,} lines"
     if _regex_steps(text) > _MAX_REGEX_STEPS:
@@ -250,9 +229,8 @@ def _regex_steps(text: str) -> int:
 
 
 def _parse(text: str) -> tuple[list[Binding], int]:
-    """dotenv's bindings of ``text`` read as from a file (universal newlines), up to
-    the first it cannot parse, and that one's line (0: none). Stopping there keeps
-    it linear: dotenv scans the rest of the file for each unclosed quote."""
+    """dotenv's bindings up to the first it cannot parse, and that one's line (0: none).
+    Stopping there keeps it linear: dotenv rescans the file for each unclosed quote."""
     bindings: list[Binding] = []
     for binding in _dotenv("parser").parse_stream(io.StringIO(text, newline=None)):
         if binding.error:
@@ -274,9 +252,7 @@ def can_store(value: str, key: str = "TOTP_SECRET") -> bool:
 
 
 def _tokens(key: str, value: str, head: str, tail: str, style: str) -> Iterator[str]:
-    """Ways to write ``value`` that dotenv reads back exactly in the statement
-    ``head + token + tail`` (``key=token`` + tail when there is no head),
-    ``style`` (the old token's quote) first."""
+    """Tokens dotenv reads back as ``value`` in ``head + token + tail``, ``style`` first."""
     variables = _dotenv("variables")
     if any(isinstance(atom, variables.Variable) for atom in variables.parse_variables(value)):
         return
@@ -293,11 +269,8 @@ def _tokens(key: str, value: str, head: str, tail: str, style: str) -> Iterator[
 
 
 def _new_text(text: str, current: EnvFile, values: Mapping[str, Hidden]) -> Hidden | None:
-    """``text`` with ``values`` set, or None when it already holds them.
-
-    Raises :class:`ValueError` (with no text in it) when a value cannot be
-    written so that dotenv reads back every value as expected.
-    """
+    """``text`` with ``values`` set, or None when it already holds them; ValueError
+    (with no text in it) when dotenv would not read every value back as expected."""
     translated = text.replace("\r\n", "\n").replace("\r", "\n")
     # Where the first statement starts: 1.2.4 drops a byte-order mark.
     at = len(translated) - sum(len(binding.original.string) for binding in current._bindings)
@@ -346,7 +319,6 @@ def _new_text(text: str, current: EnvFile, values: Mapping[str, Hidden]) -> Hidd
 
 
 def _edit(binding: Binding, value: str, offset: int) -> tuple[int, int, str]:
-    """Where the value token of ``binding`` is in its statement, and the new token."""
     statement = binding.original.string
     head = _HEAD.match(statement)
     assert head is not None and binding.key is not None
@@ -369,7 +341,6 @@ def _edit(binding: Binding, value: str, offset: int) -> tuple[int, int, str]:
 
 
 def _token_length(rest: str, value: str) -> int:
-    """The length of the value token at the start of ``rest``, read as ``value``."""
     if rest[:1] in ("'", '"'):
         parser = _dotenv("parser")
         try:  # where the installed dotenv's own pattern closes the quote
@@ -384,12 +355,10 @@ def _token_length(rest: str, value: str) -> int:
 # -- checks before writing -------------------------------------------------
 
 def check_writable(path: PathLike) -> None:
-    """Check, changing nothing, everything :func:`update_env_file` needs that can
-    be checked before a value is chosen: the folder exists, files can be created
-    and removed there; the file (a symlink's target), if any, is a regular file
-    with one link, writable, and one whose replacement can keep its owner and
-    group and can take its place (not a mount point). Raises
-    :class:`~angel_totp.errors.EnvFileError`.
+    """Check, changing nothing, what :func:`update_env_file` needs before a value is
+    chosen: files can be created and removed in the folder; the file (a symlink's
+    target), if any, is regular, has one link, is writable, is no mount point, and
+    a copy can keep its owner and group. Raises :class:`~angel_totp.errors.EnvFileError`.
     """
     shown = _path_text(path)
     target = _resolve(shown)
@@ -426,10 +395,8 @@ def _need_regular(shown: str, info: os.stat_result) -> None:
 
 
 def _resolve(shown: str) -> str:
-    """The file to write: the end of ``shown``'s chain of symlinks, as an absolute
-    path. A link the kernel would refuse to follow (``fs.protected_symlinks``: in a
-    sticky folder that others may write, owned by neither this user nor the
-    folder's owner) is refused."""
+    """The absolute end of ``shown``'s chain of symlinks; a link the kernel would
+    refuse to follow (``fs.protected_symlinks``) is refused."""
     path = shown
     try:
         for _ in range(40):
@@ -488,8 +455,6 @@ def _check_folder(shown: str, folder: str) -> None:
 
 
 def _check_file(shown: str, target: str, info: os.stat_result) -> None:
-    """Refuse a file that must not or cannot be replaced, by a copy that keeps
-    who can read it."""
     _need_regular(shown, info)
     if info.st_nlink > 1:
         raise EnvFileError(
@@ -535,10 +500,8 @@ def _check_file(shown: str, target: str, info: os.stat_result) -> None:
 # -- updating --------------------------------------------------------------
 
 class UpdateResult(NamedTuple):
-    """What :func:`update_env_file` did: ``written`` holds each key set and its value
-    (from the last ``compute``), ``replaced`` is False when the file already held
-    them; ``target`` is the file written (a symlink's target); ``attempts`` how many
-    times the file was read; ``computes`` how many times ``compute`` ran."""
+    """What :func:`update_env_file` did; ``replaced`` is False when the file already
+    held ``written``; ``attempts`` counts reads of the file, ``computes`` calls."""
 
     path: str
     target: str
@@ -582,7 +545,8 @@ def update_env_file(path: PathLike, compute: Compute, *, lock_timeout: float = L
 
 
 class _Seen:
-    """A file as read: its identity and bytes (which the repr does not show)."""
+    """A file as read: its identity and bytes (which the repr does not show: they
+    hold secrets, and error trackers record locals)."""
 
     __slots__ = ("info", "data")
 
@@ -593,8 +557,7 @@ class _Seen:
         return f"<file state: {len(self.data)} bytes>"
 
     def same_file(self, info: os.stat_result) -> bool:
-        return self.info is not None and (info.st_dev, info.st_ino) == (
-            self.info.st_dev, self.info.st_ino)
+        return self.info is not None and os.path.samestat(info, self.info)
 
     def same_state(self, info: os.stat_result) -> bool:
         return self.same_file(info) and (info.st_size, info.st_mtime_ns) == (
@@ -702,14 +665,8 @@ def _rewritten(shown: str, current: EnvFile, values: dict[str, Hidden]) -> _Seen
 
 
 def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, _Seen | None]:
-    """Put ``temp`` in ``target``'s place if the file is still as it was read.
-
-    Returns ``(committed, lost)``: not committed (nothing changed) when another
-    program changed, replaced, created or removed the file since it was read.
-    Where the system can swap two names atomically (Linux), the displaced file
-    is read: if another program put its own version there in the instant before
-    the swap, ``lost`` is that version, to redo the update on.
-    """
+    """Put ``temp`` in ``target``'s place if the file is still as read: ``(committed,
+    lost)``; ``lost`` is what another program wrote in the instant before a swap."""
     if seen is None:
         return temp.create_target(target), None
     if not _still(target, seen):
@@ -731,21 +688,16 @@ def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, _Seen |
 
 
 def _empty(name: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         fd = os.open(name, os.O_WRONLY | _O_CLOEXEC | _O_NOFOLLOW | _O_NONBLOCK)
-    except OSError:
-        return
-    try:
-        os.ftruncate(fd, 0)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        try:
+            os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)
 
 
 def _rename_over(source: str, target: str) -> bool:
-    """Rename ``source`` over ``target``; True when the two were swapped atomically
-    (``source`` then names the old file), False when ``target`` was replaced."""
+    """True when the two were swapped (``source`` then names the old file)."""
     if _exchange(source, target):
         return True
     os.replace(source, target)
@@ -778,7 +730,6 @@ def _exchange(source: str, target: str) -> bool:
 
 
 def _still(target: str, seen: _Seen) -> bool:
-    """Whether ``target`` is still the file ``seen``, with the same bytes."""
     try:
         fd = os.open(target, _READ | _O_NOFOLLOW)
     except (FileNotFoundError, OSError):
@@ -795,8 +746,7 @@ def _still(target: str, seen: _Seen) -> bool:
 
 
 def _changed_after(fd: int, seen: _Seen) -> _Seen | None:
-    """The old file if another program wrote into it after the last comparison
-    (seen through the descriptor still open on it), else None."""
+    """The old file if another program wrote into it after the last comparison."""
     info = os.fstat(fd)
     if seen.same_state(info):
         return None
@@ -805,7 +755,6 @@ def _changed_after(fd: int, seen: _Seen) -> _Seen | None:
 
 
 def _read_all(fd: int) -> bytes:
-    """The file from its start; :data:`MAX_SIZE` + 1 bytes at most."""
     os.lseek(fd, 0, os.SEEK_SET)
     with open(fd, "rb", buffering=0, closefd=False) as handle:
         return handle.read(MAX_SIZE + 1)
@@ -813,17 +762,14 @@ def _read_all(fd: int) -> bytes:
 
 def _same_inode(path: str, fd: int) -> bool:
     try:
-        named = os.stat(path, follow_symlinks=False)
+        return os.path.samestat(os.stat(path, follow_symlinks=False), os.fstat(fd))
     except FileNotFoundError:
         return False
-    held = os.fstat(fd)
-    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 class _Temp:
-    """The new file, beside the target until it takes its place. Its name is set
-    before it exists, so that an exception at any point leaves nothing behind;
-    it is locked, so that another run's clean-up of stale ones leaves it alone."""
+    """The new file, beside the target; locked, so that another run's clean-up of
+    stale ones leaves it alone."""
 
     def __init__(self, folder: str, target: str) -> None:
         self.name: str | None = None
@@ -853,8 +799,8 @@ class _Temp:
         return f"<temporary file {self.name!r}>"
 
     def write(self, data: bytes, like: os.stat_result | None, source: int | None) -> None:
-        """Write ``data``, with the owner, group, mode and extended attributes of
-        the old file (``like``, open as ``source``), and fsync it."""
+        """Write ``data`` with the owner, group, mode and extended attributes of
+        ``like`` (open as ``source``), and fsync it."""
         if self.fd is None:  # Windows: closed after the last write
             assert self.name is not None
             self.fd = os.open(self.name, os.O_RDWR | _O_BINARY)
@@ -880,7 +826,7 @@ class _Temp:
             os.close(fd)
 
     def create_target(self, target: str) -> bool:
-        """Put the new file at ``target`` where there is none; False if one appeared."""
+        """False if a file appeared at ``target`` meanwhile."""
         assert self.name is not None
         try:
             os.link(self.name, target)
@@ -904,7 +850,6 @@ class _Temp:
             self.name = None  # only now: an interrupt above leaves it for remove()
 
     def remove(self) -> None:
-        """Close and remove the temporary file (a displaced old file after a swap)."""
         fd, self.fd = self.fd, None
         try:
             if fd is not None:
@@ -917,16 +862,15 @@ class _Temp:
 
 
 def _temp_prefix(target: str) -> str:
-    """``.env.totp-tmp-``: hidden, named after its file, cut so that the whole
-    name fits in 255 bytes."""
+    """``.env.totp-tmp-``, cut so that the whole name fits in 255 bytes."""
     name = os.fsencode(os.path.basename(target))
     name = (name if name.startswith(b".") else b"." + name)[:255 - len(_TEMP_MARK) - 12]
     return os.fsdecode(name) + _TEMP_MARK
 
 
 def _remove_stale_temp_files(folder: str, target: str) -> None:
-    """Remove temporary files that killed runs (SIGKILL, power loss) left: a live
-    run holds a lock on its own (on Windows, has it open, which forbids removing it)."""
+    """Remove temporary files killed runs left: a live run holds a lock on its own
+    (on Windows, has it open, which forbids removing it)."""
     prefix = _temp_prefix(target)
     try:
         names = [entry.name for entry in os.scandir(folder) if entry.name.startswith(prefix)]
@@ -960,11 +904,9 @@ def _fsync_folder(folder: str) -> None:
 # -- locking ---------------------------------------------------------------
 
 class _Lock:
-    """The lock on one env file: ``flock`` on the file itself (POSIX); the new
-    file is locked before it takes the old one's place, and a run that locked a
-    file replaced meanwhile starts again on the new one. Windows: a
-    ``<file>.lock`` beside it, which cannot be removed while another run has it open.
-    """
+    """``flock`` on the env file itself (POSIX): the new file is locked before it
+    takes the old one's place, and a run that locked a file replaced meanwhile
+    starts again on the new one. Windows: a ``<file>.lock`` beside it."""
 
     def __init__(self, shown: str, target: str, timeout: float) -> None:
         self.shown, self.target, self.timeout = shown, target, timeout
@@ -983,8 +925,8 @@ class _Lock:
             pause = min(pause * 2, 0.05)
 
     def acquire_and_read(self) -> _Seen | None:
-        """Lock the file and read it; None when it does not exist (no lock needed:
-        creating it fails if another program creates it first)."""
+        """Lock the file and read it; None when it does not exist (creating it then
+        fails if another program creates it first)."""
         self.release_file()
         deadline = time.monotonic() + self.timeout
         if _WINDOWS:
@@ -1032,13 +974,11 @@ class _Lock:
         return os.fstat(self.fd) if self.fd is not None else os.stat(self.target)
 
     def took_place(self, temp: _Temp) -> int | None:
-        """The new file is in place: hold its lock now. Returns the replaced
-        file's descriptor (the caller closes it)."""
+        """Hold the new file's lock; returns the replaced file's descriptor."""
         old, self.fd, temp.fd = self.fd, temp.fd, None
         return old
 
     def verify(self, written: bytes) -> None:
-        """Read the new file back from the disk; it must hold exactly ``written``."""
         if self.fd is not None:
             data = _read_all(self.fd)
         else:

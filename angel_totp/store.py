@@ -1,19 +1,10 @@
 """Today's session, shared by every process of a bot: :func:`daily_session`.
 
-A data collector, an order placer, a dashboard and a cron job that each log
-in cost a code each, and Angel One accepts each code once: two logins in
-one 30-second step, and the second is refused. Instead, each calls::
-
-    import angel_totp
-    with angel_totp.daily_session() as session:   # logs in only if no process has today
-        smart_api.setAccessToken(session.jwt_token)
-
-The session is kept for the day in a private file (the store), one per
-client code, under an exclusive lock: processes that call at once wait for
-one another and exactly one logs in. The store holds the three tokens, the
-client code, when the session was made, the step of its login's code and a
-salted fingerprint of the API key: never the key, the PIN, the secret or a
-code. A store others could read or change is refused, never used.
+Angel One accepts each code once, so the processes of one bot share one
+login a day: kept in a private file (the store), one per client code, under
+an exclusive lock. The store holds the tokens, the client code, when and with
+which code step the session was made, and a salted fingerprint of the API
+key: never the key, the PIN, the secret or a code.
 """
 
 from __future__ import annotations
@@ -101,23 +92,18 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
                 on_clock: Callable[[ClockOffset], None] | None = None,
                 sleep: Callable[[float], None] = time.sleep,
                 names: Mapping[str, str] | None = None) -> Session:
-    """:func:`~angel_totp.login`'s parameters, and today's session kept in ``store``.
+    """:func:`~angel_totp.login`'s parameters, and today's session kept in ``store``
+    (default :func:`default_store_path`).
 
-    ``store`` is the store file's path (default :func:`default_store_path`).
-    Under an exclusive lock on the lock file beside it: a session stored for
-    the same client code and API key, made today in India (IST), is returned
-    (``reused=True``), after one profile request that proves it works
-    (``verify=True``) or with none. Otherwise (no store, a broken one,
-    another account's, an earlier day's, or one the profile request says
-    has ended), this logs in once, never with the code step of the store's
-    last login, and saves the session atomically.
-
-    The session's ``store_path`` is the store: leaving a ``with`` block does
-    not log out; :meth:`~angel_totp.Session.logout` does, and removes the
-    store if it still holds this session. Raises what ``login()`` raises,
-    and :class:`~angel_totp.errors.SessionStoreError` for a store that is
-    unsafe (others may read or write it, or another user owns it or its
-    folder), cannot be written, or stayed locked longer than a login takes.
+    Under the store's lock: a session stored for the same client code and API
+    key, made today in India (IST), is returned (``reused=True``), after one
+    profile request that proves it works (``verify=True``). Otherwise this logs
+    in once, never with the code step of the store's last login, and saves the
+    session atomically. Leaving a ``with`` block does not log out;
+    :meth:`~angel_totp.Session.logout` does, and removes the store if it still
+    holds this session. Raises what ``login()`` raises, and
+    :class:`~angel_totp.errors.SessionStoreError` for a store that is unsafe,
+    cannot be written, or stayed locked longer than a login takes.
     """
     given = (_hide(api_key), _hide(pin), _hide(secret), _hide(totp))
     del api_key, pin, secret, totp  # from here on, only as Hidden
@@ -207,16 +193,14 @@ def _state_folder(environ: Mapping[str, str]) -> str:
 
 
 def _highest_step(credentials: Credentials, last_step: int | None) -> int:
-    """The last code step a login starting now may use: this one's or, after one
-    wait, the next; or the one after ``last_step``'s."""
+    """The last code step a login starting now may use (after at most one wait)."""
     period = credentials.secret.period if credentials.secret is not None else 30
     now = int(time.time() // period)
     return max(now, -1 if last_step is None else last_step + 1) + 1
 
 
 def login_time(timeout: float) -> float:
-    """How long one process may hold the store: a clock request, a login, a profile
-    and a logout, each up to ``timeout``, and two waits for a code's next step."""
+    """How long one process may hold the store: four requests and two code waits."""
     return 4 * timeout + 2 * 30 + 1
 
 
@@ -256,7 +240,7 @@ def _usable(stored: StoredSession, credentials: Credentials) -> bool:
 
 
 def _parsed(raw: bytes) -> StoredSession | None:
-    """The session in a store's bytes, or None for anything else (empty, cut, garbage)."""
+    """The session in a store's bytes, or None for anything else."""
     if len(raw) > MAX_STORE_BYTES:
         return None
     try:
@@ -283,7 +267,6 @@ def _parsed(raw: bytes) -> StoredSession | None:
 
 
 def _record(session: Session, api_key: Hidden, step: int | None) -> Hidden:
-    """The store's content for ``session``, as Hidden text."""
     salt = secrets.token_hex(16)
     return Hidden(json.dumps({
         "version": STORE_VERSION, "client_code": session.client_code,
@@ -316,7 +299,6 @@ def _read(path: str) -> StoredSession | None:
 
 
 def _save(path: str, session: Session, api_key: Hidden, step: int | None) -> None:
-    """Write the store atomically and durably: a reader sees the old one or the new one."""
     folder = os.path.dirname(path)
     temporary = _temporary(path)
     replaced = False
@@ -341,8 +323,7 @@ def _save(path: str, session: Session, api_key: Hidden, step: int | None) -> Non
 
 
 def _temporary(path: str) -> str:
-    """The new store's name until it takes the store's place: one name, since only
-    the lock's holder writes, and no longer than the lock file's."""
+    # One name: only the lock's holder writes.
     folder, name = os.path.split(path)
     return os.path.join(folder, f".{name}.tmp")
 
@@ -369,7 +350,6 @@ def _shared(session: Session, path: str) -> Session:
 # Who may use the store.
 
 def _check_file(path: str, info: os.stat_result, store: str) -> None:
-    """A plain file of this user's that no one else may read or write."""
     if not stat.S_ISREG(info.st_mode):
         raise SessionStoreError(f"the session store {path} is not a regular file",
                                 "remove it, or name another store", path=store,
@@ -393,7 +373,6 @@ def _check_file(path: str, info: os.stat_result, store: str) -> None:
 
 
 def _check_folder(folder: str, store: str) -> None:
-    """This user's folder, which no one else may write (nor swap the store in)."""
     try:
         info = os.stat(folder)
     except OSError as error:
@@ -466,8 +445,7 @@ def _ensure_folder(folder: str, store: str) -> None:
 
 
 def _make_private(folder: str) -> None:
-    """``chmod 700`` whatever the umask, on the folder itself: never through a link
-    another user put there meanwhile, nor on a folder of another user's."""
+    """``chmod 700`` whatever the umask; never through a link, nor another's folder."""
     fd = os.open(folder, os.O_RDONLY | _DIRECTORY | O_NOFOLLOW)
     try:
         if os.fstat(fd).st_uid == os.geteuid():
@@ -494,13 +472,9 @@ def _reason(error: OSError) -> str:
 # The lock.
 
 class _Lock:
-    """An exclusive lock on the lock file beside the store.
-
-    The store itself is replaced on each save, and a lock on a replaced file
-    locks nothing: hence a file of its own, which stays. It holds the holder's
-    pid, and :attr:`spent`: the last code step a login through this store may
-    have used that the store does not record (its holder died mid-login).
-    """
+    """An exclusive lock on a file beside the store (a lock on the store, which each
+    save replaces, would lock nothing). It holds the holder's pid and
+    :attr:`spent`: a code step a holder that died mid-login may have used."""
 
     def __init__(self, store: str, wait: float) -> None:
         self.store = store
@@ -553,7 +527,6 @@ class _Lock:
             self.fd = -1
 
     def record(self, spent: int | None, quiet: bool = False) -> None:
-        """Write this process's pid, and ``spent`` (see :attr:`spent`), in the lock file."""
         try:
             os.ftruncate(self.fd, 0)
             os.lseek(self.fd, 0, os.SEEK_SET)
