@@ -358,18 +358,9 @@ def _check_file(path: str, info: os.stat_result, store: str) -> None:
         raise SessionStoreError(f"the session store {path} has {info.st_nlink} hard links; "
                                 "it was not used", f"remove the other links to {path}, or "
                                 "name another store", path=store, reason="unsafe")
-    if WINDOWS:
-        return
-    if info.st_uid != os.geteuid():
-        raise SessionStoreError(f"the session store {path} is owned by another user; its "
-                                "tokens were not used",
-                                f"remove it, or make it yours: chown {os.geteuid()} {path}",
-                                path=store, reason="unsafe")
-    if info.st_mode & 0o066:
-        raise SessionStoreError(f"the session store {path} can be read or written by other "
-                                "users; its tokens were not used",
-                                f"chmod 600 {path} (and log in again if others may have read "
-                                "it)", path=store, reason="unsafe")
+    if not WINDOWS:
+        _check_private(f"the session store {path}", path, info, 0o066, store,
+                       f"chmod 600 {path} (and log in again if others may have read it)")
 
 
 def _check_folder(folder: str, store: str) -> None:
@@ -389,20 +380,26 @@ def _check_folder(folder: str, store: str) -> None:
                                 "elsewhere); the store was not used",
                                 f"name the folder itself, without {link}", path=store,
                                 reason="unsafe")
-    if info.st_uid != os.geteuid():
-        raise SessionStoreError(f"the session store's folder {folder} is owned by another "
-                                "user; the store was not used",
-                                f"name a store in a folder of yours, or: chown {os.geteuid()} "
-                                f"{folder}", path=store, reason="unsafe")
-    if info.st_mode & 0o022:
-        raise SessionStoreError(f"the session store's folder {folder} can be written by "
-                                "other users; the store was not used",
-                                f"chmod 700 {folder}", path=store, reason="unsafe")
+    _check_private(f"the session store's folder {folder}", folder, info, 0o022, store,
+                   f"chmod 700 {folder}")
     if append_only_or_immutable(folder):  # a session could be made, but never saved
         raise SessionStoreError(f"files cannot be replaced in the session store's folder "
                                 f"{folder} (append-only or immutable)",
                                 f"check its attributes (lsattr -d {folder}), or name another "
                                 "store", path=store, reason="io")
+
+
+def _check_private(name: str, path: str, info: os.stat_result, others: int, store: str,
+                   chmod: str) -> None:
+    """Refuse what another user owns, or what group or others may use (``others`` bits)."""
+    if info.st_uid != os.geteuid():
+        raise SessionStoreError(f"{name} is owned by another user; the store was not used",
+                                f"name another store, or make it yours: chown {os.geteuid()} "
+                                f"{path}", path=store, reason="unsafe")
+    if info.st_mode & others:
+        can = "read or written" if others & 0o044 else "written"
+        raise SessionStoreError(f"{name} can be {can} by other users; the store was not "
+                                "used", chmod, path=store, reason="unsafe")
 
 
 def _link_of_another_user(folder: str) -> str | None:
@@ -503,14 +500,10 @@ class _Lock:
             fields = self._content().split()
             self.spent = int(fields[1]) if len(fields) == 2 and fields[1].isdigit() else None
             self.record(self.spent)
-        except SessionStoreError:
+        except BaseException as error:
             self._close()
-            raise
-        except OSError as error:
-            self._close()
-            raise _unusable(self.path, error, self.store) from None
-        except BaseException:
-            self._close()
+            if isinstance(error, OSError) and not isinstance(error, SessionStoreError):
+                raise _unusable(self.path, error, self.store) from None
             raise
         return self
 
