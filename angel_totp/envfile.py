@@ -24,13 +24,19 @@ from typing import TYPE_CHECKING, NamedTuple, Union
 
 from .errors import EnvFileError
 from .hidden import Hidden
-from .safefile import O_BINARY as _O_BINARY
-from .safefile import O_CLOEXEC as _O_CLOEXEC
-from .safefile import O_NOFOLLOW as _O_NOFOLLOW
-from .safefile import O_NONBLOCK as _O_NONBLOCK
-from .safefile import READ as _READ
-from .safefile import WINDOWS as _WINDOWS
-from .safefile import append_only_or_immutable, fsync_folder, mount_point, write_all
+from .safefile import (
+    O_BINARY,
+    O_CLOEXEC,
+    O_NOFOLLOW,
+    O_NONBLOCK,
+    READ,
+    WINDOWS,
+    append_only_or_immutable,
+    fsync_folder,
+    mount_point,
+    remove_quietly,
+    write_all,
+)
 from .safefile import try_lock as _try_flock  # a module global: tests replace it
 
 if TYPE_CHECKING:
@@ -146,7 +152,7 @@ def read_env_file(path: PathLike) -> EnvFile | None:
     """
     shown = _path_text(path)
     try:
-        fd = os.open(shown, _READ)
+        fd = os.open(shown, READ)
     except FileNotFoundError:
         return None
     except OSError as error:
@@ -159,7 +165,7 @@ def read_env_file(path: PathLike) -> EnvFile | None:
         raise _os_error("read", shown, error) from None
     finally:
         os.close(fd)
-    mode = None if _WINDOWS else stat.S_IMODE(found.info.st_mode)  # type: ignore[union-attr]
+    mode = None if WINDOWS else stat.S_IMODE(found.info.st_mode)  # type: ignore[union-attr]
     return _parsed(shown, _decoded(shown, found), mode)
 
 
@@ -471,7 +477,7 @@ def _check_file(shown: str, target: str, info: os.stat_result) -> None:
         raise EnvFileError(f"cannot write {shown}: it is immutable or append-only",
                            hint=f"check its attributes (lsattr {shown}); {_UNTOUCHED}",
                            path=shown, reason="read_only")
-    if not _WINDOWS and os.geteuid() != 0:
+    if not WINDOWS and os.geteuid() != 0:
         if info.st_uid != os.geteuid():
             raise EnvFileError(
                 f"{shown} belongs to another user; a new copy would belong to you",
@@ -489,8 +495,8 @@ def _check_file(shown: str, target: str, info: os.stat_result) -> None:
             "./.env:/app/.env); it cannot be replaced", hint=f"mount its folder instead "
             f"(-v ./config:/app/config); {_UNTOUCHED}", path=shown, reason="mount")
     try:  # the real answer to "may I write it?", also as root: nothing is truncated
-        os.close(os.open(target, os.O_WRONLY | _O_BINARY | _O_NONBLOCK | _O_CLOEXEC
-                         | _O_NOFOLLOW))
+        os.close(os.open(target, os.O_WRONLY | O_BINARY | O_NONBLOCK | O_CLOEXEC
+                         | O_NOFOLLOW))
     except FileNotFoundError:
         pass  # gone meanwhile: it will be created
     except OSError as error:
@@ -545,16 +551,13 @@ def update_env_file(path: PathLike, compute: Compute, *, lock_timeout: float = L
 
 
 class _Seen:
-    """A file as read: its identity and bytes (which the repr does not show: they
-    hold secrets, and error trackers record locals)."""
+    """A file as read: its identity and bytes (a class, not a tuple, so that error
+    trackers, which walk tuples, never show the bytes)."""
 
     __slots__ = ("info", "data")
 
     def __init__(self, info: os.stat_result | None, data: bytes) -> None:
         self.info, self.data = info, data
-
-    def __repr__(self) -> str:
-        return f"<file state: {len(self.data)} bytes>"
 
     def same_file(self, info: os.stat_result) -> bool:
         return self.info is not None and os.path.samestat(info, self.info)
@@ -675,7 +678,7 @@ def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, _Seen |
     if not _rename_over(temp.name, target):
         temp.name = None  # renamed: nothing to remove any more
         return True, None
-    fd = os.open(temp.name, _READ | _O_NOFOLLOW)  # now the displaced old file
+    fd = os.open(temp.name, READ | O_NOFOLLOW)  # now the displaced old file
     try:
         displaced = _Seen(os.fstat(fd), _read_all(fd))
     finally:
@@ -689,7 +692,7 @@ def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, _Seen |
 
 def _empty(name: str) -> None:
     with contextlib.suppress(OSError):
-        fd = os.open(name, os.O_WRONLY | _O_CLOEXEC | _O_NOFOLLOW | _O_NONBLOCK)
+        fd = os.open(name, os.O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         try:
             os.ftruncate(fd, 0)
         finally:
@@ -731,7 +734,7 @@ def _exchange(source: str, target: str) -> bool:
 
 def _still(target: str, seen: _Seen) -> bool:
     try:
-        fd = os.open(target, _READ | _O_NOFOLLOW)
+        fd = os.open(target, READ | O_NOFOLLOW)
     except (FileNotFoundError, OSError):
         return False
     try:
@@ -781,34 +784,31 @@ class _Temp:
         for _ in range(100):
             self.name = self.prefix + os.urandom(6).hex()
             try:  # 0600: right for a new env file; an old file's mode is copied
-                self.fd = os.open(self.name, os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_BINARY
-                                  | _O_CLOEXEC | _O_NOFOLLOW, 0o600)
+                self.fd = os.open(self.name, os.O_RDWR | os.O_CREAT | os.O_EXCL | O_BINARY
+                                  | O_CLOEXEC | O_NOFOLLOW, 0o600)
             except FileExistsError:
                 self.name = None
                 continue
             except OSError:
                 self.name = None
                 raise
-            if _WINDOWS or (_try_flock(self.fd) and _same_inode(self.name, self.fd)):
+            if WINDOWS or (_try_flock(self.fd) and _same_inode(self.name, self.fd)):
                 return
             os.close(self.fd)  # removed by another run's clean-up just now
             self.fd = None
         raise OSError(errno.EEXIST, "cannot create a temporary file")
-
-    def __repr__(self) -> str:
-        return f"<temporary file {self.name!r}>"
 
     def write(self, data: bytes, like: os.stat_result | None, source: int | None) -> None:
         """Write ``data`` with the owner, group, mode and extended attributes of
         ``like`` (open as ``source``), and fsync it."""
         if self.fd is None:  # Windows: closed after the last write
             assert self.name is not None
-            self.fd = os.open(self.name, os.O_RDWR | _O_BINARY)
+            self.fd = os.open(self.name, os.O_RDWR | O_BINARY)
         fd = self.fd
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
         write_all(fd, data)
-        if like is not None and not _WINDOWS:
+        if like is not None and not WINDOWS:
             if (like.st_uid, like.st_gid) != (os.fstat(fd).st_uid, os.fstat(fd).st_gid):
                 os.fchown(fd, like.st_uid, like.st_gid)  # checked beforehand that it may
             if source is not None and hasattr(os, "listxattr"):
@@ -821,7 +821,7 @@ class _Temp:
                             raise
             os.fchmod(fd, stat.S_IMODE(like.st_mode))
         os.fsync(fd)
-        if _WINDOWS:  # Windows cannot rename an open file
+        if WINDOWS:  # Windows cannot rename an open file
             self.fd = None
             os.close(fd)
 
@@ -879,10 +879,10 @@ def _remove_stale_temp_files(folder: str, target: str) -> None:
     for name in names:
         path = os.path.join(folder, name)
         try:
-            if _WINDOWS:
+            if WINDOWS:
                 os.unlink(path)
                 continue
-            fd = os.open(path, _READ | _O_NOFOLLOW)
+            fd = os.open(path, READ | O_NOFOLLOW)
         except OSError:
             continue
         try:
@@ -929,13 +929,13 @@ class _Lock:
         fails if another program creates it first)."""
         self.release_file()
         deadline = time.monotonic() + self.timeout
-        if _WINDOWS:
+        if WINDOWS:
             if self.sidecar is None:
-                fd = os.open(self.target + ".lock", os.O_RDWR | os.O_CREAT | _O_BINARY, 0o600)
+                fd = os.open(self.target + ".lock", os.O_RDWR | os.O_CREAT | O_BINARY, 0o600)
                 self.sidecar = fd
                 self._wait(fd, deadline)
             try:
-                fd = os.open(self.target, _READ)
+                fd = os.open(self.target, READ)
             except FileNotFoundError:
                 return None
             try:
@@ -946,7 +946,7 @@ class _Lock:
                 os.close(fd)
         while True:
             try:
-                fd = os.open(self.target, _READ | _O_NOFOLLOW)
+                fd = os.open(self.target, READ | O_NOFOLLOW)
             except FileNotFoundError:
                 return None
             except OSError as error:
@@ -1001,10 +1001,7 @@ class _Lock:
             fd, self.sidecar = self.sidecar, None
             if fd is not None:
                 os.close(fd)  # releases msvcrt's lock
-                try:
-                    os.unlink(self.target + ".lock")  # fails while another run has it open
-                except OSError:
-                    pass
+                remove_quietly(self.target + ".lock")  # fails while another run has it open
 
 
 # -- errors ----------------------------------------------------------------
