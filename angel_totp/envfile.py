@@ -35,6 +35,7 @@ from .safefile import (
     fsync_folder,
     mount_point,
     remove_quietly,
+    strerror,
     write_all,
 )
 from .safefile import try_lock as _try_flock  # a module global: tests replace it
@@ -1009,9 +1010,8 @@ class _Lock:
 def _os_error(action: str, shown: str, error: OSError, folder: str | None = None
               ) -> EnvFileError:
     code = error.errno
-    text = (error.strerror or error.__class__.__name__).lower()
     where = shown if folder is None else f"{shown} (in its folder {folder})"
-    message = f"cannot {action} {where}: {text}"
+    message = f"cannot {action} {where}: {strerror(error)}"
     reason, hint = {
         errno.EACCES: ("permission", f"check the permissions of {shown} and its folder"),
         errno.EPERM: ("permission", f"check the permissions of {shown} and its folder"),

@@ -17,6 +17,11 @@ _LOCK_BUSY = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK}
 _WINDOWS_LOCK_OFFSET = 1 << 30  # msvcrt locks bytes: one far from any content
 
 
+def strerror(error: OSError) -> str:
+    """What went wrong, in words fit for a message: ``permission denied``."""
+    return (error.strerror or type(error).__name__).lower()
+
+
 def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     del data  # a tracker shows a memoryview's address, never its bytes

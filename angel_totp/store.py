@@ -34,6 +34,7 @@ from .safefile import (
     fsync_folder,
     mount_point,
     remove_quietly,
+    strerror,
     try_lock,
     unlock,
     write_all,
@@ -317,7 +318,7 @@ def _save(path: str, session: Session, api_key: Hidden, step: int | None) -> Non
         remove_quietly(path if replaced else temporary)  # the caller logs this session out
         if isinstance(error, OSError):
             raise SessionStoreError(f"the session store {path} could not be written "
-                                    f"({_reason(error)})", "check the disk and the folder's "
+                                    f"({strerror(error)})", "check the disk and the folder's "
                                     "permissions, or name another store", path=path) from None
         raise
 
@@ -457,13 +458,9 @@ def _unusable(path: str, error: OSError, store: str | None = None) -> SessionSto
         return SessionStoreError(f"the session store {path} is a symbolic link",
                                  "name the file itself, or remove the link",
                                  path=store or path, reason="not_a_file")
-    return SessionStoreError(f"the session store {path} cannot be used ({_reason(error)})",
+    return SessionStoreError(f"the session store {path} cannot be used ({strerror(error)})",
                              "check its owner and permissions, or name another store",
                              path=store or path, reason="io")
-
-
-def _reason(error: OSError) -> str:
-    return (error.strerror or type(error).__name__).lower()
 
 
 # The lock.
