@@ -33,6 +33,7 @@ from .safefile import (
     WINDOWS,
     append_only_or_immutable,
     fsync_folder,
+    lock_by,
     mount_point,
     remove_quietly,
     strerror,
@@ -915,15 +916,11 @@ class _Lock:
         self.sidecar: int | None = None  # Windows
 
     def _wait(self, fd: int, deadline: float) -> None:
-        pause = 0.005
-        while not _try_flock(fd):
-            if time.monotonic() >= deadline:
-                raise EnvFileError(
-                    f"{self.shown} is locked by another program for over {self.timeout:g} s",
-                    hint=f"wait for the other update of {self.shown} to finish, then try "
-                         f"again ({_UNTOUCHED})", path=self.shown, reason="locked")
-            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-            pause = min(pause * 2, 0.05)
+        if not lock_by(fd, deadline, _try_flock):
+            raise EnvFileError(
+                f"{self.shown} is locked by another program for over {self.timeout:g} s",
+                hint=f"wait for the other update of {self.shown} to finish, then try "
+                     f"again ({_UNTOUCHED})", path=self.shown, reason="locked")
 
     def acquire_and_read(self) -> _Seen | None:
         """Lock the file and read it; None when it does not exist (creating it then

@@ -6,6 +6,8 @@ import errno
 import os
 import re
 import sys
+import time
+from collections.abc import Callable
 
 WINDOWS = sys.platform == "win32"
 O_BINARY = getattr(os, "O_BINARY", 0)
@@ -61,6 +63,18 @@ def try_lock(fd: int) -> bool:
         if error.errno in _LOCK_BUSY:
             return False
         raise
+    return True
+
+
+def lock_by(fd: int, deadline: float, attempt: Callable[[int], bool] = try_lock) -> bool:
+    """Take the lock on ``fd``, trying until ``time.monotonic()`` reaches ``deadline``;
+    False if another process held it all along."""
+    pause = 0.005
+    while not attempt(fd):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        pause = min(pause * 2, 0.05)
     return True
 
 

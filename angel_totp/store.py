@@ -32,10 +32,10 @@ from .safefile import (
     WINDOWS,
     append_only_or_immutable,
     fsync_folder,
+    lock_by,
     mount_point,
     remove_quietly,
     strerror,
-    try_lock,
     unlock,
     write_all,
 )
@@ -60,7 +60,6 @@ DAY_S = 24 * 3600
 MAX_STORE_BYTES = 64 * 1024
 LOCK_SUFFIX = ".lock"
 STATE_FOLDER = __name__.partition(".")[0].replace("_", "-")  # the project's name: angel-totp
-_POLL_S = 0.02
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
@@ -486,14 +485,11 @@ class _Lock:
             raise _unusable(self.path, error, self.store) from None
         try:
             _check_file(self.path, os.fstat(self.fd), self.store)
-            deadline = time.monotonic() + self.wait
-            while not try_lock(self.fd):
-                if time.monotonic() >= deadline:
-                    raise SessionStoreError(
-                        f"the session store {self.store} stayed locked for {self.wait:g} s "
-                        f"by {self._holder()}", "that process is logging in or is stuck: "
-                        "try again, or end it", path=self.store, reason="locked")
-                time.sleep(_POLL_S)
+            if not lock_by(self.fd, time.monotonic() + self.wait):
+                raise SessionStoreError(
+                    f"the session store {self.store} stayed locked for {self.wait:g} s "
+                    f"by {self._holder()}", "that process is logging in or is stuck: "
+                    "try again, or end it", path=self.store, reason="locked")
             fields = self._content().split()
             self.spent = int(fields[1]) if len(fields) == 2 and fields[1].isdigit() else None
             self.record(self.spent)
