@@ -35,6 +35,7 @@ from .safefile import (
     fsync_folder,
     lock_by,
     mount_point,
+    read_start,
     remove_quietly,
     strerror,
     write_all,
@@ -180,7 +181,7 @@ def _read_bounded(shown: str, fd: int) -> _Seen:
     info = os.fstat(fd)
     _need_regular(shown, info)
     if info.st_size <= MAX_SIZE:
-        found = _Seen(info, _read_all(fd))
+        found = _Seen(info, read_start(fd, MAX_SIZE))
         if len(found.data) <= MAX_SIZE:
             return found
     raise EnvFileError(f"{shown} is larger than {MAX_SIZE >> 20} MiB; not an env file?",
@@ -682,7 +683,7 @@ def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, _Seen |
         return True, None
     fd = os.open(temp.name, READ | O_NOFOLLOW)  # now the displaced old file
     try:
-        displaced = _Seen(os.fstat(fd), _read_all(fd))
+        displaced = _Seen(os.fstat(fd), read_start(fd, MAX_SIZE))
     finally:
         os.close(fd)
     try:
@@ -742,7 +743,7 @@ def _still(target: str, seen: _Seen) -> bool:
     try:
         before = os.fstat(fd)
         if not seen.same_file(before) or before.st_size != len(seen.data) \
-                or _read_all(fd) != seen.data:
+                or read_start(fd, MAX_SIZE) != seen.data:
             return False
         after = os.stat(target, follow_symlinks=False)  # replaced while compared?
         return seen.same_file(after) and after.st_mtime_ns == before.st_mtime_ns
@@ -755,14 +756,8 @@ def _changed_after(fd: int, seen: _Seen) -> _Seen | None:
     info = os.fstat(fd)
     if seen.same_state(info):
         return None
-    now = _Seen(info, _read_all(fd))
+    now = _Seen(info, read_start(fd, MAX_SIZE))
     return None if now.data == seen.data else now
-
-
-def _read_all(fd: int) -> bytes:
-    os.lseek(fd, 0, os.SEEK_SET)
-    with open(fd, "rb", buffering=0, closefd=False) as handle:
-        return handle.read(MAX_SIZE + 1)
 
 
 def _same_inode(path: str, fd: int) -> bool:
@@ -978,7 +973,7 @@ class _Lock:
 
     def verify(self, written: bytes) -> None:
         if self.fd is not None:
-            data = _read_all(self.fd)
+            data = read_start(self.fd, MAX_SIZE)
         else:
             with open(self.target, "rb") as handle:
                 data = handle.read(len(written) + 1)

@@ -24,6 +24,13 @@ def strerror(error: OSError) -> str:
     return (error.strerror or type(error).__name__).lower()
 
 
+def read_start(fd: int, limit: int) -> bytes:
+    """The file from its start, ``limit`` + 1 bytes at most (one more tells it is over)."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    with open(fd, "rb", buffering=0, closefd=False) as handle:
+        return handle.read(limit + 1)
+
+
 def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     del data  # a tracker shows a memoryview's address, never its bytes

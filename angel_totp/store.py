@@ -34,6 +34,7 @@ from .safefile import (
     fsync_folder,
     lock_by,
     mount_point,
+    read_start,
     remove_quietly,
     strerror,
     unlock,
@@ -288,8 +289,7 @@ def _read(path: str) -> StoredSession | None:
         raise _unusable(path, error) from None
     try:
         _check_file(path, os.fstat(fd), path)
-        with open(fd, "rb", closefd=False) as file:
-            return _parsed(file.read(MAX_STORE_BYTES + 1))
+        return _parsed(read_start(fd, MAX_STORE_BYTES))
     except SessionStoreError:
         raise
     except OSError as error:
