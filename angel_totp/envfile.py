@@ -738,7 +738,7 @@ def _exchange(source: str, target: str) -> bool:
 def _still(target: str, seen: _Seen) -> bool:
     try:
         fd = os.open(target, READ | O_NOFOLLOW)
-    except (FileNotFoundError, OSError):
+    except OSError:
         return False
     try:
         before = os.fstat(fd)
@@ -840,10 +840,8 @@ class _Temp:
 
     def remove_name(self) -> None:
         if self.name is not None:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.name)
-            except FileNotFoundError:
-                pass
             self.name = None  # only now: an interrupt above leaves it for remove()
 
     def remove(self) -> None:
@@ -852,10 +850,8 @@ class _Temp:
             if fd is not None:
                 os.close(fd)
         finally:
-            try:
+            with contextlib.suppress(OSError):  # must not hide the error being raised
                 self.remove_name()
-            except OSError:
-                pass  # must not hide the error being raised
 
 
 def _temp_prefix(target: str) -> str:
@@ -875,27 +871,21 @@ def _remove_stale_temp_files(folder: str, target: str) -> None:
         return
     for name in names:
         path = os.path.join(folder, name)
-        try:
-            if WINDOWS:
-                os.unlink(path)
-                continue
-            fd = os.open(path, READ | O_NOFOLLOW)
-        except OSError:
+        if WINDOWS:
+            remove_quietly(path)
             continue
-        try:
-            if _try_flock(fd) and _same_inode(path, fd):
-                os.unlink(path)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        with contextlib.suppress(OSError):
+            fd = os.open(path, READ | O_NOFOLLOW)
+            try:
+                if _try_flock(fd) and _same_inode(path, fd):
+                    os.unlink(path)
+            finally:
+                os.close(fd)
 
 
 def _fsync_folder(folder: str) -> None:
-    try:
+    with contextlib.suppress(OSError):  # the write is done: a folder may refuse (0333)
         fsync_folder(folder)
-    except OSError:  # the write is done: a folder that cannot be opened (0333) or synced
-        pass
 
 
 # -- locking ---------------------------------------------------------------

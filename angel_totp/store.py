@@ -9,6 +9,7 @@ key: never the key, the PIN, the secret or a code.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import os
@@ -330,15 +331,13 @@ def _temporary(path: str) -> str:
 
 def _forget(path: str, session: Session) -> None:
     """After a logout: remove the store if it still holds this session (not a newer one)."""
-    try:
-        with _Lock(path, LOGOUT_AFTER_INTERRUPT_S):
-            stored = _read(path)
-            if stored is not None and hmac.compare_digest(
-                    stored.jwt.reveal().encode(), str(session.jwt_token).encode()):
-                os.unlink(path)
-                fsync_folder(os.path.dirname(path))
-    except OSError:  # a logout never raises; the ended session fails its next check
-        pass
+    # A logout never raises: the ended session fails its next check.
+    with contextlib.suppress(OSError), _Lock(path, LOGOUT_AFTER_INTERRUPT_S):
+        stored = _read(path)
+        if stored is not None and hmac.compare_digest(
+                stored.jwt.reveal().encode(), str(session.jwt_token).encode()):
+            os.unlink(path)
+            fsync_folder(os.path.dirname(path))
 
 
 def _shared(session: Session, path: str) -> Session:
