@@ -914,17 +914,15 @@ class _Lock:
         deadline = time.monotonic() + self.timeout
         if WINDOWS:
             if self.sidecar is None:
-                fd = os.open(self.target + ".lock", os.O_RDWR | os.O_CREAT | O_BINARY, 0o600)
-                self.sidecar = fd
-                self._wait(fd, deadline)
+                self.sidecar = os.open(self.target + ".lock", os.O_RDWR | os.O_CREAT | O_BINARY,
+                                       0o600)
+                self._wait(self.sidecar, deadline)
             try:
                 fd = os.open(self.target, READ)
             except FileNotFoundError:
                 return None
             try:
-                found = _read_bounded(self.shown, fd)
-                _check_file(self.shown, self.target, found.info)  # type: ignore[arg-type]
-                return found
+                return self._checked(fd)
             finally:
                 os.close(fd)
         while True:
@@ -944,14 +942,16 @@ class _Lock:
                 self._wait(fd, deadline)
                 if _same_inode(self.target, fd):
                     self.fd, fd = fd, -1
-                    found = _read_bounded(self.shown, self.fd)
-                    # Checked again, now that it is held.
-                    _check_file(self.shown, self.target, found.info)  # type: ignore[arg-type]
-                    return found
+                    return self._checked(self.fd)  # checked again, now that it is held
             finally:
                 if fd >= 0:
                     os.close(fd)
             # Replaced while we waited: lock the new file.
+
+    def _checked(self, fd: int) -> _Seen:
+        found = _read_bounded(self.shown, fd)
+        _check_file(self.shown, self.target, found.info)  # type: ignore[arg-type]
+        return found
 
     def stat(self) -> os.stat_result:
         return os.fstat(self.fd) if self.fd is not None else os.stat(self.target)
@@ -991,21 +991,23 @@ class _Lock:
 
 def _os_error(action: str, shown: str, error: OSError, folder: str | None = None
               ) -> EnvFileError:
-    code = error.errno
     where = shown if folder is None else f"{shown} (in its folder {folder})"
     message = f"cannot {action} {where}: {strerror(error)}"
+    permission = ("permission", f"check the permissions of {shown} and its folder")
+    mounted = ("mount", "a mounted file cannot be replaced: mount its folder instead")
+    full = ("io", "free some space on that disk")
     reason, hint = {
-        errno.EACCES: ("permission", f"check the permissions of {shown} and its folder"),
-        errno.EPERM: ("permission", f"check the permissions of {shown} and its folder"),
+        errno.EACCES: permission,
+        errno.EPERM: permission,
         errno.EROFS: ("read_only", "the filesystem is mounted read-only"),
         errno.ENOTDIR: ("no_folder", "check the folders in the path"),
         errno.EISDIR: ("not_a_file", "give the path of a .env file"),
         errno.ENOENT: ("missing", "check the path"),
-        errno.ENOSPC: ("io", "free some space on that disk"),
-        errno.EBUSY: ("mount", "a mounted file cannot be replaced: mount its folder instead"),
-        errno.EXDEV: ("mount", "a mounted file cannot be replaced: mount its folder instead"),
+        errno.ENOSPC: full,
+        getattr(errno, "EDQUOT", errno.ENOSPC): full,
+        errno.EBUSY: mounted,
+        errno.EXDEV: mounted,
         errno.ENAMETOOLONG: ("not_a_file", "give a shorter path"),
-    }.get(code or 0, ("io", "")) if code != getattr(errno, "EDQUOT", -1) else (
-        "io", "free some space on that disk")
+    }.get(error.errno or 0, ("io", ""))
     hint = f"{hint}; {_UNTOUCHED}" if hint else _UNTOUCHED
     return EnvFileError(message, hint=hint, path=shown, reason=reason)
