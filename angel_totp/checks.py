@@ -1,9 +1,5 @@
-"""The checks of the Python API's arguments, one home for each.
-
-Every bad argument, whatever its type, is an
-:class:`~angel_totp.errors.InvalidInputError` naming the parameter (never
-an ``AttributeError`` or ``TypeError``), and never shows the value.
-"""
+"""The checks of the Python API's arguments, one home for each: a bad argument of
+any type is an :class:`~angel_totp.errors.InvalidInputError` naming it, never its value."""
 
 from __future__ import annotations
 
@@ -25,7 +21,6 @@ def _number(value: object) -> float | None:
 
 
 def check_timeout(value: object, what: str = "timeout") -> float:
-    """Seconds above 0, finite; ``True`` and text are refused."""
     number = _number(value)
     if number is None or number <= 0:
         raise InvalidInputError(f"{what} must be a number of seconds above 0",
@@ -34,7 +29,6 @@ def check_timeout(value: object, what: str = "timeout") -> float:
 
 
 def check_seconds(value: object, what: str) -> float:
-    """Seconds from 0 up, finite; ``True`` and text are refused."""
     number = _number(value)
     if number is None or number < 0:
         raise InvalidInputError(f"{what} must be a number of seconds, 0 or more", what=what)
@@ -42,7 +36,6 @@ def check_seconds(value: object, what: str) -> float:
 
 
 def check_min_validity(value: object, period: int = 30, what: str = "min_validity") -> float:
-    """Seconds a code must still be valid: from 0 to ``period - 1``."""
     number = _number(value)
     if number is None or number < 0:
         raise InvalidInputError(f"{what} must be a number of seconds from 0 to {period - 1}",
@@ -86,13 +79,11 @@ def check_environ(value: object, what: str = "environ") -> Mapping[str, str]:
 
 
 def check_text(value: object, what: str) -> str:
-    """A value given as text (a setting, a parameter); its value is never shown."""
     if not isinstance(value, str):
         raise InvalidInputError(f"{what} must be text", what=what)
     return value
 
 
 def check_function(value: object, what: str) -> None:
-    """Something to call (a clock, ``sleep``, a callback)."""
     if not callable(value):
         raise InvalidInputError(f"{what} must be a function", what=what)

@@ -18,15 +18,11 @@ from email.utils import parsedate_to_datetime
 from typing import NamedTuple
 
 WARN_OFFSET_S = 10.0
-# The last Date a code can be made for: 9999-12-30, a day before the codes end.
-LAST_DATE = 253402214400
+LAST_DATE = 253402214400  # 9999-12-30: a day before the codes end
 
 
 class ClockOffset(NamedTuple):
-    """Local clock minus Angel One's, in seconds: somewhere in [low, high].
-
-    ``estimate`` is the middle of the bound, ``uncertainty`` its half-width.
-    """
+    """Local clock minus Angel One's, in seconds: somewhere in [low, high]."""
 
     low: float
     high: float
@@ -40,11 +36,7 @@ class ClockOffset(NamedTuple):
         return (self.high - self.low) / 2
 
     def server_now(self) -> float:
-        """Angel One's time now, as best known: this machine's clock minus the estimate.
-
-        With ``uncertainty``, what :func:`~angel_totp.fresh_code` needs to
-        make a code for Angel One's clock.
-        """
+        """Angel One's time now, as best known (with ``uncertainty``, for ``fresh_code``)."""
         return time.time() - self.estimate
 
     def is_far_off(self, limit: float = WARN_OFFSET_S) -> bool:

@@ -1,11 +1,8 @@
 """Codes and time: the code for an instant, how long it lasts, a fresh one.
 
-A code is valid from the start of its time step to the start of the next.
-Angel One's login needs the code to still be valid when the request lands,
-so :func:`fresh_code` refuses to hand out one that is about to expire and
-waits for the next step instead; given how uncertain the clock is (for
-example Angel One's clock measured over the network), it hands out a code
-only if that holds at both ends of the uncertainty.
+Angel One's login needs the code still valid when the request lands, so
+:func:`fresh_code` waits for the next step rather than hand out one about to
+expire, at both ends of the clock's uncertainty.
 """
 
 from __future__ import annotations
@@ -34,11 +31,9 @@ _WAIT_MARGIN = 0.05  # past a step boundary, so that the clock is surely in the 
 class Code(NamedTuple):
     """One TOTP code and the window in which it is valid.
 
-    ``otp`` is the code inside a :class:`~angel_totp.hidden.Hidden` (a code
-    logs in for as long as it is valid); :attr:`totp` gives its text
-    (``"123456"``). ``at`` is the instant it was made for; ``valid_from``
-    and ``valid_until`` the start of its time step and of the next one (Unix
-    seconds); ``period``, ``digits`` and ``algorithm`` those of the secret.
+    Made for the instant ``at``, valid from ``valid_from`` until ``valid_until``
+    (Unix seconds). ``otp`` is :class:`~angel_totp.hidden.Hidden` (a code logs
+    in while valid); :attr:`totp` gives its text.
     """
 
     otp: Hidden
@@ -65,13 +60,9 @@ class Code(NamedTuple):
         return math.floor(self.seconds_left)
 
     def valid_until_iso(self) -> str:
-        """``valid_until`` in ISO 8601, UTC, e.g. ``"2005-03-18T01:58:30Z"``.
-
-        The code of the very last step (made for 9999-12-31T23:59:59Z or
-        just before) expires at the start of year 10000, which four-digit
-        ISO 8601 years cannot write: that one says ``9999-12-31T23:59:59Z``,
-        one second early, so it never overstates how long the code lasts.
-        """
+        """``valid_until`` in ISO 8601, UTC, e.g. ``"2005-03-18T01:58:30Z"``; the very
+        last step's says ``9999-12-31T23:59:59Z``, a second early (year 10000 has no
+        ISO 8601 form), so that it never overstates how long the code lasts."""
         from datetime import datetime, timezone
         moment = datetime.fromtimestamp(min(self.valid_until, MAX_TIME), tz=timezone.utc)
         return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -89,12 +80,8 @@ class Code(NamedTuple):
 
 
 def code_at(secret: TotpSecret | str | Hidden, when: float) -> Code:
-    """The code valid at Unix time ``when``.
-
-    ``secret`` is a :class:`~angel_totp.secret.TotpSecret` or any text
-    :func:`~angel_totp.secret.parse_secret` accepts (also inside a
-    :class:`~angel_totp.hidden.Hidden`). ``when`` is from 1970 to
-    9999-12-31T23:59:59Z. Raises
+    """The code valid at Unix time ``when`` (1970 to 9999-12-31T23:59:59Z), for what
+    :func:`~angel_totp.secret.parse_secret` accepts. Raises
     :class:`~angel_totp.errors.InvalidSecretError` or
     :class:`~angel_totp.errors.InvalidInputError` (``what="time"``).
     """
@@ -133,29 +120,19 @@ def fresh_code(
 ) -> Code:
     """The current code, valid for at least ``min_validity`` more seconds.
 
-    ``secret`` may be a :class:`~angel_totp.secret.TotpSecret` or any text
-    :func:`~angel_totp.secret.parse_secret` accepts (base32 with spaces, an
-    otpauth URI...). ``min_validity=0`` never waits.
+    ``secret`` is what :func:`~angel_totp.secret.parse_secret` accepts;
+    ``min_validity=0`` never waits. ``clock()`` gives the time the code is for;
+    ``uncertainty`` is how far off it may be either way: the code must be the
+    same at both ends and have ``min_validity`` left at the later one.
+    Otherwise this calls ``on_wait(current_code, seconds_to_wait)``, then
+    ``sleep(seconds_to_wait)`` once, to just past the next code's start.
 
-    ``clock()`` gives the time the code is for (default: this machine's).
-    When it is an estimate of another clock (Angel One's, measured over the
-    network), ``uncertainty`` says how far off it may be, in seconds either
-    way: a code is handed out only if it is the same code at ``clock() -
-    uncertainty`` and at ``clock() + uncertainty``, and still has
-    ``min_validity`` seconds left at the latter.
-
-    When no code qualifies yet, this calls ``on_wait(current_code,
-    seconds_to_wait)``, then ``sleep(seconds_to_wait)`` once, to just past
-    the start of the next code: a code comes after at most one wait.
-
-    Raises :class:`~angel_totp.errors.InvalidSecretError` for a bad secret,
-    and :class:`~angel_totp.errors.InvalidInputError` at once, before any
-    wait, for a ``min_validity`` outside 0 to period - 1 (``what=
-    "min_validity"``) or an ``uncertainty`` that is negative or so large
-    that no code is sure to qualify after one wait (``what="uncertainty"``).
-    If the clock is not past the next code's start after the wait (it was
-    set back, or does not follow ``sleep``), raises
-    :class:`~angel_totp.errors.AngelTotpError` rather than wait again.
+    Raises :class:`~angel_totp.errors.InvalidSecretError` for a bad secret;
+    :class:`~angel_totp.errors.InvalidInputError` before any wait for a
+    ``min_validity`` outside 0 to period - 1 or an ``uncertainty`` that is
+    negative or too large for one wait (``what="uncertainty"``);
+    :class:`~angel_totp.errors.AngelTotpError`, rather than wait again, if the
+    clock is not past the next code's start after the wait.
     """
     secret = hide_secret(secret)  # from here no frame of ours holds the plain text
     secret = parse_secret(secret)
@@ -190,9 +167,8 @@ def fresh_code(
 
 
 def _wait_needed(now: float, period: int, min_validity: float, uncertainty: float) -> float:
-    """0 when the code at ``now`` is the same at both edges of the uncertainty and
-    has ``min_validity`` left at the late one; else the wait until just past the
-    first instant whose whole uncertainty lies in the next step."""
+    """0 when the code at ``now`` qualifies; else the wait until just past the first
+    instant whose whole uncertainty lies in the next step."""
     early, late = now - uncertainty, now + uncertainty
     step = math.floor(early / period)
     if math.floor(late / period) == step and (step + 1) * period - late >= min_validity:
@@ -211,12 +187,9 @@ def _check_time(when: object) -> float:
 
 
 def parse_when(text: str) -> float:
-    """Unix seconds from ``1111111109``, ``1111111109.5`` or ISO 8601 with a zone.
-
-    From 1970-01-01 to 9999-12-31T23:59:59Z. Raises
-    :class:`~angel_totp.errors.InvalidInputError` (``what="time"``), whose
-    hint says so when the number looks like milliseconds (or micro- or
-    nanoseconds) rather than seconds.
+    """Unix seconds from ``1111111109``, ``1111111109.5`` or ISO 8601 with a zone,
+    1970 to 9999. Raises :class:`~angel_totp.errors.InvalidInputError`
+    (``what="time"``), whose hint says so when the number looks like milliseconds.
     """
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         return _check_time(text)

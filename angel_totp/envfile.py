@@ -1,30 +1,17 @@
 """Reading an env file as the installed python-dotenv reads it, and rewriting keys in it.
 
-Reading: the file is parsed by python-dotenv's own parser
-(``dotenv.parser.parse_stream``), on the text as ``load_dotenv()`` sees it
-(universal newlines, a byte-order mark kept), and ``${VAR}`` is expanded
-with ``dotenv.variables``, the environment first, as ``load_dotenv()``
-does, in linear time. A file over 1 MiB, with more lines than dotenv reads
-in a second, or with runs of spaces its patterns take quadratic time on, is
-refused before dotenv sees it.
-
-Rewriting (``update_env_file``): only the value token of each statement of
-the keys set changes (each ``Binding.original`` is the statement's exact
-text); every other byte stays. The result is parsed back and must hold
-exactly the old values with the new ones. The file is locked (``flock`` on
-the file itself; a ``.lock`` beside it on Windows), the values are chosen
-under the lock (``compute``), the new text goes to a temporary file in the
-same folder with the old file's owner, group, mode and extended attributes
-(POSIX ACLs included), is fsynced, and takes the old file's place; on Linux
-by ``renameat2(RENAME_EXCHANGE)``, so that a change another program makes in
-the last instant before the swap is seen in the displaced file and redone.
-A symlink present from the start is written through; one the kernel would
-refuse to follow (``fs.protected_symlinks``), or one that appears during the
-run, is not followed.
+Reading uses dotenv's own parser and ``${VAR}`` expansion (in linear time);
+a file dotenv would take seconds on is refused before dotenv sees it.
+Rewriting changes only the value token of each statement of the keys set,
+checks the result by parsing it back, and replaces the file atomically under
+its lock, keeping owner, group, mode and extended attributes. On Linux the
+swap is ``renameat2(RENAME_EXCHANGE)``, so that a change another program
+makes in the last instant before it is seen in the displaced file and redone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -37,12 +24,28 @@ from typing import TYPE_CHECKING, NamedTuple, Union
 
 from .errors import EnvFileError
 from .hidden import Hidden
+from .safefile import (
+    O_BINARY,
+    O_CLOEXEC,
+    O_NOFOLLOW,
+    O_NONBLOCK,
+    READ,
+    WINDOWS,
+    append_only_or_immutable,
+    fsync_folder,
+    lock_by,
+    mount_point,
+    read_start,
+    remove_quietly,
+    strerror,
+    write_all,
+)
+from .safefile import try_lock as _try_flock  # a module global: tests replace it
 
 if TYPE_CHECKING:
     from dotenv.parser import Binding
 
 __all__ = ["EnvFile", "UpdateResult", "read_env_file", "readable_by_others", "can_store",
-           "append_only_or_immutable", "mount_point",
            "check_writable", "update_env_file", "LOCK_TIMEOUT", "MAX_SIZE", "MAX_LINES",
            "EnvFileError"]
 
@@ -53,24 +56,16 @@ MAX_EXPANDED = 4 * MAX_SIZE  # characters of values once ${VAR} is expanded
 MAX_LINES = 20_000  # python-dotenv reads about 50,000 short lines a second
 _MAX_REGEX_STEPS = 50_000_000  # about 0.1 s of dotenv's quadratic patterns
 
-_WINDOWS = sys.platform == "win32"
 _UNTOUCHED = "the file was left untouched"
 _TEMP_MARK = ".totp-tmp-"
-_LOCK_BUSY = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK}
-_O_BINARY = getattr(os, "O_BINARY", 0)
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO would hang an open without it
-_READ = os.O_RDONLY | _O_BINARY | _O_CLOEXEC | _O_NONBLOCK
 
 PathLike = Union[str, "os.PathLike[str]"]
 Compute = Callable[["EnvFile"], "tuple[Mapping[str, str], float]"]
 
 
 def _dotenv(name: str):  # type: ignore[no-untyped-def]
-    """``dotenv.parser`` or ``dotenv.variables`` of the installed python-dotenv,
-    loaded, unless a bot already did, as a private copy without the package's
-    ``__init__`` (which imports logging, tempfile and pathlib: 25 ms of start-up)."""
+    """A module of the installed python-dotenv, loaded without the package's
+    ``__init__`` unless a bot already did (it costs 25 ms of start-up)."""
     module = sys.modules.get("dotenv." + name) or _private.get(name)
     if module is None:
         import importlib
@@ -109,11 +104,9 @@ class EnvFile:
         return f"<EnvFile {self.path!r}: {len(self._bindings)} statements>"
 
     def values(self, environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
-        """Every key's value as ``load_dotenv()`` loads it: ``${VAR}`` expanded
-        with ``environ`` (default ``os.environ``) first, then the file's
-        earlier values. Linear time, where dotenv copies the environment per key.
-        Raises :class:`~angel_totp.errors.EnvFileError` (``too_large``) when the
-        values expand to over :data:`MAX_EXPANDED` characters."""
+        """Every key's value as ``load_dotenv()`` loads it, ``${VAR}`` expanded from
+        ``environ`` (default ``os.environ``), then the file. Raises
+        :class:`~angel_totp.errors.EnvFileError` (``too_large``) past :data:`MAX_EXPANDED`."""
         loaded = _expanded(self._bindings, os.environ if environ is None else environ)
         if loaded is None:  # raised here, where no frame holds a value
             raise EnvFileError(f"{self.path} expands ${{VAR}} to over {MAX_EXPANDED >> 20} MiB "
@@ -134,8 +127,7 @@ class EnvFile:
 
 def _expanded(bindings: list[Binding],
               environ: Mapping[str, str]) -> dict[str, str | None] | None:
-    """The values of ``bindings``, expanded; None past :data:`MAX_EXPANDED` characters
-    (each line can repeat the one before: 3 KB of ``${VAR}`` would make gigabytes)."""
+    # None past MAX_EXPANDED: each line can double the one before.
     from collections import ChainMap
     variables = _dotenv("variables")
     loaded: dict[str, str | None] = {}
@@ -163,7 +155,7 @@ def read_env_file(path: PathLike) -> EnvFile | None:
     """
     shown = _path_text(path)
     try:
-        fd = os.open(shown, _READ)
+        fd = os.open(shown, READ)
     except FileNotFoundError:
         return None
     except OSError as error:
@@ -176,7 +168,7 @@ def read_env_file(path: PathLike) -> EnvFile | None:
         raise _os_error("read", shown, error) from None
     finally:
         os.close(fd)
-    mode = None if _WINDOWS else stat.S_IMODE(found.info.st_mode)  # type: ignore[union-attr]
+    mode = None if WINDOWS else stat.S_IMODE(found.info.st_mode)  # type: ignore[union-attr]
     return _parsed(shown, _decoded(shown, found), mode)
 
 
@@ -186,12 +178,10 @@ def readable_by_others(env_file: EnvFile) -> bool:
 
 
 def _read_bounded(shown: str, fd: int) -> _Seen:
-    """The regular file open as ``fd``; refused unread when it says it is over
-    :data:`MAX_SIZE`, and at most that much + 1 read (it may be growing)."""
     info = os.fstat(fd)
     _need_regular(shown, info)
     if info.st_size <= MAX_SIZE:
-        found = _Seen(info, _read_all(fd))
+        found = _Seen(info, read_start(fd, MAX_SIZE))
         if len(found.data) <= MAX_SIZE:
             return found
     raise EnvFileError(f"{shown} is larger than {MAX_SIZE >> 20} MiB; not an env file?",
@@ -200,7 +190,7 @@ def _read_bounded(shown: str, fd: int) -> _Seen:
 
 
 def _decoded(shown: str, found: _Seen) -> Hidden:
-    """The text (in a frame whose locals a tracker may show: no file text here)."""
+    # Raises where no local holds the file's text.
     try:
         return Hidden(found.data.decode("utf-8"))
     except UnicodeDecodeError as error:
@@ -210,7 +200,6 @@ def _decoded(shown: str, found: _Seen) -> Hidden:
 
 
 def _parsed(shown: str, found: Hidden, mode: int | None) -> EnvFile:
-    """Parse the text; errors are raised here, where no frame holds it as a str."""
     result = _parse_checked(found.reveal())
     if isinstance(result, EnvFile):
         result.path, result.mode = shown, mode
@@ -223,8 +212,7 @@ def _parsed(shown: str, found: Hidden, mode: int | None) -> EnvFile:
 
 
 def _parse_checked(text: str) -> EnvFile | tuple[str, str]:
-    """The text parsed, or why not (returned, not raised, so that the raising
-    frame holds no text)."""
+    # Returns why not, rather than raising, so that the raising frame holds no text.
     if text.count("\n") + text.count("\r") - text.count("\r\n") > MAX_LINES:
         return "too_large", f"has over {MAX_LINES:,} lines"
     if _regex_steps(text) > _MAX_REGEX_STEPS:
@@ -250,9 +238,8 @@ def _regex_steps(text: str) -> int:
 
 
 def _parse(text: str) -> tuple[list[Binding], int]:
-    """dotenv's bindings of ``text`` read as from a file (universal newlines), up to
-    the first it cannot parse, and that one's line (0: none). Stopping there keeps
-    it linear: dotenv scans the rest of the file for each unclosed quote."""
+    """dotenv's bindings up to the first it cannot parse, and that one's line (0: none).
+    Stopping there keeps it linear: dotenv rescans the file for each unclosed quote."""
     bindings: list[Binding] = []
     for binding in _dotenv("parser").parse_stream(io.StringIO(text, newline=None)):
         if binding.error:
@@ -274,9 +261,7 @@ def can_store(value: str, key: str = "TOTP_SECRET") -> bool:
 
 
 def _tokens(key: str, value: str, head: str, tail: str, style: str) -> Iterator[str]:
-    """Ways to write ``value`` that dotenv reads back exactly in the statement
-    ``head + token + tail`` (``key=token`` + tail when there is no head),
-    ``style`` (the old token's quote) first."""
+    """Tokens dotenv reads back as ``value`` in ``head + token + tail``, ``style`` first."""
     variables = _dotenv("variables")
     if any(isinstance(atom, variables.Variable) for atom in variables.parse_variables(value)):
         return
@@ -293,11 +278,8 @@ def _tokens(key: str, value: str, head: str, tail: str, style: str) -> Iterator[
 
 
 def _new_text(text: str, current: EnvFile, values: Mapping[str, Hidden]) -> Hidden | None:
-    """``text`` with ``values`` set, or None when it already holds them.
-
-    Raises :class:`ValueError` (with no text in it) when a value cannot be
-    written so that dotenv reads back every value as expected.
-    """
+    """``text`` with ``values`` set, or None when it already holds them; ValueError
+    (with no text in it) when dotenv would not read every value back as expected."""
     translated = text.replace("\r\n", "\n").replace("\r", "\n")
     # Where the first statement starts: 1.2.4 drops a byte-order mark.
     at = len(translated) - sum(len(binding.original.string) for binding in current._bindings)
@@ -346,7 +328,6 @@ def _new_text(text: str, current: EnvFile, values: Mapping[str, Hidden]) -> Hidd
 
 
 def _edit(binding: Binding, value: str, offset: int) -> tuple[int, int, str]:
-    """Where the value token of ``binding`` is in its statement, and the new token."""
     statement = binding.original.string
     head = _HEAD.match(statement)
     assert head is not None and binding.key is not None
@@ -369,7 +350,6 @@ def _edit(binding: Binding, value: str, offset: int) -> tuple[int, int, str]:
 
 
 def _token_length(rest: str, value: str) -> int:
-    """The length of the value token at the start of ``rest``, read as ``value``."""
     if rest[:1] in ("'", '"'):
         parser = _dotenv("parser")
         try:  # where the installed dotenv's own pattern closes the quote
@@ -384,12 +364,10 @@ def _token_length(rest: str, value: str) -> int:
 # -- checks before writing -------------------------------------------------
 
 def check_writable(path: PathLike) -> None:
-    """Check, changing nothing, everything :func:`update_env_file` needs that can
-    be checked before a value is chosen: the folder exists, files can be created
-    and removed there; the file (a symlink's target), if any, is a regular file
-    with one link, writable, and one whose replacement can keep its owner and
-    group and can take its place (not a mount point). Raises
-    :class:`~angel_totp.errors.EnvFileError`.
+    """Check, changing nothing, what :func:`update_env_file` needs before a value is
+    chosen: files can be created and removed in the folder; the file (a symlink's
+    target), if any, is regular, has one link, is writable, is no mount point, and
+    a copy can keep its owner and group. Raises :class:`~angel_totp.errors.EnvFileError`.
     """
     shown = _path_text(path)
     target = _resolve(shown)
@@ -426,10 +404,8 @@ def _need_regular(shown: str, info: os.stat_result) -> None:
 
 
 def _resolve(shown: str) -> str:
-    """The file to write: the end of ``shown``'s chain of symlinks, as an absolute
-    path. A link the kernel would refuse to follow (``fs.protected_symlinks``: in a
-    sticky folder that others may write, owned by neither this user nor the
-    folder's owner) is refused."""
+    """The absolute end of ``shown``'s chain of symlinks; a link the kernel would
+    refuse to follow (``fs.protected_symlinks``) is refused."""
     path = shown
     try:
         for _ in range(40):
@@ -488,8 +464,6 @@ def _check_folder(shown: str, folder: str) -> None:
 
 
 def _check_file(shown: str, target: str, info: os.stat_result) -> None:
-    """Refuse a file that must not or cannot be replaced, by a copy that keeps
-    who can read it."""
     _need_regular(shown, info)
     if info.st_nlink > 1:
         raise EnvFileError(
@@ -508,7 +482,7 @@ def _check_file(shown: str, target: str, info: os.stat_result) -> None:
         raise EnvFileError(f"cannot write {shown}: it is immutable or append-only",
                            hint=f"check its attributes (lsattr {shown}); {_UNTOUCHED}",
                            path=shown, reason="read_only")
-    if not _WINDOWS and os.geteuid() != 0:
+    if not WINDOWS and os.geteuid() != 0:
         if info.st_uid != os.geteuid():
             raise EnvFileError(
                 f"{shown} belongs to another user; a new copy would belong to you",
@@ -526,66 +500,19 @@ def _check_file(shown: str, target: str, info: os.stat_result) -> None:
             "./.env:/app/.env); it cannot be replaced", hint=f"mount its folder instead "
             f"(-v ./config:/app/config); {_UNTOUCHED}", path=shown, reason="mount")
     try:  # the real answer to "may I write it?", also as root: nothing is truncated
-        os.close(os.open(target, os.O_WRONLY | _O_BINARY | _O_NONBLOCK | _O_CLOEXEC
-                         | _O_NOFOLLOW))
+        os.close(os.open(target, os.O_WRONLY | O_BINARY | O_NONBLOCK | O_CLOEXEC
+                         | O_NOFOLLOW))
     except FileNotFoundError:
         pass  # gone meanwhile: it will be created
     except OSError as error:
         raise _os_error("write", shown, error) from None
 
 
-_APPEND_ONLY_OR_IMMUTABLE = 0x20 | 0x10  # FS_APPEND_FL | FS_IMMUTABLE_FL
-
-
-def append_only_or_immutable(path: str) -> bool:
-    """Whether ``path`` is append-only or immutable (``chattr +a``/``+i``): such a
-    file cannot be replaced, and in such a folder no file can be renamed or removed."""
-    return bool(_attribute_flags(path) & _APPEND_ONLY_OR_IMMUTABLE)
-
-
-def _attribute_flags(path: str) -> int:
-    """Linux's file attributes (``lsattr``); 0 where they cannot be read."""
-    if not sys.platform.startswith("linux"):
-        return 0
-    import array
-    import fcntl
-    try:
-        fd = os.open(path, _READ | _O_NOFOLLOW)
-    except OSError:
-        return 0
-    try:
-        flags = array.array("l", [0])
-        fcntl.ioctl(fd, 0x80086601, flags)  # FS_IOC_GETFLAGS
-        return flags[0]
-    except OSError:
-        return 0
-    finally:
-        os.close(fd)
-
-
-def mount_point(path: str) -> bool:
-    """Whether ``path`` is a mount point (Linux's mountinfo; False elsewhere)."""
-    try:
-        with open("/proc/self/mountinfo", "rb") as handle:
-            table = handle.read()
-    except OSError:
-        return False
-    wanted = os.fsencode(path)
-    for line in table.splitlines():
-        fields = line.split(b" ")
-        if len(fields) > 4 and re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m[1], 8)]),
-                                      fields[4]) == wanted:
-            return True
-    return False
-
-
 # -- updating --------------------------------------------------------------
 
 class UpdateResult(NamedTuple):
-    """What :func:`update_env_file` did: ``written`` holds each key set and its value
-    (from the last ``compute``), ``replaced`` is False when the file already held
-    them; ``target`` is the file written (a symlink's target); ``attempts`` how many
-    times the file was read; ``computes`` how many times ``compute`` ran."""
+    """What :func:`update_env_file` did; ``replaced`` is False when the file already
+    held ``written``; ``attempts`` counts reads of the file, ``computes`` calls."""
 
     path: str
     target: str
@@ -629,19 +556,16 @@ def update_env_file(path: PathLike, compute: Compute, *, lock_timeout: float = L
 
 
 class _Seen:
-    """A file as read: its identity and bytes (which the repr does not show)."""
+    """A file as read: its identity and bytes (a class, not a tuple, so that error
+    trackers, which walk tuples, never show the bytes)."""
 
     __slots__ = ("info", "data")
 
     def __init__(self, info: os.stat_result | None, data: bytes) -> None:
         self.info, self.data = info, data
 
-    def __repr__(self) -> str:
-        return f"<file state: {len(self.data)} bytes>"
-
     def same_file(self, info: os.stat_result) -> bool:
-        return self.info is not None and (info.st_dev, info.st_ino) == (
-            self.info.st_dev, self.info.st_ino)
+        return self.info is not None and os.path.samestat(info, self.info)
 
     def same_state(self, info: os.stat_result) -> bool:
         return self.same_file(info) and (info.st_size, info.st_mtime_ns) == (
@@ -749,14 +673,8 @@ def _rewritten(shown: str, current: EnvFile, values: dict[str, Hidden]) -> _Seen
 
 
 def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, _Seen | None]:
-    """Put ``temp`` in ``target``'s place if the file is still as it was read.
-
-    Returns ``(committed, lost)``: not committed (nothing changed) when another
-    program changed, replaced, created or removed the file since it was read.
-    Where the system can swap two names atomically (Linux), the displaced file
-    is read: if another program put its own version there in the instant before
-    the swap, ``lost`` is that version, to redo the update on.
-    """
+    """Put ``temp`` in ``target``'s place if the file is still as read: ``(committed,
+    lost)``; ``lost`` is what another program wrote in the instant before a swap."""
     if seen is None:
         return temp.create_target(target), None
     if not _still(target, seen):
@@ -765,9 +683,9 @@ def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, _Seen |
     if not _rename_over(temp.name, target):
         temp.name = None  # renamed: nothing to remove any more
         return True, None
-    fd = os.open(temp.name, _READ | _O_NOFOLLOW)  # now the displaced old file
+    fd = os.open(temp.name, READ | O_NOFOLLOW)  # now the displaced old file
     try:
-        displaced = _Seen(os.fstat(fd), _read_all(fd))
+        displaced = _Seen(os.fstat(fd), read_start(fd, MAX_SIZE))
     finally:
         os.close(fd)
     try:
@@ -778,21 +696,16 @@ def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, _Seen |
 
 
 def _empty(name: str) -> None:
-    try:
-        fd = os.open(name, os.O_WRONLY | _O_CLOEXEC | _O_NOFOLLOW | _O_NONBLOCK)
-    except OSError:
-        return
-    try:
-        os.ftruncate(fd, 0)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    with contextlib.suppress(OSError):
+        fd = os.open(name, os.O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        try:
+            os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)
 
 
 def _rename_over(source: str, target: str) -> bool:
-    """Rename ``source`` over ``target``; True when the two were swapped atomically
-    (``source`` then names the old file), False when ``target`` was replaced."""
+    """True when the two were swapped (``source`` then names the old file)."""
     if _exchange(source, target):
         return True
     os.replace(source, target)
@@ -825,15 +738,14 @@ def _exchange(source: str, target: str) -> bool:
 
 
 def _still(target: str, seen: _Seen) -> bool:
-    """Whether ``target`` is still the file ``seen``, with the same bytes."""
     try:
-        fd = os.open(target, _READ | _O_NOFOLLOW)
-    except (FileNotFoundError, OSError):
+        fd = os.open(target, READ | O_NOFOLLOW)
+    except OSError:
         return False
     try:
         before = os.fstat(fd)
         if not seen.same_file(before) or before.st_size != len(seen.data) \
-                or _read_all(fd) != seen.data:
+                or read_start(fd, MAX_SIZE) != seen.data:
             return False
         after = os.stat(target, follow_symlinks=False)  # replaced while compared?
         return seen.same_file(after) and after.st_mtime_ns == before.st_mtime_ns
@@ -842,35 +754,24 @@ def _still(target: str, seen: _Seen) -> bool:
 
 
 def _changed_after(fd: int, seen: _Seen) -> _Seen | None:
-    """The old file if another program wrote into it after the last comparison
-    (seen through the descriptor still open on it), else None."""
+    """The old file if another program wrote into it after the last comparison."""
     info = os.fstat(fd)
     if seen.same_state(info):
         return None
-    now = _Seen(info, _read_all(fd))
+    now = _Seen(info, read_start(fd, MAX_SIZE))
     return None if now.data == seen.data else now
-
-
-def _read_all(fd: int) -> bytes:
-    """The file from its start; :data:`MAX_SIZE` + 1 bytes at most."""
-    os.lseek(fd, 0, os.SEEK_SET)
-    with open(fd, "rb", buffering=0, closefd=False) as handle:
-        return handle.read(MAX_SIZE + 1)
 
 
 def _same_inode(path: str, fd: int) -> bool:
     try:
-        named = os.stat(path, follow_symlinks=False)
+        return os.path.samestat(os.stat(path, follow_symlinks=False), os.fstat(fd))
     except FileNotFoundError:
         return False
-    held = os.fstat(fd)
-    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 class _Temp:
-    """The new file, beside the target until it takes its place. Its name is set
-    before it exists, so that an exception at any point leaves nothing behind;
-    it is locked, so that another run's clean-up of stale ones leaves it alone."""
+    """The new file, beside the target; locked, so that another run's clean-up of
+    stale ones leaves it alone."""
 
     def __init__(self, folder: str, target: str) -> None:
         self.name: str | None = None
@@ -882,36 +783,31 @@ class _Temp:
         for _ in range(100):
             self.name = self.prefix + os.urandom(6).hex()
             try:  # 0600: right for a new env file; an old file's mode is copied
-                self.fd = os.open(self.name, os.O_RDWR | os.O_CREAT | os.O_EXCL | _O_BINARY
-                                  | _O_CLOEXEC | _O_NOFOLLOW, 0o600)
+                self.fd = os.open(self.name, os.O_RDWR | os.O_CREAT | os.O_EXCL | O_BINARY
+                                  | O_CLOEXEC | O_NOFOLLOW, 0o600)
             except FileExistsError:
                 self.name = None
                 continue
             except OSError:
                 self.name = None
                 raise
-            if _WINDOWS or (_try_flock(self.fd) and _same_inode(self.name, self.fd)):
+            if WINDOWS or (_try_flock(self.fd) and _same_inode(self.name, self.fd)):
                 return
             os.close(self.fd)  # removed by another run's clean-up just now
             self.fd = None
         raise OSError(errno.EEXIST, "cannot create a temporary file")
 
-    def __repr__(self) -> str:
-        return f"<temporary file {self.name!r}>"
-
     def write(self, data: bytes, like: os.stat_result | None, source: int | None) -> None:
-        """Write ``data``, with the owner, group, mode and extended attributes of
-        the old file (``like``, open as ``source``), and fsync it."""
+        """Write ``data`` with the owner, group, mode and extended attributes of
+        ``like`` (open as ``source``), and fsync it."""
         if self.fd is None:  # Windows: closed after the last write
             assert self.name is not None
-            self.fd = os.open(self.name, os.O_RDWR | _O_BINARY)
+            self.fd = os.open(self.name, os.O_RDWR | O_BINARY)
         fd = self.fd
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        if like is not None and not _WINDOWS:
+        write_all(fd, data)
+        if like is not None and not WINDOWS:
             if (like.st_uid, like.st_gid) != (os.fstat(fd).st_uid, os.fstat(fd).st_gid):
                 os.fchown(fd, like.st_uid, like.st_gid)  # checked beforehand that it may
             if source is not None and hasattr(os, "listxattr"):
@@ -924,12 +820,12 @@ class _Temp:
                             raise
             os.fchmod(fd, stat.S_IMODE(like.st_mode))
         os.fsync(fd)
-        if _WINDOWS:  # Windows cannot rename an open file
+        if WINDOWS:  # Windows cannot rename an open file
             self.fd = None
             os.close(fd)
 
     def create_target(self, target: str) -> bool:
-        """Put the new file at ``target`` where there is none; False if one appeared."""
+        """False if a file appeared at ``target`` meanwhile."""
         assert self.name is not None
         try:
             os.link(self.name, target)
@@ -946,36 +842,30 @@ class _Temp:
 
     def remove_name(self) -> None:
         if self.name is not None:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.name)
-            except FileNotFoundError:
-                pass
             self.name = None  # only now: an interrupt above leaves it for remove()
 
     def remove(self) -> None:
-        """Close and remove the temporary file (a displaced old file after a swap)."""
         fd, self.fd = self.fd, None
         try:
             if fd is not None:
                 os.close(fd)
         finally:
-            try:
+            with contextlib.suppress(OSError):  # must not hide the error being raised
                 self.remove_name()
-            except OSError:
-                pass  # must not hide the error being raised
 
 
 def _temp_prefix(target: str) -> str:
-    """``.env.totp-tmp-``: hidden, named after its file, cut so that the whole
-    name fits in 255 bytes."""
+    """``.env.totp-tmp-``, cut so that the whole name fits in 255 bytes."""
     name = os.fsencode(os.path.basename(target))
     name = (name if name.startswith(b".") else b"." + name)[:255 - len(_TEMP_MARK) - 12]
     return os.fsdecode(name) + _TEMP_MARK
 
 
 def _remove_stale_temp_files(folder: str, target: str) -> None:
-    """Remove temporary files that killed runs (SIGKILL, power loss) left: a live
-    run holds a lock on its own (on Windows, has it open, which forbids removing it)."""
+    """Remove temporary files killed runs left: a live run holds a lock on its own
+    (on Windows, has it open, which forbids removing it)."""
     prefix = _temp_prefix(target)
     try:
         names = [entry.name for entry in os.scandir(folder) if entry.name.startswith(prefix)]
@@ -983,46 +873,29 @@ def _remove_stale_temp_files(folder: str, target: str) -> None:
         return
     for name in names:
         path = os.path.join(folder, name)
-        try:
-            if _WINDOWS:
-                os.unlink(path)
-                continue
-            fd = os.open(path, _READ | _O_NOFOLLOW)
-        except OSError:
+        if WINDOWS:
+            remove_quietly(path)
             continue
-        try:
-            if _try_flock(fd) and _same_inode(path, fd):
-                os.unlink(path)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        with contextlib.suppress(OSError):
+            fd = os.open(path, READ | O_NOFOLLOW)
+            try:
+                if _try_flock(fd) and _same_inode(path, fd):
+                    os.unlink(path)
+            finally:
+                os.close(fd)
 
 
 def _fsync_folder(folder: str) -> None:
-    """Make the rename durable (POSIX). Nothing here may fail the write: it is done."""
-    if _WINDOWS:
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY | _O_CLOEXEC)
-    except OSError:
-        return  # a folder that may be written but not opened (mode 0333)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems refuse fsync on folders
-    finally:
-        os.close(fd)
+    with contextlib.suppress(OSError):  # the write is done: a folder may refuse (0333)
+        fsync_folder(folder)
 
 
 # -- locking ---------------------------------------------------------------
 
 class _Lock:
-    """The lock on one env file: ``flock`` on the file itself (POSIX); the new
-    file is locked before it takes the old one's place, and a run that locked a
-    file replaced meanwhile starts again on the new one. Windows: a
-    ``<file>.lock`` beside it, which cannot be removed while another run has it open.
-    """
+    """``flock`` on the env file itself (POSIX): the new file is locked before it
+    takes the old one's place, and a run that locked a file replaced meanwhile
+    starts again on the new one. Windows: a ``<file>.lock`` beside it."""
 
     def __init__(self, shown: str, target: str, timeout: float) -> None:
         self.shown, self.target, self.timeout = shown, target, timeout
@@ -1030,39 +903,33 @@ class _Lock:
         self.sidecar: int | None = None  # Windows
 
     def _wait(self, fd: int, deadline: float) -> None:
-        pause = 0.005
-        while not _try_flock(fd):
-            if time.monotonic() >= deadline:
-                raise EnvFileError(
-                    f"{self.shown} is locked by another program for over {self.timeout:g} s",
-                    hint=f"wait for the other update of {self.shown} to finish, then try "
-                         f"again ({_UNTOUCHED})", path=self.shown, reason="locked")
-            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-            pause = min(pause * 2, 0.05)
+        if not lock_by(fd, deadline, _try_flock):
+            raise EnvFileError(
+                f"{self.shown} is locked by another program for over {self.timeout:g} s",
+                hint=f"wait for the other update of {self.shown} to finish, then try "
+                     f"again ({_UNTOUCHED})", path=self.shown, reason="locked")
 
     def acquire_and_read(self) -> _Seen | None:
-        """Lock the file and read it; None when it does not exist (no lock needed:
-        creating it fails if another program creates it first)."""
+        """Lock the file and read it; None when it does not exist (creating it then
+        fails if another program creates it first)."""
         self.release_file()
         deadline = time.monotonic() + self.timeout
-        if _WINDOWS:
+        if WINDOWS:
             if self.sidecar is None:
-                fd = os.open(self.target + ".lock", os.O_RDWR | os.O_CREAT | _O_BINARY, 0o600)
-                self.sidecar = fd
-                self._wait(fd, deadline)
+                self.sidecar = os.open(self.target + ".lock", os.O_RDWR | os.O_CREAT | O_BINARY,
+                                       0o600)
+                self._wait(self.sidecar, deadline)
             try:
-                fd = os.open(self.target, _READ)
+                fd = os.open(self.target, READ)
             except FileNotFoundError:
                 return None
             try:
-                found = _read_bounded(self.shown, fd)
-                _check_file(self.shown, self.target, found.info)  # type: ignore[arg-type]
-                return found
+                return self._checked(fd)
             finally:
                 os.close(fd)
         while True:
             try:
-                fd = os.open(self.target, _READ | _O_NOFOLLOW)
+                fd = os.open(self.target, READ | O_NOFOLLOW)
             except FileNotFoundError:
                 return None
             except OSError as error:
@@ -1077,28 +944,28 @@ class _Lock:
                 self._wait(fd, deadline)
                 if _same_inode(self.target, fd):
                     self.fd, fd = fd, -1
-                    found = _read_bounded(self.shown, self.fd)
-                    # Checked again, now that it is held.
-                    _check_file(self.shown, self.target, found.info)  # type: ignore[arg-type]
-                    return found
+                    return self._checked(self.fd)  # checked again, now that it is held
             finally:
                 if fd >= 0:
                     os.close(fd)
             # Replaced while we waited: lock the new file.
 
+    def _checked(self, fd: int) -> _Seen:
+        found = _read_bounded(self.shown, fd)
+        _check_file(self.shown, self.target, found.info)  # type: ignore[arg-type]
+        return found
+
     def stat(self) -> os.stat_result:
         return os.fstat(self.fd) if self.fd is not None else os.stat(self.target)
 
     def took_place(self, temp: _Temp) -> int | None:
-        """The new file is in place: hold its lock now. Returns the replaced
-        file's descriptor (the caller closes it)."""
+        """Hold the new file's lock; returns the replaced file's descriptor."""
         old, self.fd, temp.fd = self.fd, temp.fd, None
         return old
 
     def verify(self, written: bytes) -> None:
-        """Read the new file back from the disk; it must hold exactly ``written``."""
         if self.fd is not None:
-            data = _read_all(self.fd)
+            data = read_start(self.fd, MAX_SIZE)
         else:
             with open(self.target, "rb") as handle:
                 data = handle.read(len(written) + 1)
@@ -1119,57 +986,30 @@ class _Lock:
             fd, self.sidecar = self.sidecar, None
             if fd is not None:
                 os.close(fd)  # releases msvcrt's lock
-                try:
-                    os.unlink(self.target + ".lock")  # fails while another run has it open
-                except OSError:
-                    pass
-
-
-if sys.platform == "win32":  # pragma: no cover - Windows
-    import msvcrt
-
-    def _try_flock(fd: int) -> bool:
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError as error:
-            if error.errno in _LOCK_BUSY:
-                return False
-            raise
-        return True
-else:
-    import fcntl
-
-    def _try_flock(fd: int) -> bool:
-        """Take the exclusive lock if it is free; False if another holds it."""
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            if error.errno in _LOCK_BUSY:
-                return False
-            raise
-        return True
+                remove_quietly(self.target + ".lock")  # fails while another run has it open
 
 
 # -- errors ----------------------------------------------------------------
 
 def _os_error(action: str, shown: str, error: OSError, folder: str | None = None
               ) -> EnvFileError:
-    code = error.errno
-    text = (error.strerror or error.__class__.__name__).lower()
     where = shown if folder is None else f"{shown} (in its folder {folder})"
-    message = f"cannot {action} {where}: {text}"
+    message = f"cannot {action} {where}: {strerror(error)}"
+    permission = ("permission", f"check the permissions of {shown} and its folder")
+    mounted = ("mount", "a mounted file cannot be replaced: mount its folder instead")
+    full = ("io", "free some space on that disk")
     reason, hint = {
-        errno.EACCES: ("permission", f"check the permissions of {shown} and its folder"),
-        errno.EPERM: ("permission", f"check the permissions of {shown} and its folder"),
+        errno.EACCES: permission,
+        errno.EPERM: permission,
         errno.EROFS: ("read_only", "the filesystem is mounted read-only"),
         errno.ENOTDIR: ("no_folder", "check the folders in the path"),
         errno.EISDIR: ("not_a_file", "give the path of a .env file"),
         errno.ENOENT: ("missing", "check the path"),
-        errno.ENOSPC: ("io", "free some space on that disk"),
-        errno.EBUSY: ("mount", "a mounted file cannot be replaced: mount its folder instead"),
-        errno.EXDEV: ("mount", "a mounted file cannot be replaced: mount its folder instead"),
+        errno.ENOSPC: full,
+        getattr(errno, "EDQUOT", errno.ENOSPC): full,
+        errno.EBUSY: mounted,
+        errno.EXDEV: mounted,
         errno.ENAMETOOLONG: ("not_a_file", "give a shorter path"),
-    }.get(code or 0, ("io", "")) if code != getattr(errno, "EDQUOT", -1) else (
-        "io", "free some space on that disk")
+    }.get(error.errno or 0, ("io", ""))
     hint = f"{hint}; {_UNTOUCHED}" if hint else _UNTOUCHED
     return EnvFileError(message, hint=hint, path=shown, reason=reason)

@@ -1,12 +1,7 @@
-"""One family of errors, so that a bot can catch everything with one clause.
-
-Every error the library raises is an :class:`AngelTotpError`. The leaves are
-also the built-in error a Python programmer would expect: an error about
-input is a ``ValueError``, a missing secret a ``LookupError``, a file error
-an ``OSError``. Messages suit a program: they name parameters and settings,
-never command-line options, and never contain a secret, a PIN, an API key
-or a token. ``hint`` says what to do next, where that helps.
-"""
+"""Every error the library raises is an :class:`AngelTotpError`, and also the
+built-in one a programmer expects (``ValueError``, ``LookupError``, ``OSError``).
+Messages name parameters and settings, never options, never a credential;
+``hint`` says what to do next."""
 
 from __future__ import annotations
 
@@ -24,12 +19,8 @@ class AngelTotpError(Exception):
 
 
 class InvalidInputError(AngelTotpError, ValueError):
-    """A value given to the library is not usable.
-
-    ``what`` names the parameter or setting at fault (``"secret"``,
-    ``"min_validity"``, ``"time"``, ``"ANGEL_PIN"``...), so that a command
-    can reword the message for its own options.
-    """
+    """A value given to the library is not usable. ``what`` names the parameter or
+    setting at fault (``"min_validity"``, ``"ANGEL_PIN"``...), for a command to reword."""
 
     def __init__(self, message: str, hint: str | None = None, *, what: str = "") -> None:
         super().__init__(message, hint)
@@ -44,17 +35,11 @@ class InvalidSecretError(InvalidInputError):
 
 
 class InvalidSettingError(InvalidInputError):
-    """A setting (``ANGEL_PIN``, ``ANGEL_BASE_URL``...) has an unusable value.
-
-    ``what`` is the setting's name; its value is never in the message.
-    """
+    """A setting (``what``: ``ANGEL_PIN``...) has an unusable value, never shown."""
 
 
 class MissingSettingError(AngelTotpError, LookupError):
-    """Settings are set neither in the environment nor in the env file.
-
-    ``names`` lists every missing one, so that all can be fixed at once.
-    """
+    """Settings set neither in the environment nor in the env file: all in ``names``."""
 
     def __init__(self, names: list[str], message: str | None = None,
                  hint: str | None = None) -> None:
@@ -71,11 +56,8 @@ class MissingSecretError(MissingSettingError):
 
 
 class FileError(AngelTotpError, OSError):
-    """A file of ours could not be used; it was left untouched.
-
-    ``path`` is the file. ``reason`` is a stable word a program can test
-    (each subclass lists its own).
-    """
+    """The file ``path`` could not be used, and was left untouched; ``reason`` is a
+    stable word a program can test (each subclass lists its own)."""
 
     def __init__(self, message: str, hint: str | None = None, *, path: str = "",
                  reason: str = "io") -> None:
@@ -96,13 +78,11 @@ class EnvFileError(FileError):
 class LoginError(AngelTotpError):
     """A login, profile or logout did not succeed.
 
-    ``errorcode`` is Angel One's code (``AB1050``...) or one of ours for a
-    failure with no usable answer (``TIMEOUT``, ``DNS``...). ``message`` is
-    what the server said (cleaned of control characters and credentials),
-    ``cause`` one line on what went wrong, ``hint`` what to do next.
-    ``stage`` is the request that failed (``clock``, ``login``, ``profile``),
-    ``clock`` Angel One's clock as measured so far (a ``ClockOffset`` or
-    None), ``proxy_variable`` the proxy setting at fault, if any.
+    ``errorcode`` is Angel One's (``AB1050``...) or ours (``TIMEOUT``...);
+    ``message`` what the server said (cleaned), ``cause`` one line on what went
+    wrong; ``stage`` the request that failed; ``clock`` Angel One's clock as
+    measured so far (a ``ClockOffset`` or None); ``proxy_variable`` the proxy
+    setting at fault, if any.
     """
 
     def __init__(self, errorcode: str, message: str, cause: str, hint: str, *,

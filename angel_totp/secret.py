@@ -1,12 +1,7 @@
-"""The TOTP secret: lenient parsing, precise errors, nothing echoed.
+"""The TOTP secret: every form users paste parses to one :class:`TotpSecret`.
 
-Users paste secrets from a web page, a password manager or a QR-code
-reader, so the same key arrives as ``abcd efgh ...``, ``ABCD-EFGH-...``,
-``ABCDEFGH...====``, with non-breaking spaces from a web page, or as a
-whole ``otpauth://totp/...`` URI. All of them parse to one
-:class:`TotpSecret`. Every error says what is wrong and where, but never
-repeats the secret, any character of it, or any value of a URI parameter
-(a secret pasted into the wrong parameter would otherwise be shown).
+Errors say what is wrong and where, but never repeat the secret, any
+character of it, or any value of a URI parameter (a secret pasted there).
 """
 
 from __future__ import annotations
@@ -19,13 +14,9 @@ from .hidden import Hidden
 __all__ = ["TotpSecret", "parse_secret", "hide_secret", "MAX_SECRET_LENGTH"]
 
 BASE32_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-# pyotp 2.12 and NIST SP 800-63B refuse shorter keys.
-MIN_KEY_BITS = 112
-# Base32 lengths (mod 8) that no whole number of bytes can produce.
-_IMPOSSIBLE_LENGTHS = {1, 3, 6}
-# Far above any real secret or otpauth URI; checked before anything else,
-# so that a pasted file or a 10 MB line is refused at once.
-MAX_SECRET_LENGTH = 1024
+MIN_KEY_BITS = 112  # pyotp 2.12 and NIST SP 800-63B refuse shorter keys
+_IMPOSSIBLE_LENGTHS = {1, 3, 6}  # base32 lengths (mod 8) no whole number of bytes makes
+MAX_SECRET_LENGTH = 1024  # far above any secret or URI: a pasted file is refused at once
 
 ANGEL_ONE_ALGORITHM = "SHA1"
 ANGEL_ONE_DIGITS = 6
@@ -36,16 +27,19 @@ MAX_PERIOD = 120  # pyotp 2.12's limit
 
 _HINT = "copy the 26 letters (A-Z and 2-7) shown beside the QR code when you enable TOTP"
 _URI_PARAMETERS = ("secret", "algorithm", "digits", "period", "issuer", "counter")
+_CONFUSIONS = {  # which letter was likely meant, without echoing the character
+    "0": "; a zero is usually the letter O",
+    "1": "; a one is usually the letter I or L",
+    "8": "; an eight is usually the letter B",
+    "9": "; base32 has no 9",
+}
 
 
 class TotpSecret(NamedTuple):
-    """A validated TOTP secret and the parameters its codes are made with.
+    """A validated TOTP secret (made by :func:`parse_secret`) and its codes' parameters.
 
-    ``key`` is the upper-case base32 key inside a :class:`~angel_totp.hidden.Hidden`,
-    so that the ``repr``, a log line or an error tracker walking the fields
-    never show it; read :attr:`base32` when you really need it. Make one with
-    :func:`parse_secret`, which accepts every form users paste and checks
-    every field.
+    ``key``, the upper-case base32 key, is :class:`~angel_totp.hidden.Hidden`:
+    so that repr, logs and error trackers never show it; :attr:`base32` reveals it.
     """
 
     key: Hidden
@@ -60,7 +54,6 @@ class TotpSecret(NamedTuple):
 
     @property
     def is_angel_one_compatible(self) -> bool:
-        """Whether the codes are what Angel One expects: SHA1, 6 digits, 30 s."""
         return (self.algorithm, self.digits, self.period) == (
             ANGEL_ONE_ALGORITHM, ANGEL_ONE_DIGITS, ANGEL_ONE_PERIOD)
 
@@ -73,9 +66,8 @@ class TotpSecret(NamedTuple):
                 "30 seconds, so its login will reject them")
 
     def storable_text(self) -> str:
-        """What to save as ``TOTP_SECRET``, read back by :func:`parse_secret` as an
-        equal secret: the base32 key, or, when the parameters differ from Angel
-        One's, a whole ``otpauth://totp/`` URI (which needs quoting in a file)."""
+        """What to save as ``TOTP_SECRET``: the base32 key, or an ``otpauth://totp/``
+        URI when the parameters are not Angel One's."""
         if self.is_angel_one_compatible:
             return self.base32
         return (f"otpauth://totp/Angel%20One?secret={self.base32}"
@@ -86,33 +78,25 @@ class TotpSecret(NamedTuple):
 def parse_secret(text: str | Hidden | TotpSecret) -> TotpSecret:
     """Parse a secret as users paste it, or raise :class:`InvalidSecretError`.
 
-    Accepts base32 in any case, with any Unicode spaces (such as the
-    non-breaking space of a web page) and hyphens, with or without ``=``
-    padding, or a whole ``otpauth://totp/...`` URI, whose ``secret``,
-    ``algorithm``, ``digits`` and ``period`` are used; the text may come
-    inside a :class:`~angel_totp.hidden.Hidden`. A non-ASCII letter is an
-    error at its position, never read as a Latin one. Text over
-    :data:`MAX_SECRET_LENGTH` characters is refused before anything else. A
-    :class:`TotpSecret` is checked again, field by field.
-
-    The error message never contains the secret or any part of it, and the
-    error's traceback holds no frame that holds it.
+    Accepts base32 in any case, with any Unicode spaces and hyphens, with or
+    without ``=`` padding, or an ``otpauth://totp/...`` URI (its ``secret``,
+    ``algorithm``, ``digits`` and ``period``), also inside a
+    :class:`~angel_totp.hidden.Hidden`; a :class:`TotpSecret` is checked
+    again. A non-ASCII letter is an error, never read as a Latin one; text
+    over :data:`MAX_SECRET_LENGTH` characters is refused first. Neither the
+    message nor any frame of the traceback holds the secret.
     """
     text = hide_secret(text)  # from here no frame of ours holds the plain text
     try:
         return _parse(text)
     except InvalidSecretError as error:
-        # The frames below hold the text being checked, and error trackers
-        # record every frame's locals: the error leaves them behind.
+        # The frames below hold the text, and error trackers record their locals.
         raise error.with_traceback(None) from None
 
 
 def hide_secret(given: str | Hidden | TotpSecret) -> Hidden | TotpSecret:
-    """``given`` with its text inside a :class:`~angel_totp.hidden.Hidden`.
-
-    A function taking a secret rebinds its parameter to this first thing, so
-    that its frame never holds the plain text when an error is raised.
-    """
+    """``given`` with its text inside a :class:`~angel_totp.hidden.Hidden`: a function
+    rebinds its parameter to this first, so that its frame never holds the text."""
     if isinstance(given, str):
         return Hidden(given)
     if isinstance(given, TotpSecret) and isinstance(given.key, str):  # one made by hand
@@ -145,7 +129,7 @@ def _parse(given: object) -> TotpSecret:
 
 def _secret(key: object, algorithm: object = ANGEL_ONE_ALGORITHM,
             digits: object = ANGEL_ONE_DIGITS, period: object = ANGEL_ONE_PERIOD) -> TotpSecret:
-    """Every field checked; the one place a TotpSecret is made."""
+    """The one place a TotpSecret is made: every field checked."""
     if not isinstance(key, str):
         raise InvalidSecretError("the secret's key must be text", _HINT)
     letters = _base32(key)
@@ -161,12 +145,8 @@ def _secret(key: object, algorithm: object = ANGEL_ONE_ALGORITHM,
 
 
 def _base32(text: str) -> str:
-    """Return the secret as upper-case base32 without separators or padding.
-
-    Raises :class:`InvalidSecretError`. Positions in errors count the
-    characters of ``text`` from 1, so the user can find the culprit in what
-    they pasted; the character itself is never shown.
-    """
+    """Upper-case base32 without separators or padding. Errors give positions in
+    ``text`` from 1, so that the user can find the culprit, never the character."""
     if len(text) > MAX_SECRET_LENGTH:
         raise _too_long()
     compact = "".join(char for char in text if not (char.isspace() or char == "-"))
@@ -199,7 +179,7 @@ def _base32(text: str) -> str:
         if upper not in BASE32_ALPHABET:
             raise InvalidSecretError(
                 f"character {position} is not a base32 letter "
-                f"(base32 uses A-Z and 2-7{_confusion_hint(char)})", _HINT)
+                f"(base32 uses A-Z and 2-7{_CONFUSIONS.get(char, '')})", _HINT)
         letters.append(upper)
     joined = "".join(letters)
     if not joined:
@@ -219,16 +199,6 @@ def _too_long() -> InvalidSecretError:
     return InvalidSecretError(
         f"too long: over {MAX_SECRET_LENGTH:,} characters; a TOTP secret is 26 letters, "
         "an otpauth:// URI a few dozen", "paste only the secret, or only the otpauth:// URI")
-
-
-def _confusion_hint(char: str) -> str:
-    # Say which letter was likely meant, without echoing the character.
-    return {
-        "0": "; a zero is usually the letter O",
-        "1": "; a one is usually the letter I or L",
-        "8": "; an eight is usually the letter B",
-        "9": "; base32 has no 9",
-    }.get(char, "")
 
 
 def _parse_uri(uri: str) -> TotpSecret:

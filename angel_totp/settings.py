@@ -1,14 +1,8 @@
-"""Settings: the process environment first, then the env file.
+"""Settings: the process environment first, then the env file, as ``load_dotenv()``.
 
-The same precedence as python-dotenv's ``load_dotenv()``: a variable set in
-the environment wins. An empty value counts as missing, wherever it is
-read: a fresh copy of ``.env.example`` has empty values, and those must
-lead to "missing", not to "invalid". The env file is read at most once,
-and only when a setting is looked up there.
-
-This is the one place those rules live, and the one place the error about a
-missing setting is worded: the commands and the Python API both use
-:class:`Settings` and :func:`missing_settings_error`.
+An empty value counts as missing wherever it is read (a fresh copy of
+``.env.example`` must lead to "missing", not "invalid"). The one home of those
+rules and of the error about a missing setting.
 """
 
 from __future__ import annotations
@@ -32,14 +26,9 @@ ENV_FILE = "env file"
 
 
 class Setting(NamedTuple):
-    """One setting's value and where it came from.
-
-    ``hidden`` holds the value inside a :class:`~angel_totp.hidden.Hidden` (a
-    setting may be a PIN or a secret), None when the setting is missing or
-    empty; :attr:`value` gives its text. ``source`` is ``"environment"``,
-    ``"env file"`` or ``""`` (found nowhere); ``empty`` says it was set, but
-    to nothing (or only spaces).
-    """
+    """One setting: ``hidden`` is its value as :class:`~angel_totp.hidden.Hidden`, None
+    when missing or empty; ``source`` is ``"environment"``, ``"env file"`` or ``""``;
+    ``empty`` says it was set, but to nothing (or only spaces)."""
 
     name: str
     hidden: Hidden | None
@@ -48,18 +37,14 @@ class Setting(NamedTuple):
 
     @property
     def value(self) -> str | None:
-        """The value's text, or None when missing or empty."""
         return None if self.hidden is None else self.hidden.reveal()
 
 
 class Settings:
-    """Where settings are looked up: a mapping (the environment), then a file.
-
-    ``env_file=None`` reads only the environment; ``environ`` defaults to
-    ``os.environ``. A missing env file counts as an empty one; whether that
-    is acceptable is the caller's decision (see :meth:`file`). Errors reading
-    or parsing the file are :class:`~angel_totp.errors.EnvFileError`; a bad
-    argument is an :class:`~angel_totp.errors.InvalidInputError`.
+    """Settings looked up in ``environ`` (default ``os.environ``), then in ``env_file``
+    (None: none; a missing file counts as empty), read at most once, when needed.
+    Raises :class:`~angel_totp.errors.EnvFileError` or, for a bad argument,
+    :class:`~angel_totp.errors.InvalidInputError`.
     """
 
     def __init__(self, env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
@@ -71,9 +56,8 @@ class Settings:
         self._values: dict[str, str | None] | None = None
 
     def file(self) -> EnvFile | None:
-        """The env file as read (once), or None when there is none. Its values are
-        expanded here too (``${VAR}`` from this environment), so that a file whose
-        values cannot be is refused as soon as it is read."""
+        """The env file as read, or None; expanded at once, so that a file whose
+        ``${VAR}`` cannot be is refused as soon as it is read."""
         if not self._read and self.env_file is not None:
             from .envfile import read_env_file
             found = read_env_file(self.env_file)
@@ -112,12 +96,9 @@ def absolute_path(path: str | os.PathLike[str]) -> str:
 
 def missing_settings_error(names: list[str], env_file: str | os.PathLike[str] | None, *,
                            empty: bool = False) -> MissingSettingError:
-    """The error for settings set nowhere (or, with ``empty``, set to nothing).
-
-    It names each setting and the absolute path of the env file looked in (a
-    bot that cron starts in another folder must learn which file that was);
-    ``env_file=None`` means only the environment was. ``TOTP_SECRET`` alone
-    gives a :class:`~angel_totp.errors.MissingSecretError`.
+    """The error for settings set nowhere (``empty``: set to nothing), naming the env
+    file's absolute path (a bot cron starts elsewhere must learn which file);
+    ``TOTP_SECRET`` alone gives a :class:`~angel_totp.errors.MissingSecretError`.
     """
     where = "the environment"
     if env_file is not None:
@@ -138,13 +119,9 @@ def code_from_env(env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
                   min_validity: float = DEFAULT_MIN_VALIDITY, *,
                   key: str = "TOTP_SECRET",
                   on_wait: Callable[[Code, float], None] | None = None) -> Code:
-    """A fresh code from ``key`` in the environment, else in ``env_file``.
-
-    The environment wins, as with ``load_dotenv()``; an empty value counts
-    as missing. ``env_file=None`` reads only the environment; a missing file
-    counts as an empty one. The code is valid for at least ``min_validity``
-    more seconds (this may sleep up to that long; ``on_wait(code, seconds)``
-    is called first).
+    """A fresh code from ``key`` in the environment, else in ``env_file`` (as
+    :class:`Settings` reads them), valid for ``min_validity`` more seconds (this
+    may sleep that long; ``on_wait(code, seconds)`` is called first).
 
     Raises :class:`~angel_totp.errors.MissingSecretError` when the secret is
     set nowhere (naming the env file's absolute path),

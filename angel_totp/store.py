@@ -1,23 +1,15 @@
 """Today's session, shared by every process of a bot: :func:`daily_session`.
 
-A data collector, an order placer, a dashboard and a cron job that each log
-in cost a code each, and Angel One accepts each code once: two logins in
-one 30-second step, and the second is refused. Instead, each calls::
-
-    import angel_totp
-    with angel_totp.daily_session() as session:   # logs in only if no process has today
-        smart_api.setAccessToken(session.jwt_token)
-
-The session is kept for the day in a private file (the store), one per
-client code, under an exclusive lock: processes that call at once wait for
-one another and exactly one logs in. The store holds the three tokens, the
-client code, when the session was made, the step of its login's code and a
-salted fingerprint of the API key: never the key, the PIN, the secret or a
-code. A store others could read or change is refused, never used.
+Angel One accepts each code once, so the processes of one bot share one
+login a day: kept in a private file (the store), one per client code, under
+an exclusive lock. The store holds the tokens, the client code, when and with
+which code step the session was made, and a salted fingerprint of the API
+key: never the key, the PIN, the secret or a code.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import os
@@ -32,9 +24,23 @@ from . import protocol
 from .checks import check_environ, check_path, check_text
 from .clock import ClockOffset
 from .codes import DEFAULT_MIN_VALIDITY, Code
-from .envfile import append_only_or_immutable, mount_point
 from .errors import InvalidInputError, LoginRefusedError, SessionStoreError
 from .hidden import Hidden
+from .safefile import (
+    O_BINARY,
+    O_NOFOLLOW,
+    READ,
+    WINDOWS,
+    append_only_or_immutable,
+    fsync_folder,
+    lock_by,
+    mount_point,
+    read_start,
+    remove_quietly,
+    strerror,
+    unlock,
+    write_all,
+)
 from .secret import TotpSecret
 from .session import (
     ENDED_CODES,
@@ -57,13 +63,7 @@ DAY_S = 24 * 3600
 MAX_STORE_BYTES = 64 * 1024
 LOCK_SUFFIX = ".lock"
 STATE_FOLDER = __name__.partition(".")[0].replace("_", "-")  # the project's name: angel-totp
-_POLL_S = 0.02
-_WINDOWS_LOCK_OFFSET = 1 << 30  # msvcrt locks bytes: one far from the holder's pid
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
-_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted as the store must not block
-_BINARY = getattr(os, "O_BINARY", 0)
-_POSIX = hasattr(os, "geteuid")
 
 
 def daily_session(env_file: object = ".env", *, store: object = None, verify: bool = True,
@@ -96,23 +96,18 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
                 on_clock: Callable[[ClockOffset], None] | None = None,
                 sleep: Callable[[float], None] = time.sleep,
                 names: Mapping[str, str] | None = None) -> Session:
-    """:func:`~angel_totp.login`'s parameters, and today's session kept in ``store``.
+    """:func:`~angel_totp.login`'s parameters, and today's session kept in ``store``
+    (default :func:`default_store_path`).
 
-    ``store`` is the store file's path (default :func:`default_store_path`).
-    Under an exclusive lock on the lock file beside it: a session stored for
-    the same client code and API key, made today in India (IST), is returned
-    (``reused=True``), after one profile request that proves it works
-    (``verify=True``) or with none. Otherwise (no store, a broken one,
-    another account's, an earlier day's, or one the profile request says
-    has ended), this logs in once, never with the code step of the store's
-    last login, and saves the session atomically.
-
-    The session's ``store_path`` is the store: leaving a ``with`` block does
-    not log out; :meth:`~angel_totp.Session.logout` does, and removes the
-    store if it still holds this session. Raises what ``login()`` raises,
-    and :class:`~angel_totp.errors.SessionStoreError` for a store that is
-    unsafe (others may read or write it, or another user owns it or its
-    folder), cannot be written, or stayed locked longer than a login takes.
+    Under the store's lock: a session stored for the same client code and API
+    key, made today in India (IST), is returned (``reused=True``), after one
+    profile request that proves it works (``verify=True``). Otherwise this logs
+    in once, never with the code step of the store's last login, and saves the
+    session atomically. Leaving a ``with`` block does not log out;
+    :meth:`~angel_totp.Session.logout` does, and removes the store if it still
+    holds this session. Raises what ``login()`` raises, and
+    :class:`~angel_totp.errors.SessionStoreError` for a store that is unsafe,
+    cannot be written, or stayed locked longer than a login takes.
     """
     given = (_hide(api_key), _hide(pin), _hide(secret), _hide(totp))
     del api_key, pin, secret, totp  # from here on, only as Hidden
@@ -132,7 +127,7 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
                                 "give the store's absolute path", path=named,
                                 reason="io") from None
     with _Lock(path, login_time(options.timeout)) as lock:
-        _remove(_temporary(path))  # a crashed holder's, tokens in it
+        remove_quietly(_temporary(path))  # a crashed holder's, tokens in it
         stored = _read(path)
         if stored is not None and _usable(stored, credentials):
             try:
@@ -202,16 +197,14 @@ def _state_folder(environ: Mapping[str, str]) -> str:
 
 
 def _highest_step(credentials: Credentials, last_step: int | None) -> int:
-    """The last code step a login starting now may use: this one's or, after one
-    wait, the next; or the one after ``last_step``'s."""
+    """The last code step a login starting now may use (after at most one wait)."""
     period = credentials.secret.period if credentials.secret is not None else 30
     now = int(time.time() // period)
     return max(now, -1 if last_step is None else last_step + 1) + 1
 
 
 def login_time(timeout: float) -> float:
-    """How long one process may hold the store: a clock request, a login, a profile
-    and a logout, each up to ``timeout``, and two waits for a code's next step."""
+    """How long one process may hold the store: four requests and two code waits."""
     return 4 * timeout + 2 * 30 + 1
 
 
@@ -251,7 +244,7 @@ def _usable(stored: StoredSession, credentials: Credentials) -> bool:
 
 
 def _parsed(raw: bytes) -> StoredSession | None:
-    """The session in a store's bytes, or None for anything else (empty, cut, garbage)."""
+    """The session in a store's bytes, or None for anything else."""
     if len(raw) > MAX_STORE_BYTES:
         return None
     try:
@@ -278,7 +271,6 @@ def _parsed(raw: bytes) -> StoredSession | None:
 
 
 def _record(session: Session, api_key: Hidden, step: int | None) -> Hidden:
-    """The store's content for ``session``, as Hidden text."""
     salt = secrets.token_hex(16)
     return Hidden(json.dumps({
         "version": STORE_VERSION, "client_code": session.client_code,
@@ -293,15 +285,14 @@ def _record(session: Session, api_key: Hidden, step: int | None) -> Hidden:
 def _read(path: str) -> StoredSession | None:
     """The stored session; None when there is none or it is not one; unsafe raises."""
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _BINARY)
+        fd = os.open(path, READ | O_NOFOLLOW)
     except FileNotFoundError:
         return None
     except OSError as error:
         raise _unusable(path, error) from None
     try:
         _check_file(path, os.fstat(fd), path)
-        with open(fd, "rb", closefd=False) as file:
-            return _parsed(file.read(MAX_STORE_BYTES + 1))
+        return _parsed(read_start(fd, MAX_STORE_BYTES))
     except SessionStoreError:
         raise
     except OSError as error:
@@ -311,54 +302,44 @@ def _read(path: str) -> StoredSession | None:
 
 
 def _save(path: str, session: Session, api_key: Hidden, step: int | None) -> None:
-    """Write the store atomically and durably: a reader sees the old one or the new one."""
     folder = os.path.dirname(path)
     temporary = _temporary(path)
     replaced = False
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _BINARY,
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_NOFOLLOW | O_BINARY,
                      0o600)
         try:
-            _write_all(fd, _record(session, api_key, step))
+            write_all(fd, _record(session, api_key, step).reveal().encode())
             os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(temporary, path)
         replaced = True
-        _sync_folder(folder)
+        fsync_folder(folder)
     except BaseException as error:
-        _remove(path if replaced else temporary)  # the caller logs this session out
+        remove_quietly(path if replaced else temporary)  # the caller logs this session out
         if isinstance(error, OSError):
             raise SessionStoreError(f"the session store {path} could not be written "
-                                    f"({_reason(error)})", "check the disk and the folder's "
+                                    f"({strerror(error)})", "check the disk and the folder's "
                                     "permissions, or name another store", path=path) from None
         raise
 
 
 def _temporary(path: str) -> str:
-    """The new store's name until it takes the store's place: one name, since only
-    the lock's holder writes, and no longer than the lock file's."""
+    # One name: only the lock's holder writes.
     folder, name = os.path.split(path)
     return os.path.join(folder, f".{name}.tmp")
 
 
-def _write_all(fd: int, content: Hidden) -> None:
-    view = memoryview(content.reveal().encode())
-    while view:
-        view = view[os.write(fd, view):]
-
-
 def _forget(path: str, session: Session) -> None:
     """After a logout: remove the store if it still holds this session (not a newer one)."""
-    try:
-        with _Lock(path, LOGOUT_AFTER_INTERRUPT_S):
-            stored = _read(path)
-            if stored is not None and hmac.compare_digest(
-                    stored.jwt.reveal().encode(), str(session.jwt_token).encode()):
-                os.unlink(path)
-                _sync_folder(os.path.dirname(path))
-    except OSError:  # a logout never raises; the ended session fails its next check
-        pass
+    # A logout never raises: the ended session fails its next check.
+    with contextlib.suppress(OSError), _Lock(path, LOGOUT_AFTER_INTERRUPT_S):
+        stored = _read(path)
+        if stored is not None and hmac.compare_digest(
+                stored.jwt.reveal().encode(), str(session.jwt_token).encode()):
+            os.unlink(path)
+            fsync_folder(os.path.dirname(path))
 
 
 def _shared(session: Session, path: str) -> Session:
@@ -367,27 +348,9 @@ def _shared(session: Session, path: str) -> Session:
     return session
 
 
-def _sync_folder(folder: str) -> None:
-    if not _POSIX:
-        return  # Windows cannot open a folder; os.replace is durable there
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _remove(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
 # Who may use the store.
 
 def _check_file(path: str, info: os.stat_result, store: str) -> None:
-    """A plain file of this user's that no one else may read or write."""
     if not stat.S_ISREG(info.st_mode):
         raise SessionStoreError(f"the session store {path} is not a regular file",
                                 "remove it, or name another store", path=store,
@@ -396,22 +359,12 @@ def _check_file(path: str, info: os.stat_result, store: str) -> None:
         raise SessionStoreError(f"the session store {path} has {info.st_nlink} hard links; "
                                 "it was not used", f"remove the other links to {path}, or "
                                 "name another store", path=store, reason="unsafe")
-    if not _POSIX:
-        return
-    if info.st_uid != os.geteuid():
-        raise SessionStoreError(f"the session store {path} is owned by another user; its "
-                                "tokens were not used",
-                                f"remove it, or make it yours: chown {os.geteuid()} {path}",
-                                path=store, reason="unsafe")
-    if info.st_mode & 0o066:
-        raise SessionStoreError(f"the session store {path} can be read or written by other "
-                                "users; its tokens were not used",
-                                f"chmod 600 {path} (and log in again if others may have read "
-                                "it)", path=store, reason="unsafe")
+    if not WINDOWS:
+        _check_private(f"the session store {path}", path, info, 0o066, store,
+                       f"chmod 600 {path} (and log in again if others may have read it)")
 
 
 def _check_folder(folder: str, store: str) -> None:
-    """This user's folder, which no one else may write (nor swap the store in)."""
     try:
         info = os.stat(folder)
     except OSError as error:
@@ -419,7 +372,7 @@ def _check_folder(folder: str, store: str) -> None:
     if not stat.S_ISDIR(info.st_mode):
         raise SessionStoreError(f"{folder}, the session store's folder, is not a folder",
                                 "name another store", path=store, reason="not_a_file")
-    if not _POSIX:
+    if WINDOWS:
         return
     link = _link_of_another_user(folder)
     if link is not None:
@@ -428,20 +381,26 @@ def _check_folder(folder: str, store: str) -> None:
                                 "elsewhere); the store was not used",
                                 f"name the folder itself, without {link}", path=store,
                                 reason="unsafe")
-    if info.st_uid != os.geteuid():
-        raise SessionStoreError(f"the session store's folder {folder} is owned by another "
-                                "user; the store was not used",
-                                f"name a store in a folder of yours, or: chown {os.geteuid()} "
-                                f"{folder}", path=store, reason="unsafe")
-    if info.st_mode & 0o022:
-        raise SessionStoreError(f"the session store's folder {folder} can be written by "
-                                "other users; the store was not used",
-                                f"chmod 700 {folder}", path=store, reason="unsafe")
+    _check_private(f"the session store's folder {folder}", folder, info, 0o022, store,
+                   f"chmod 700 {folder}")
     if append_only_or_immutable(folder):  # a session could be made, but never saved
         raise SessionStoreError(f"files cannot be replaced in the session store's folder "
                                 f"{folder} (append-only or immutable)",
                                 f"check its attributes (lsattr -d {folder}), or name another "
                                 "store", path=store, reason="io")
+
+
+def _check_private(name: str, path: str, info: os.stat_result, others: int, store: str,
+                   chmod: str) -> None:
+    """Refuse what another user owns, or what group or others may use (``others`` bits)."""
+    if info.st_uid != os.geteuid():
+        raise SessionStoreError(f"{name} is owned by another user; the store was not used",
+                                f"name another store, or make it yours: chown {os.geteuid()} "
+                                f"{path}", path=store, reason="unsafe")
+    if info.st_mode & others:
+        can = "read or written" if others & 0o044 else "written"
+        raise SessionStoreError(f"{name} can be {can} by other users; the store was not "
+                                "used", chmod, path=store, reason="unsafe")
 
 
 def _link_of_another_user(folder: str) -> str | None:
@@ -476,7 +435,7 @@ def _ensure_folder(folder: str, store: str) -> None:
     if not os.path.isdir(folder):
         try:
             os.makedirs(folder, 0o700, exist_ok=True)
-            if _POSIX:
+            if not WINDOWS:
                 _make_private(folder)
         except OSError as error:
             raise _unusable(folder, error, store) from None
@@ -484,9 +443,8 @@ def _ensure_folder(folder: str, store: str) -> None:
 
 
 def _make_private(folder: str) -> None:
-    """``chmod 700`` whatever the umask, on the folder itself: never through a link
-    another user put there meanwhile, nor on a folder of another user's."""
-    fd = os.open(folder, os.O_RDONLY | _DIRECTORY | _NOFOLLOW)
+    """``chmod 700`` whatever the umask; never through a link, nor another's folder."""
+    fd = os.open(folder, os.O_RDONLY | _DIRECTORY | O_NOFOLLOW)
     try:
         if os.fstat(fd).st_uid == os.geteuid():
             os.fchmod(fd, 0o700)
@@ -500,25 +458,17 @@ def _unusable(path: str, error: OSError, store: str | None = None) -> SessionSto
         return SessionStoreError(f"the session store {path} is a symbolic link",
                                  "name the file itself, or remove the link",
                                  path=store or path, reason="not_a_file")
-    return SessionStoreError(f"the session store {path} cannot be used ({_reason(error)})",
+    return SessionStoreError(f"the session store {path} cannot be used ({strerror(error)})",
                              "check its owner and permissions, or name another store",
                              path=store or path, reason="io")
-
-
-def _reason(error: OSError) -> str:
-    return (error.strerror or type(error).__name__).lower()
 
 
 # The lock.
 
 class _Lock:
-    """An exclusive lock on the lock file beside the store.
-
-    The store itself is replaced on each save, and a lock on a replaced file
-    locks nothing: hence a file of its own, which stays. It holds the holder's
-    pid, and :attr:`spent`: the last code step a login through this store may
-    have used that the store does not record (its holder died mid-login).
-    """
+    """An exclusive lock on a file beside the store (a lock on the store, which each
+    save replaces, would lock nothing). It holds the holder's pid and
+    :attr:`spent`: a code step a holder that died mid-login may have used."""
 
     def __init__(self, store: str, wait: float) -> None:
         self.store = store
@@ -530,42 +480,32 @@ class _Lock:
     def __enter__(self) -> _Lock:
         _ensure_folder(os.path.dirname(self.store), self.store)
         try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _BINARY, 0o600)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | O_NOFOLLOW | O_BINARY, 0o600)
             _held.add(self)
         except OSError as error:
             raise _unusable(self.path, error, self.store) from None
         try:
             _check_file(self.path, os.fstat(self.fd), self.store)
-            deadline = time.monotonic() + self.wait
-            while not _try_lock(self.fd):
-                if time.monotonic() >= deadline:
-                    raise SessionStoreError(
-                        f"the session store {self.store} stayed locked for {self.wait:g} s "
-                        f"by {self._holder()}", "that process is logging in or is stuck: "
-                        "try again, or end it", path=self.store, reason="locked")
-                time.sleep(_POLL_S)
+            if not lock_by(self.fd, time.monotonic() + self.wait):
+                raise SessionStoreError(
+                    f"the session store {self.store} stayed locked for {self.wait:g} s "
+                    f"by {self._holder()}", "that process is logging in or is stuck: "
+                    "try again, or end it", path=self.store, reason="locked")
             fields = self._content().split()
             self.spent = int(fields[1]) if len(fields) == 2 and fields[1].isdigit() else None
             self.record(self.spent)
-        except SessionStoreError:
+        except BaseException as error:
             self._close()
-            raise
-        except OSError as error:
-            self._close()
-            raise _unusable(self.path, error, self.store) from None
-        except BaseException:
-            self._close()
+            if isinstance(error, OSError) and not isinstance(error, SessionStoreError):
+                raise _unusable(self.path, error, self.store) from None
             raise
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         if self.fd < 0:
             return  # a forked child's copy: its parent holds the lock
-        if not _POSIX:  # Windows wants its byte lock undone before the close
-            import msvcrt
-            os.lseek(self.fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
-            msvcrt.locking(self.fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
-        self._close()  # on POSIX, closing the file releases the lock
+        unlock(self.fd)
+        self._close()
 
     def _close(self) -> None:
         _held.discard(self)
@@ -574,7 +514,6 @@ class _Lock:
             self.fd = -1
 
     def record(self, spent: int | None, quiet: bool = False) -> None:
-        """Write this process's pid, and ``spent`` (see :attr:`spent`), in the lock file."""
         try:
             os.ftruncate(self.fd, 0)
             os.lseek(self.fd, 0, os.SEEK_SET)
@@ -607,20 +546,3 @@ def _close_held_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_close_held_in_child)
-
-
-def _try_lock(fd: int) -> bool:
-    if _POSIX:
-        import fcntl
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-    import msvcrt
-    os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
-    try:
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
-    except OSError:
-        return False
-    return True

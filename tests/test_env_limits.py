@@ -25,7 +25,7 @@ def test_a_huge_sparse_file_is_refused_without_being_read(tmp_path, monkeypatch)
     with open(path, "wb") as handle:
         handle.truncate(1 << 30)  # 1 GiB of nothing, on no disk space
     reads = []
-    monkeypatch.setattr(envfile, "_read_all", lambda fd: reads.append(fd) or b"")
+    monkeypatch.setattr(envfile, "read_start", lambda fd, limit: reads.append(fd) or b"")
     for attempt in (envfile.read_env_file, lambda p: envfile.update_env_file(p, fixed({}))):
         with pytest.raises(EnvFileError) as caught:
             attempt(path)

@@ -200,7 +200,7 @@ def test_a_failed_folder_sync_leaves_no_ended_session_in_the_store(standin, stor
     def failing_sync(folder: str) -> None:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(store_module, "_sync_folder", failing_sync)
+    monkeypatch.setattr(store_module, "fsync_folder", failing_sync)
     error = _raised(lambda: daily(standin, store))
     assert isinstance(error, angel_totp.SessionStoreError), repr(error)
     _assert_clean(error, API_KEY, PIN, ANGEL_SECRET, *standin.issued)

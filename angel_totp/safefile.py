@@ -1,0 +1,130 @@
+"""The file-safety rules the env file and the session store share: one home."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import sys
+import time
+from collections.abc import Callable
+
+WINDOWS = sys.platform == "win32"
+O_BINARY = getattr(os, "O_BINARY", 0)
+O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO would hang an open without it
+READ = os.O_RDONLY | O_BINARY | O_CLOEXEC | O_NONBLOCK
+_LOCK_BUSY = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK}
+_WINDOWS_LOCK_OFFSET = 1 << 30  # msvcrt locks bytes: one far from any content
+
+
+def strerror(error: OSError) -> str:
+    """What went wrong, in words fit for a message: ``permission denied``."""
+    return (error.strerror or type(error).__name__).lower()
+
+
+def read_start(fd: int, limit: int) -> bytes:
+    """The file from its start, ``limit`` + 1 bytes at most (one more tells it is over)."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    with open(fd, "rb", buffering=0, closefd=False) as handle:
+        return handle.read(limit + 1)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    del data  # a tracker shows a memoryview's address, never its bytes
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def fsync_folder(folder: str) -> None:
+    """Make a rename in ``folder`` durable (POSIX; Windows cannot open a folder)."""
+    if WINDOWS:
+        return
+    fd = os.open(folder, os.O_RDONLY | O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def try_lock(fd: int) -> bool:
+    """Take the exclusive lock on ``fd`` if it is free; False if another holds it."""
+    try:
+        if WINDOWS:
+            import msvcrt
+            os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        else:
+            import fcntl
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        if error.errno in _LOCK_BUSY:
+            return False
+        raise
+    return True
+
+
+def lock_by(fd: int, deadline: float, attempt: Callable[[int], bool] = try_lock) -> bool:
+    """Take the lock on ``fd``, trying until ``time.monotonic()`` reaches ``deadline``;
+    False if another process held it all along."""
+    pause = 0.005
+    while not attempt(fd):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        pause = min(pause * 2, 0.05)
+    return True
+
+
+def unlock(fd: int) -> None:
+    """Before closing ``fd``: Windows wants its byte lock undone (POSIX: the close does)."""
+    if WINDOWS:
+        import msvcrt
+        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
+
+
+def append_only_or_immutable(path: str) -> bool:
+    """Whether ``path`` is append-only or immutable (``chattr +a``/``+i``): such a
+    file cannot be replaced, and in such a folder no file can be renamed or removed."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import array
+    import fcntl
+    try:
+        fd = os.open(path, READ | O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        flags = array.array("l", [0])
+        fcntl.ioctl(fd, 0x80086601, flags)  # FS_IOC_GETFLAGS
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return bool(flags[0] & (0x20 | 0x10))  # FS_APPEND_FL | FS_IMMUTABLE_FL
+
+
+def mount_point(path: str) -> bool:
+    """Whether ``path`` is a mount point (Linux's mountinfo; False elsewhere)."""
+    try:
+        with open("/proc/self/mountinfo", "rb") as handle:
+            table = handle.read()
+    except OSError:
+        return False
+    wanted = os.fsencode(path)
+    for line in table.splitlines():
+        fields = line.split(b" ")
+        if len(fields) > 4 and re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m[1], 8)]),
+                                      fields[4]) == wanted:
+            return True
+    return False
