@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(os.name == "nt", reason="SIGKILL and fork timing
 
 BIG_PREFIX = "".join(
     f'KEY_{i}="value number {i} with some padding text"  # comment {i}\n'
-    for i in range(12000)).encode()  # under the 1 MiB and 20,000-line limits
+    for i in range(4000)).encode()  # a write long enough to be cut inside
 
 
 def _start_write(folder) -> subprocess.Popen:

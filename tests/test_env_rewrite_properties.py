@@ -108,7 +108,7 @@ def rewrite(text: str) -> str:
     return text if new is None else new.reveal()
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(env_file())
 def test_rewrite_changes_only_totp_values(case):
     old, expected, eol, has_totp = case
@@ -216,7 +216,7 @@ def _token_span(original):
     return ("bare", start, start + len(value))
 
 
-@settings(max_examples=700, deadline=None,
+@settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(tricky_env())
 @example("TOTP='abc\\\\' # note\n")
