@@ -115,12 +115,12 @@ def test_a_signal_during_the_write_ends_cleanly_leaving_no_temp_file(tmp_path, n
         env=fault_env(GEN_FAULT_CLOCK=f"{STEP_START + 10}", TOTP_SECRET=ANGEL_SECRET,
                       GEN_FAULT_PAUSE_FSYNC=str(ready)))
     try:
-        deadline = time.monotonic() + 6
+        deadline = time.monotonic() + 20  # a busy machine starts a process slowly
         while not ready.exists():
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.005)
         proc.send_signal(getattr(signal, name))
-        out, err = proc.communicate(timeout=5)
+        out, err = proc.communicate(timeout=15)
     finally:
         if proc.poll() is None:
             proc.kill()
