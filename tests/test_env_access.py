@@ -32,7 +32,28 @@ def as_nobody(*command: str) -> subprocess.CompletedProcess:
     if shutil.which("runuser") is None:
         pytest.skip("needs runuser")
     return subprocess.run(["runuser", "-u", "nobody", "--", *command], capture_output=True,
-                          text=True, timeout=30, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          text=True, timeout=30,
+                          env={**os.environ, "PYTHONPATH": readable_package()})
+
+
+_copies: list[str] = []
+
+
+def readable_package() -> str:
+    """A folder nobody may read, holding a copy of the package: the checkout may sit in
+    a private folder (CI clones into one made by mktemp, 0700)."""
+    if not _copies:
+        import atexit
+        import tempfile
+        folder = tempfile.mkdtemp(prefix="angel-totp-code-")
+        os.chmod(folder, 0o755)
+        shutil.copytree(ROOT / "angel_totp", Path(folder) / "angel_totp",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        for path in Path(folder).rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        atexit.register(shutil.rmtree, folder, True)
+        _copies.append(folder)
+    return _copies[0]
 
 
 @pytest.fixture
