@@ -7,8 +7,9 @@ a bot's login cannot drift apart.
 from __future__ import annotations
 
 import json
+import os
 import sys
-from argparse import Namespace
+from argparse import ArgumentTypeError, Namespace
 from typing import Any
 
 from .. import protocol
@@ -105,11 +106,30 @@ def parser() -> Parser:
     parser.add_argument("--dry-run", action="store_true",
                         help="print the requests that would be sent, with the key, PIN and "
                              "code masked; send nothing")
-    parser.add_argument("--store", nargs="?", const=STORE_DEFAULT, metavar="PATH",
+    parser.add_argument("--store", nargs="?", const=STORE_DEFAULT, metavar="PATH", type=store_path,
                         help="keep the session for today's bots instead of logging out, in "
                              "PATH (default: a per-user state folder); a second run reuses "
                              "it after one profile request")
     return parser
+
+
+def store_path(text: str) -> str:
+    # --store= (a variable that expanded to nothing) is a slip, not the default store.
+    if not text.strip():
+        raise ArgumentTypeError("the path is empty (give none for the default store)")
+    return text
+
+
+def check_store(store: str, env_file: str) -> None:
+    """A store that is not a session is replaced: never let that be the env file."""
+    try:
+        same = os.path.realpath(store) == os.path.realpath(env_file) or (
+            os.path.exists(store) and os.path.samefile(store, env_file))
+    except OSError:  # the env file is missing: the path comparison above decided
+        same = False
+    if same:
+        fail(f"--store {shown(store)} is the env file: the session would replace it",
+             hint="name another file, or give --store without a path for the default")
 
 
 PLACEHOLDER_TOKEN = "<token from the login reply>"
@@ -149,6 +169,8 @@ def check(args: Namespace, report: Report) -> int:
     check_env_file(args.env_file)
     if args.store is not None and args.dry_run:
         fail("--store and --dry-run cannot be combined: --dry-run sends nothing")
+    if args.store:
+        check_store(args.store, args.env_file if args.env_file is not None else ".env")
     settings = Settings(args.env_file if args.env_file is not None else ".env")
     try:  # now: a file that cannot be read or parsed exits 2, before anything is sent
         found = settings.file()
