@@ -81,7 +81,9 @@ WAYS = "credentials are never arguments: set ANGEL_API_KEY, ANGEL_CLIENT_CODE, A
        "and TOTP_SECRET in the environment or the env file, or type them at the prompts " \
        "on a terminal"
 
-STORE_DEFAULT = ""  # --store without a path: the per-user default for the client code
+# --store without a path: the per-user default for the client code (not a string:
+# argparse would pass it through store_path, which refuses an empty one)
+STORE_DEFAULT = True
 
 
 def parser() -> Parser:
@@ -106,7 +108,8 @@ def parser() -> Parser:
     parser.add_argument("--dry-run", action="store_true",
                         help="print the requests that would be sent, with the key, PIN and "
                              "code masked; send nothing")
-    parser.add_argument("--store", nargs="?", const=STORE_DEFAULT, metavar="PATH", type=store_path,
+    parser.add_argument("--store", nargs="?", const=STORE_DEFAULT, type=store_path,
+                        metavar="PATH",
                         help="keep the session for today's bots instead of logging out, in "
                              "PATH (default: a per-user state folder); a second run reuses "
                              "it after one profile request")
@@ -169,7 +172,7 @@ def check(args: Namespace, report: Report) -> int:
     check_env_file(args.env_file)
     if args.store is not None and args.dry_run:
         fail("--store and --dry-run cannot be combined: --dry-run sends nothing")
-    if args.store:
+    if isinstance(args.store, str):
         check_store(args.store, args.env_file if args.env_file is not None else ".env")
     settings = Settings(args.env_file if args.env_file is not None else ".env")
     try:  # now: a file that cannot be read or parsed exits 2, before anything is sent
@@ -287,7 +290,8 @@ def check_login(args: Namespace, url: str, credentials: Credentials, report: Rep
             from ..store import daily_login
             session = daily_login(credentials.api_key, credentials.client_code,
                                   credentials.pin, credentials.secret,
-                                  store=args.store or None, **common)
+                                  store=None if args.store is STORE_DEFAULT else args.store,
+                                  **common)
     except LoginError as error:
         return report.failure(reworded(error, network.TERMS))
     except InvalidInputError as error:
