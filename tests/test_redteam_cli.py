@@ -15,6 +15,11 @@ from smartapi_standin import LOGIN
 
 pytestmark = pytest.mark.time_bound(20)
 
+class Unreachable:
+    """A base URL nothing answers on: the runs here end before any request."""
+    url = "http://127.0.0.1:9"
+
+
 ENV_TEXT = "# my broker settings\nANGEL_API_KEY=kept-as-is\n"
 
 
@@ -58,3 +63,23 @@ def test_store_with_an_empty_path_is_a_usage_error(standin, tmp_path):
         if "--json" in args:
             assert json.loads(result.stdout)["errorcode"] == "USAGE"
     assert standin.requests == [] and not state.exists()
+
+
+@pytest.mark.parametrize("missing", ["ANGEL_PIN", "ANGEL_API_KEY", "ANGEL_CLIENT_CODE"])
+def test_end_of_input_at_a_prompt_names_the_setting_in_plain_words(tmp_path, missing):
+    # Ctrl-D at the PIN prompt said "no the PIN was entered", "type the the PIN".
+    pytest.importorskip("pexpect")
+    from conftest import API_KEY, LOGIN_CHECK, PIN, Dialogue, assert_clean_output
+    env = login_env(Unreachable, **{missing: None})
+    prompt = {"ANGEL_PIN": "PIN", "ANGEL_API_KEY": "API key",
+              "ANGEL_CLIENT_CODE": "Client code"}[missing]
+    dialogue = Dialogue(LOGIN_CHECK, cwd=tmp_path, env=env)
+    dialogue.expect(prompt)
+    dialogue.child.sendeof()
+    status, text = dialogue.finish(API_KEY, PIN)
+    assert status == 2
+    assert " the the " not in text and "no the " not in text
+    words = {"ANGEL_PIN": "PIN", "ANGEL_API_KEY": "API key",
+             "ANGEL_CLIENT_CODE": "client code"}[missing]
+    assert f"error: no {words} was entered" in text
+    assert_clean_output(text.replace("\r", ""))
