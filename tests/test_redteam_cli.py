@@ -83,3 +83,26 @@ def test_end_of_input_at_a_prompt_names_the_setting_in_plain_words(tmp_path, mis
              "ANGEL_CLIENT_CODE": "client code"}[missing]
     assert f"error: no {words} was entered" in text
     assert_clean_output(text.replace("\r", ""))
+
+
+@pytest.mark.parametrize("where", ["folder", "under a file", "under the env file"])
+def test_store_path_that_cannot_be_a_file_exits_2_before_any_prompt(standin, tmp_path, where):
+    # --store naming a folder (or a path under a file) is a bad option value: exit 2
+    # before anything is asked or sent, as for --env-file; it was exit 1 after the login
+    # settings were gathered (a PIN typed at the prompt for nothing).
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / ".env").write_text(ENV_TEXT)
+    (work / ".env").chmod(0o600)
+    (work / "notes.txt").write_text("mine\n")
+    store = {"folder": str(tmp_path), "under a file": str(work / "notes.txt" / "s.json"),
+             "under the env file": str(work / ".env" / "deeper" / "s.json")}[where]
+    before = sorted(os.listdir(work))
+    for args in (("--store", store), ("--json", "--store", store)):
+        result = check(*args, server=standin, cwd=work)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith("error: --store ") and "\nhint: " in result.stderr
+        if "--json" in args:
+            assert json.loads(result.stdout)["errorcode"] == "USAGE"
+    assert standin.requests == [] and sorted(os.listdir(work)) == before
+    assert (work / ".env").read_text() == ENV_TEXT

@@ -124,7 +124,17 @@ def store_path(text: str) -> str:
 
 
 def check_store(store: str, env_file: str) -> None:
-    """A store that is not a session is replaced: never let that be the env file."""
+    """What the path alone tells, before any prompt or request: a folder, a path under
+    a file, or the env file (a store that is not a session is replaced) is refused."""
+    hint = "name a file, or give --store without a path for the default"
+    if os.path.isdir(store):
+        fail(f"--store {shown(store)} is a folder", hint=hint)
+    folder = os.path.dirname(os.path.abspath(store))
+    while not os.path.lexists(folder):  # the missing folders would be created
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        fail(f"--store {shown(store)} is under {shown(folder)}, which is not a folder",
+             hint=hint)
     try:
         same = os.path.realpath(store) == os.path.realpath(env_file) or (
             os.path.exists(store) and os.path.samefile(store, env_file))
@@ -132,7 +142,7 @@ def check_store(store: str, env_file: str) -> None:
         same = False
     if same:
         fail(f"--store {shown(store)} is the env file: the session would replace it",
-             hint="name another file, or give --store without a path for the default")
+             hint=hint)
 
 
 PLACEHOLDER_TOKEN = "<token from the login reply>"
