@@ -9,7 +9,7 @@ import json
 import os
 
 import pytest
-from conftest import login_env, run_login
+from conftest import assert_clean_output, login_env, run_login
 from login_helpers import check
 from smartapi_standin import LOGIN
 
@@ -59,6 +59,7 @@ def test_store_with_an_empty_path_is_a_usage_error(standin, tmp_path):
     for args in (("--store=",), ("--store", ""), ("--json", "--store", " ")):
         result = run_login("--min-validity", "0", *args, env=env, cwd=work)
         assert result.returncode == 2, result.stderr
+        assert_clean_output(result.stdout + result.stderr)
         assert result.stderr.startswith("error: ") and "--store" in result.stderr
         if "--json" in args:
             assert json.loads(result.stdout)["errorcode"] == "USAGE"
@@ -69,7 +70,7 @@ def test_store_with_an_empty_path_is_a_usage_error(standin, tmp_path):
 def test_end_of_input_at_a_prompt_names_the_setting_in_plain_words(tmp_path, missing):
     # Ctrl-D at the PIN prompt said "no the PIN was entered", "type the the PIN".
     pytest.importorskip("pexpect")
-    from conftest import API_KEY, LOGIN_CHECK, PIN, Dialogue, assert_clean_output
+    from conftest import API_KEY, LOGIN_CHECK, PIN, Dialogue
     env = login_env(Unreachable, **{missing: None})
     prompt = {"ANGEL_PIN": "PIN", "ANGEL_API_KEY": "API key",
               "ANGEL_CLIENT_CODE": "Client code"}[missing]
@@ -106,3 +107,22 @@ def test_store_path_that_cannot_be_a_file_exits_2_before_any_prompt(standin, tmp
             assert json.loads(result.stdout)["errorcode"] == "USAGE"
     assert standin.requests == [] and sorted(os.listdir(work)) == before
     assert (work / ".env").read_text() == ENV_TEXT
+
+
+SECRET_ARGUMENT = "Zq8SecretTyped4u"
+
+
+@pytest.mark.parametrize("argv", [
+    ["--st", SECRET_ARGUMENT], ["--sto=" + SECRET_ARGUMENT], ["\u2014store", SECRET_ARGUMENT],
+    ["--=" + SECRET_ARGUMENT], ["--", SECRET_ARGUMENT], ["--json=" + SECRET_ARGUMENT],
+    ["--dry-run", "--pin", SECRET_ARGUMENT], ["--store", "--api-key=" + SECRET_ARGUMENT]])
+def test_login_check_never_repeats_an_argument_and_takes_no_abbreviation(tmp_path, argv):
+    for args in (argv, ["--json", *argv]):
+        result = run_login(*args, env=login_env(Unreachable), cwd=tmp_path)
+        assert result.returncode == 2
+        output = result.stdout + result.stderr
+        assert_clean_output(output)
+        assert SECRET_ARGUMENT.lower() not in output.lower()
+        assert "never arguments" in result.stderr
+        if "--json" in args:
+            assert json.loads(result.stdout)["errorcode"] == "USAGE"
