@@ -292,6 +292,7 @@ def terminal_width(stream: TextIO | None) -> int:
 
 def ask_hidden(prompt: str, what: str) -> str:
     """Read a line without echo. EOF or an empty answer is a usage error."""
+    what = what.removeprefix("the ")  # "no PIN was entered", not "no the PIN"
     import getpass  # only when a prompt is shown: it loads termios
     import warnings
 
@@ -309,6 +310,7 @@ def ask_hidden(prompt: str, what: str) -> str:
 
 def ask_line(prompt: str, what: str | None) -> str:
     """A line typed, stripped; EOF or nothing is a usage error unless ``what`` is None."""
+    what = what and what.removeprefix("the ")
     err(prompt, end="")
     answer = sys.stdin.readline() if sys.stdin is not None else ""
     if not answer:

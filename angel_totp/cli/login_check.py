@@ -7,8 +7,9 @@ a bot's login cannot drift apart.
 from __future__ import annotations
 
 import json
+import os
 import sys
-from argparse import Namespace
+from argparse import ArgumentTypeError, Namespace
 from typing import Any
 
 from .. import protocol
@@ -80,7 +81,9 @@ WAYS = "credentials are never arguments: set ANGEL_API_KEY, ANGEL_CLIENT_CODE, A
        "and TOTP_SECRET in the environment or the env file, or type them at the prompts " \
        "on a terminal"
 
-STORE_DEFAULT = ""  # --store without a path: the per-user default for the client code
+# --store without a path: the per-user default for the client code (not a string:
+# argparse would pass it through store_path, which refuses an empty one)
+STORE_DEFAULT = True
 
 
 def parser() -> Parser:
@@ -105,11 +108,41 @@ def parser() -> Parser:
     parser.add_argument("--dry-run", action="store_true",
                         help="print the requests that would be sent, with the key, PIN and "
                              "code masked; send nothing")
-    parser.add_argument("--store", nargs="?", const=STORE_DEFAULT, metavar="PATH",
+    parser.add_argument("--store", nargs="?", const=STORE_DEFAULT, type=store_path,
+                        metavar="PATH",
                         help="keep the session for today's bots instead of logging out, in "
                              "PATH (default: a per-user state folder); a second run reuses "
                              "it after one profile request")
     return parser
+
+
+def store_path(text: str) -> str:
+    # --store= (a variable that expanded to nothing) is a slip, not the default store.
+    if not text.strip():
+        raise ArgumentTypeError("the path is empty (give none for the default store)")
+    return text
+
+
+def check_store(store: str, env_file: str) -> None:
+    """What the path alone tells, before any prompt or request: a folder, a path under
+    a file, or the env file (a store that is not a session is replaced) is refused."""
+    hint = "name a file, or give --store without a path for the default"
+    if os.path.isdir(store):
+        fail(f"--store {shown(store)} is a folder", hint=hint)
+    folder = os.path.dirname(os.path.abspath(store))
+    while not os.path.lexists(folder):  # the missing folders would be created
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        fail(f"--store {shown(store)} is under {shown(folder)}, which is not a folder",
+             hint=hint)
+    try:
+        same = os.path.realpath(store) == os.path.realpath(env_file) or (
+            os.path.exists(store) and os.path.samefile(store, env_file))
+    except OSError:  # the env file is missing: the path comparison above decided
+        same = False
+    if same:
+        fail(f"--store {shown(store)} is the env file: the session would replace it",
+             hint=hint)
 
 
 PLACEHOLDER_TOKEN = "<token from the login reply>"
@@ -149,6 +182,8 @@ def check(args: Namespace, report: Report) -> int:
     check_env_file(args.env_file)
     if args.store is not None and args.dry_run:
         fail("--store and --dry-run cannot be combined: --dry-run sends nothing")
+    if isinstance(args.store, str):
+        check_store(args.store, args.env_file if args.env_file is not None else ".env")
     settings = Settings(args.env_file if args.env_file is not None else ".env")
     try:  # now: a file that cannot be read or parsed exits 2, before anything is sent
         found = settings.file()
@@ -265,7 +300,8 @@ def check_login(args: Namespace, url: str, credentials: Credentials, report: Rep
             from ..store import daily_login
             session = daily_login(credentials.api_key, credentials.client_code,
                                   credentials.pin, credentials.secret,
-                                  store=args.store or None, **common)
+                                  store=None if args.store is STORE_DEFAULT else args.store,
+                                  **common)
     except LoginError as error:
         return report.failure(reworded(error, network.TERMS))
     except InvalidInputError as error:
