@@ -8,6 +8,7 @@ import os
 from collections.abc import Mapping
 
 from .errors import InvalidInputError
+from .secret import ANGEL_ONE_PERIOD
 
 
 def _number(value: object) -> float | None:
@@ -35,13 +36,14 @@ def check_seconds(value: object, what: str) -> float:
     return number
 
 
-def check_min_validity(value: object, period: int = 30, what: str = "min_validity") -> float:
+def check_min_validity(value: object, period: int = ANGEL_ONE_PERIOD,
+                       what: str = "min_validity") -> float:
     number = _number(value)
     if number is None or number < 0:
         raise InvalidInputError(f"{what} must be a number of seconds from 0 to {period - 1}",
                                 what=what)
     if number > period - 1:
-        if number < 30:  # fine for Angel One's 30 s codes: the secret is the odd one
+        if number < ANGEL_ONE_PERIOD:  # fine for Angel One's codes: the secret is odd
             raise InvalidInputError(
                 f"this secret's codes last only {period} s: too short for the "
                 f"{number:g} s of validity asked for ({what})",
