@@ -292,3 +292,18 @@ def no_login_steps_on_record(monkeypatch):
     """
     from angel_totp import session
     monkeypatch.setattr(session, "_last_steps", {})
+
+
+@pytest.fixture
+def serve():
+    """Start hostile servers (tests/hostile_server.py); all are stopped when the test ends."""
+    servers = []
+
+    def start(mode: str = "json", **options):
+        from hostile_server import HostileServer  # only for the tests that use it
+        server = HostileServer(mode, **options).start()
+        servers.append(server)
+        return server
+    yield start
+    for server in servers:
+        server.stop()

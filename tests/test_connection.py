@@ -18,7 +18,7 @@ import threading
 import time
 
 import pytest
-from hostile_server import CERT, GARBAGE, HostileServer
+from hostile_server import CERT, GARBAGE
 
 from angel_totp import connection as connection_module
 from angel_totp.connection import Connection, HttpReply, TransportError
@@ -71,20 +71,6 @@ def hanging():
     resolve = HangingResolver()
     yield resolve
     resolve.release.set()
-
-
-@pytest.fixture
-def serve():
-    """Start HostileServers; all are stopped when the test ends."""
-    servers = []
-
-    def start(mode: str = "json", **options) -> HostileServer:
-        server = HostileServer(mode, **options).start()
-        servers.append(server)
-        return server
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def trusting() -> ssl.SSLContext:

@@ -34,19 +34,6 @@ def resolver(calls: list[tuple[str, int]] | None = None):
     return resolve
 
 
-@pytest.fixture
-def serve():
-    servers: list[HostileServer] = []
-
-    def start(mode: str = "json", **options) -> HostileServer:
-        server = HostileServer(mode, **options).start()
-        servers.append(server)
-        return server
-    yield start
-    for server in servers:
-        server.stop()
-
-
 def client(url: str, environ: dict | None = None, **options) -> Connection:
     import ssl
     options.setdefault("tls_context", ssl.create_default_context(cafile=str(CERT)))
