@@ -15,9 +15,10 @@ what the login check needs and urllib does not give:
   closed it while idle: a request that may have reached the server is never
   sent twice (a login must not be). Bytes that arrive after a complete reply
   make the connection unusable: it is closed, never read as the next reply.
-  (Stray bytes that come only once the next request is written cannot be
-  told from its answer; when the answer follows them in the same read, the
-  request fails as BAD_REPLY rather than take them for it);
+  Stray bytes that come only once the next request is written cannot be
+  told from its answer, so the last request asks the server to close and
+  is read to the end: a byte after its reply means the replies on this
+  connection were out of step (BAD_REPLY);
 * 1xx interim replies skipped (RFC 9110 section 15.2), on CONNECT too;
 * headers sent exactly as given (case and order), checked before anything
   is sent; no Accept-Encoding, no redirects, TLS verification always on;
@@ -65,6 +66,9 @@ __all__ = ["Connection", "HttpReply", "TransportError"]
 # The longest any single blocking call waits before the deadline (and Ctrl-C)
 # is checked again.
 _SLICE = 0.25
+# How long the last reply waits for the server's close; a server that ignores
+# "Connection: close" costs this much once, and is not checked further.
+_CLOSE_WAIT = 1.0
 # The status line and headers of a reply (interim replies included), together.
 _HEADER_CAP = 64 * 1024
 _CHUNK = 64 * 1024
@@ -232,7 +236,7 @@ class Connection:
             link.close()
 
     def request(self, method: str, path: str, headers: Sequence[tuple[str, HeaderValue]],
-                body: bytes | Hidden | None = None) -> HttpReply:
+                body: bytes | Hidden | None = None, *, last: bool = False) -> HttpReply:
         """Send one request and read its whole reply, within ``timeout``.
 
         ``headers`` are sent in this order and case, after ``Host`` and
@@ -243,14 +247,22 @@ class Connection:
         raises :class:`TransportError`. A request that cannot be sent
         (INVALID_REQUEST) is refused before anything is written; any other
         error, and Ctrl-C, also close the connection.
+
+        ``last`` marks the connection's last request: it is sent with
+        ``Connection: close`` and read on to the end of the stream. Stray
+        bytes sent after a reply on a kept-alive connection may have been
+        taken for the answer to the next request; if any byte follows this
+        reply, the replies were out of step, and it fails as BAD_REPLY.
         """
         if self._setup_error is not None:
             raise self._setup_error
+        if last:
+            headers = [*headers, ("Connection", "close")]
         payload = self._format(method, path, headers, body)  # checks before anything is sent
         spent, self._spent_ahead = self._spent_ahead, 0.0
         deadline = _Deadline(max(self._timeout - spent, 0.0))
         try:
-            return self._exchange(method, payload, deadline)
+            return self._exchange(method, payload, deadline, last)
         except BaseException:
             self.close()
             raise
@@ -309,7 +321,8 @@ class Connection:
 
     # Sending and reading.
 
-    def _exchange(self, method: str, payload: _Payload, deadline: _Deadline) -> HttpReply:
+    def _exchange(self, method: str, payload: _Payload, deadline: _Deadline,
+                  last: bool) -> HttpReply:
         """Send on the kept-alive connection, or a new one, and read the reply.
 
         An idle connection the server has closed, or that holds bytes nobody
@@ -326,7 +339,7 @@ class Connection:
                 self._link = self._open(deadline)
             self._link.deadline = deadline
             try:
-                return self._send_and_read(self._link, method, payload)
+                return self._send_and_read(self._link, method, payload, last)
             except _ClosedBeforeSend:
                 self.close()
                 if not reused or attempt:
@@ -334,11 +347,12 @@ class Connection:
         raise TransportError("NETWORK", "the server closed the connection before the request "
                              "was written")
 
-    def _send_and_read(self, link: _Link, method: str, payload: _Payload) -> HttpReply:
+    def _send_and_read(self, link: _Link, method: str, payload: _Payload,
+                       last: bool) -> HttpReply:
         try:
             sent = time.time()
             link.send_all(payload)
-            reply = self._read_reply(link, method, sent)
+            reply = self._read_reply(link, method, sent, last)
         except (_ClosedBeforeSend, TransportError):
             raise
         except Exception as error:
@@ -352,7 +366,7 @@ class Connection:
                                  proxy_variable=self._proxy.variable, sent=True)
         return reply
 
-    def _read_reply(self, link: _Link, method: str, sent: float) -> HttpReply:
+    def _read_reply(self, link: _Link, method: str, sent: float, last: bool) -> HttpReply:
         """Read one reply under the link's deadline, within the size caps."""
         cap = self._max_reply_bytes
         reader = _Reader(link, _HEADER_CAP, "the reply's headers are over 64 KiB")
@@ -380,9 +394,11 @@ class Connection:
         finally:
             response.close()
         reader.waiting = False
-        stray = not will_close and bool(buffered.peek(1))
+        stray = (last or not will_close) and bool(buffered.peek(1))
         link.replies += 1
-        if will_close or stray:
+        if last and not stray and link.replies > 1:
+            stray = not link.closes_within(_CLOSE_WAIT)
+        if will_close or stray or last:
             self.close()  # the server said so, or sent more than the reply
         if stray and link.replies > 1:
             # On a kept-alive connection this "reply" may be bytes the server
@@ -790,6 +806,14 @@ class _Link:
             return self.recv_into(memoryview(bytearray(1)), wait=False) is None
         except (OSError, ValueError):
             return False
+
+    def closes_within(self, seconds: float) -> bool:
+        """Whether the stream ends, or nothing comes, before a byte does."""
+        self.deadline = _Deadline(min(self.deadline.at - time.monotonic(), seconds))
+        try:
+            return self.recv_into(memoryview(bytearray(1))) == 0
+        except (TimeoutError, OSError):
+            return True
 
     def close(self) -> None:
         try:

@@ -268,11 +268,14 @@ class _Exchange:
         except TransportError as error:
             raise self.no_answer(error, "login") from None
 
-    def send(self, request: protocol.Request, stage: str) -> protocol.Answer:
-        """Send one request; a refusal or no usable answer raises a LoginError."""
+    def send(self, request: protocol.Request, stage: str, last: bool = False) -> protocol.Answer:
+        """Send one request; a refusal or no usable answer raises a LoginError.
+
+        ``last`` ends the connection and checks that its replies were in step.
+        """
         try:
             reply = self.connection.request(request.method, request.path, request.headers,
-                                            request.body_bytes())
+                                            request.body_bytes(), last=last)
         except TransportError as error:
             raise self.no_answer(error, stage) from None
         bound = offset_from_reply(reply.sent, reply.received, reply.date)
@@ -388,7 +391,7 @@ class Session:
                 exchange.connect_now()
             exchange.send(protocol.logout_request(
                 credentials.api_key, exchange.local_ip,
-                Hidden(self.jwt_token), credentials.client_code), "logout")
+                Hidden(self.jwt_token), credentials.client_code), "logout", last=True)
             self.logged_out = True
             self.logout_error = None
         except LoginError as error:
@@ -401,14 +404,14 @@ class Session:
             self._after_logout(self)
         return self.logged_out
 
-    def _finish_login(self, tokens: protocol.Tokens) -> None:
+    def _finish_login(self, tokens: protocol.Tokens, keep_open: bool) -> None:
         """Check the other tokens and read the profile; on any failure, log out first."""
         try:
             try:
                 protocol.check_tokens(tokens)
             except protocol.BadReply as bad:
                 raise self._exchange.bad_reply(bad, "login") from None
-            self._read_profile("profile")
+            self._read_profile("profile", last=not keep_open)
         except Exception:
             self.logout()
             raise
@@ -416,11 +419,11 @@ class Session:
             self.logout(LOGOUT_AFTER_INTERRUPT_S)
             raise
 
-    def _read_profile(self, stage: str) -> None:
+    def _read_profile(self, stage: str, last: bool) -> None:
         exchange, credentials = self._exchange, self._credentials
         request = protocol.profile_request(credentials.api_key, exchange.local_ip,
                                            Hidden(self.jwt_token))
-        profile = protocol.read_profile(exchange.send(request, stage).data)
+        profile = protocol.read_profile(exchange.send(request, stage, last).data)
         self.name = clean(profile.name or "", exchange.hidden)
         self.exchanges = tuple(clean(item, exchange.hidden, 40) for item in profile.exchanges)
         self.products = tuple(clean(item, exchange.hidden, 40) for item in profile.products)
@@ -436,7 +439,7 @@ def login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
           on_wait: Callable[[Code, float], None] | None = None,
           on_clock: Callable[[ClockOffset], None] | None = None,
           sleep: Callable[[float], None] = time.sleep,
-          names: Mapping[str, str] | None = None) -> Session:
+          names: Mapping[str, str] | None = None, _keep_open: bool = False) -> Session:
     """Log in once with a fresh code made from ``secret``, and read the profile.
 
     ``secret`` takes any form :func:`~angel_totp.fresh_code` takes; ``totp``
@@ -452,6 +455,9 @@ def login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
     the next one (Angel One accepts each code once). ``timeout`` bounds each
     request in wall-clock time. ``environ`` is where proxy settings are read
     (default ``os.environ``). ``names`` renames the inputs in error messages.
+    The profile request ends the connection, and a byte the server sends
+    after its reply means the replies were out of step: NoAnswerError
+    ``BAD_REPLY``, after one logout.
     The credentials may also be given as :class:`~angel_totp.hidden.Hidden`.
 
     Everything is checked before anything is sent. Raises
@@ -466,16 +472,18 @@ def login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
                                     names=names)
     options = check_options(credentials, base_url, timeout, min_validity, server_time, environ,
                             names, {"on_wait": on_wait, "on_clock": on_clock, "sleep": sleep})
-    return log_in(credentials, options, environ, on_wait, on_clock, sleep)
+    return log_in(credentials, options, environ, on_wait, on_clock, sleep, keep_open=_keep_open)
 
 
 def log_in(credentials: Credentials, options: Options, environ: Mapping[str, str] | None,
            on_wait: Callable[[Code, float], None] | None,
            on_clock: Callable[[ClockOffset], None] | None, sleep: Callable[[float], None],
-           last_step: int | None = None) -> Session:
+           last_step: int | None = None, keep_open: bool = False) -> Session:
     """:func:`login` with checked inputs; ``last_step`` is another record's last login step.
 
     The session's ``_exchange.step`` is the step of the code it logged in with.
+    The profile request ends the connection, unless ``keep_open`` keeps it
+    for a logout at once; that logout then checks the replies were in step.
     """
     exchange = _Exchange(options.url, options.timeout, environ, credentials.hidden,
                          options.server_time)
@@ -487,7 +495,7 @@ def log_in(credentials: Credentials, options: Options, environ: Mapping[str, str
         _release_step(exchange, credentials)
         raise
     session = Session(exchange, credentials, tokens)
-    session._finish_login(tokens)
+    session._finish_login(tokens, keep_open)
     return session
 
 
@@ -506,7 +514,7 @@ def resume(credentials: Credentials, options: Options, environ: Mapping[str, str
     if verify:
         try:
             exchange.connect_now()
-            session._read_profile("session")
+            session._read_profile("session", last=True)
         except BaseException:
             exchange.connection.close()
             raise

@@ -122,6 +122,11 @@ class Received:
         return self.request_line.split(" ", 1)[0]
 
     @property
+    def asks_close(self) -> bool:
+        return any(name.lower() == "connection" and value.strip().lower() == "close"
+                   for name, value in self.headers)
+
+    @property
     def target(self) -> str:
         return self.request_line.split(" ")[1]
 
@@ -334,8 +339,8 @@ class HostileServer:
                 return
             self._record(request)
             mode = self._take(REQUEST_MODES) or "json"
-            if not self._answer(stream.sock, mode):
-                return
+            if not self._answer(stream.sock, mode) or request.asks_close:
+                return  # a server must close after answering "Connection: close
 
     def _record(self, request: Received) -> None:
         with self._lock:

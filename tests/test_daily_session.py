@@ -185,11 +185,11 @@ def test_each_code_for_an_ended_session_means_one_new_login(standin, store, cloc
     calls = []
     real = session_module.Session._read_profile
 
-    def once(self, stage):  # the profile fails only for the stored session
+    def once(self, stage, last):  # the profile fails only for the stored session
         calls.append(stage)
         if len(calls) > 1:
             standin.force.pop("profile", None)
-        return real(self, stage)
+        return real(self, stage, last)
 
     session_module.Session._read_profile = once
     try:

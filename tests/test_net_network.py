@@ -202,6 +202,25 @@ def test_the_login_check_never_shows_a_forged_profile():
     assert server.received[-1].target.endswith("/logout")  # the session was still closed
 
 
+@pytest.mark.time_bound(30)
+def test_the_login_check_never_shows_a_stray_reply_that_came_after_the_profile_request():
+    # Broke (issue 16 item 11, as filed): a second reply 50 ms after the login's came
+    # once the profile request was written, and the check printed "Login OK: FORGED".
+    # The logout ends the connection; the real profile behind the forged one gives
+    # the replies away as out of step.
+    with HostileServer(body=LOGIN_BODY) as server:
+        server.queue("json_then_stray")  # the login; the profile and logout: json
+        result = run_check(server)
+    assert server.strayed.is_set()
+    assert "FORGED" not in result.stdout + result.stderr
+    assert "Login OK" not in result.stdout
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "more than one reply" in result.stderr
+    assert [seen.target.rsplit("/", 1)[-1] for seen in server.received] == [
+        "loginByPassword", "getProfile", "logout"]
+    assert [seen.asks_close for seen in server.received] == [False, False, True]
+
+
 # Item 10: a token of a million characters costs masking linear time.
 
 @pytest.mark.time_bound(30)

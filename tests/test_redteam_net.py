@@ -61,11 +61,13 @@ def refusal(message: str, errorcode: str = "AB1007", status: int = 200) -> bytes
 class Scripted:
     """Answers request i with ``steps[i]``: bytes to send, a float to wait, "close" or "hang".
 
-    Requests past the end get DONE. Bounded: everything stops with the test.
+    Requests past the end get DONE. After a request that says ``Connection: close``
+    it closes, unless ``honours_close`` is off. Bounded: everything stops with the test.
     """
 
-    def __init__(self, *steps: object) -> None:
+    def __init__(self, *steps: object, honours_close: bool = True) -> None:
         self.steps = [step if isinstance(step, list) else [step] for step in steps]
+        self.honours_close = honours_close  # as RFC 9112 9.6 says a server must
         self.requests: list[bytes] = []
         self.connections = 0
         self._stop = threading.Event()
@@ -130,6 +132,8 @@ class Scripted:
                         self._stop.wait(step)
                     else:
                         sock.sendall(step)
+                if self.honours_close and b"\r\nconnection: close" in head.lower():
+                    return
         except OSError:
             pass
         finally:
@@ -541,9 +545,9 @@ def test_a_stray_reply_waiting_before_the_profile_is_sent_is_never_its_answer(mo
     from angel_totp import session as session_module
     read_profile = session_module.Session._read_profile
 
-    def late(self, stage):
+    def late(self, stage, last):
         time.sleep(0.2)  # the stray has arrived by now
-        return read_profile(self, stage)
+        return read_profile(self, stage, last)
 
     monkeypatch.setattr(session_module.Session, "_read_profile", late)
     with Scripted([LOGIN_OK, 0.05, FORGED_PROFILE], PROFILE_OK, DONE) as server:
@@ -554,21 +558,36 @@ def test_a_stray_reply_waiting_before_the_profile_is_sent_is_never_its_answer(mo
 
 
 @pytest.mark.time_bound(5)
-@pytest.mark.xfail(strict=True, reason="known gap (issue 16 item 11): a stray reply that "
-                   "arrives after the next request was written cannot be told from its "
-                   "answer on HTTP/1.1 without a new connection per request")
-def test_a_stray_reply_in_flight_is_not_taken_as_the_profile():
-    # The login's reply, then 50 ms later a forged second reply; the real profile's
-    # answer comes 0.3 s after the request. Over a 100 ms link the forged reply lands
-    # after the profile request is written and before its answer.
-    with Scripted([LOGIN_OK, 0.05, FORGED_PROFILE], [0.3, PROFILE_OK], DONE) as server:
-        try:
-            session = angel_totp.login_from_env(None, environ=settings(server.url),
-                                                min_validity=0, timeout=1)
-        except AngelTotpError:
-            return  # refused as out of step: the gap is closed
-        session.logout()
-    assert session.name != "FORGED"
+@pytest.mark.parametrize("profile_delay", [0.0, 0.3])
+def test_a_stray_reply_in_flight_is_never_taken_as_the_profile(profile_delay):
+    """Broke (issue 16 item 11, as filed): a forged second reply 50 ms after the login's
+    came once the profile request was written, and became the profile: "FORGED". The
+    profile request now ends the connection, and the real answer behind the forged one
+    shows the replies were out of step."""
+    with Scripted([LOGIN_OK, 0.05, FORGED_PROFILE], [profile_delay, PROFILE_OK], DONE) as server:
+        error = caught(angel_totp.login_from_env, None, environ=settings(server.url),
+                       min_validity=0, timeout=1)
+    assert isinstance(error, angel_totp.NoAnswerError) and error.errorcode == "BAD_REPLY"
+    assert "FORGED" not in str(error) and error.stage == "profile"
+    assert server.lines()[-1] == "POST logout"  # the session it opened is ended
+    assert_safe(error)
+
+
+@pytest.mark.time_bound(5)
+def test_the_login_ends_its_connection_with_the_profile_and_keeps_one_connection():
+    with Scripted(LOGIN_OK, PROFILE_OK) as server:
+        session = angel_totp.login_from_env(None, environ=settings(server.url), min_validity=0,
+                                            timeout=1)
+    assert session.name == "Test User" and server.connections == 1
+    assert [b"connection: close" in head.lower() for head in server.requests] == [False, True]
+
+
+@pytest.mark.time_bound(5)
+def test_a_server_that_ignores_connection_close_costs_at_most_a_second():
+    with Scripted(LOGIN_OK, PROFILE_OK, honours_close=False) as server:
+        session = angel_totp.login_from_env(None, environ=settings(server.url), min_validity=0,
+                                            timeout=3)
+    assert session.name == "Test User"  # within the time bound: the wait for a close is short
 
 
 OTHERS_JWT = "eyJhbGciOiJIUzI1NiJ9.eyJ1IjoiQjk5In0.abcDEF_ghi-jklMNOpqr"

@@ -22,6 +22,7 @@ from ..errors import (
     InvalidInputError,
     LoginError,
     LoginRefusedError,
+    NoAnswerError,
 )
 from ..session import (
     SETTING_NAMES,
@@ -295,7 +296,7 @@ def check_login(args: Namespace, url: str, credentials: Credentials, report: Rep
     try:
         if args.store is None:
             session = login(credentials.api_key, credentials.client_code, credentials.pin,
-                            credentials.secret, **common)
+                            credentials.secret, _keep_open=True, **common)
         else:
             from ..store import daily_login
             session = daily_login(credentials.api_key, credentials.client_code,
@@ -314,6 +315,9 @@ def check_login(args: Namespace, url: str, credentials: Credentials, report: Rep
     if args.store is None:
         session.logout()
         failure = session.logout_error
+        if isinstance(failure, NoAnswerError) and failure.errorcode == "BAD_REPLY":
+            # Out of step, or garbled: the profile's answer cannot be trusted either.
+            return report.failure(reworded(failure, network.TERMS))
         if failure is not None:
             why = f"{failure.errorcode} {failure.message}" if isinstance(
                 failure, LoginRefusedError) else failure.errorcode.lower().replace("_", " ")
