@@ -29,7 +29,14 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from . import protocol
-from .checks import check_environ, check_min_validity, check_path, check_text, check_timeout
+from .checks import (
+    check_environ,
+    check_function,
+    check_min_validity,
+    check_path,
+    check_text,
+    check_timeout,
+)
 from .clock import ClockOffset, combine, offset_from_reply
 from .codes import DEFAULT_MIN_VALIDITY, Code, fresh_code
 from .connection import Connection, TransportError
@@ -211,8 +218,8 @@ def check_options(credentials: Credentials, base_url: object, timeout: object,
     ``callbacks`` maps parameter names to what must be callable (or None).
     """
     for what, callback in (callbacks or {}).items():
-        if callback is not None and not callable(callback):
-            raise InvalidInputError(f"{what} must be a function", what=what)
+        if callback is not None:
+            check_function(callback, what)
     name = (names or {}).get("base_url", "base_url")
     url = protocol.check_base_url(check_text(base_url, name), name)
     if not isinstance(server_time, bool):

@@ -96,6 +96,12 @@ def isolated(tmp_path_factory, monkeypatch):
 
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "time_bound(seconds): fail the test after that long")
+    import signal
+    # A suite started in the background (`pytest &`, some CI runners) inherits
+    # SIGINT ignored, and so would every script it runs: the Ctrl-C tests need
+    # the default, as a user's terminal gives it.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
