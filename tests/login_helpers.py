@@ -22,6 +22,7 @@ from conftest import (
     API_KEY,
     CLIENT_CODE,
     PIN,
+    Stopwatch,
     assert_clean_output,
     assert_no_leak,
     run_login,
@@ -149,12 +150,12 @@ def run_in_process(monkeypatch, capsys, *argv: str, settings: dict[str, str | No
     capsys.readouterr()
     before = sorted(os.listdir("."))
     handler = signal.getsignal(signal.SIGTERM)
-    started = time.monotonic()
+    watch = Stopwatch()
     try:
         code = console.run(login_check.main, ["--min-validity", "0", *argv])
     finally:
         signal.signal(signal.SIGTERM, handler)
-    elapsed = time.monotonic() - started
+    elapsed = watch.seconds
     out, err = capsys.readouterr()
     result = Timed(subprocess.CompletedProcess(argv, code, out, err), elapsed)
     assert elapsed < bound, f"took {elapsed:.1f} s, more than {bound} s"
