@@ -34,7 +34,8 @@ _CONFUSIONS = {  # which letter was likely meant, without echoing the character
 
 
 class TotpSecret(NamedTuple):
-    """A validated TOTP secret (made by :func:`parse_secret`); ``key`` is hidden."""
+    """A validated TOTP secret (made by :func:`parse_secret`). ``key`` is hidden, so that
+    repr, logs and error trackers never show it; :attr:`base32` reveals it."""
 
     key: Hidden
     algorithm: str = ANGEL_ONE_ALGORITHM
