@@ -1,7 +1,7 @@
 """From what Angel One answered (and the clock) to a cause and a next step.
 
-Pure: no I/O. The codes and their usual meanings come from Angel One's
-documentation, its SDK and its users' forum (see smartapi-facts.md).
+The codes' usual meanings come from Angel One's documentation, its SDK and its
+users' forum (see smartapi-facts.md).
 """
 
 from __future__ import annotations
@@ -191,19 +191,11 @@ def diagnose_transport(errorcode: str, detail: str = "", proxy_variable: str | N
                        terms: dict[str, str] = PROGRAM_TERMS) -> Diagnosis:
     """No usable answer. ``detail`` is ours, never the server's bytes."""
     cause, hint = TRANSPORT.get(errorcode, TRANSPORT["NETWORK"])
-    cause = _with_detail(cause, detail)
+    if detail and detail.lower() not in cause.lower():  # saying nothing twice
+        cause = f"{cause}: {detail}" if "(" in detail else f"{cause} ({detail})"
     hint = hint.format(proxy_variable=proxy_variable or "HTTPS_PROXY",
                        **{**PROGRAM_TERMS, **terms})
     return Diagnosis(errorcode, detail, cause, hint)
-
-
-def _with_detail(cause: str, detail: str) -> str:
-    """The cause and its detail as one readable line, saying nothing twice."""
-    if not detail or detail.lower() in cause.lower():
-        return cause
-    if "(" in detail:  # no parentheses inside parentheses
-        return f"{cause}: {detail}"
-    return f"{cause} ({detail})"
 
 
 # The request a failure happened in, said in its cause.

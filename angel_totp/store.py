@@ -57,6 +57,7 @@ from .session import (
 STORE_VERSION = 1
 IST = timezone(timedelta(hours=5, minutes=30))  # India's time all year: Angel One's day
 MAX_STORE_BYTES = 64 * 1024
+STATE_FOLDER = __name__.partition(".")[0].replace("_", "-")  # the project's name: angel-totp
 
 
 def daily_session(env_file: object = ".env", *, store: object = None, verify: bool = True,
@@ -165,7 +166,7 @@ def default_store_path(client_code: str, environ: Mapping[str, str] | None = Non
     if "\0" in folder:
         raise InvalidInputError("environ: the state folder (HOME, XDG_STATE_HOME or "
                                 "LOCALAPPDATA) contains a NUL character", what="environ")
-    return os.path.join(folder, "angel-totp", f"{code}.json")
+    return os.path.join(folder, STATE_FOLDER, f"{code}.json")
 
 
 def _state_folder(environ: Mapping[str, str]) -> str:
