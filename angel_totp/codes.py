@@ -52,9 +52,7 @@ class Code(NamedTuple):
     def valid_until_iso(self) -> str:
         """``valid_until`` in ISO 8601, UTC; the last step's a second early (year 10000
         has no ISO 8601 form), so that it never overstates how long the code lasts."""
-        from datetime import datetime, timezone
-        moment = datetime.fromtimestamp(min(self.valid_until, MAX_TIME), tz=timezone.utc)
-        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(min(self.valid_until, MAX_TIME)))
 
     def as_json_dict(self) -> dict[str, str | int]:
             return {

@@ -64,11 +64,8 @@ def daily_session(env_file: object = ".env", *, store: object = None, verify: bo
                   base_url: str | None = None, timeout: float = 10.0,
                   min_validity: float = DEFAULT_MIN_VALIDITY, server_time: bool = False,
                   environ: Mapping[str, str] | None = None) -> Session:
-    """Today's session for the account in the settings, logging in only if no process has.
-
-    The settings are read as :func:`~angel_totp.login_from_env` reads them;
-    the rest is :func:`daily_login`.
-    """
+    """Today's session for the account in the settings (read as
+    :func:`~angel_totp.login_from_env` reads them), logging in only if no process has."""
     if store is not None and env_file is not None and \
             _same_file(check_path(store, "store"), check_path(env_file, "env_file")):
         raise InvalidInputError("store must not be the env file: the session would replace "
@@ -136,11 +133,8 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
         step = session._exchange.step
         try:
             _save(path, session, credentials.api_key, last_step if step is None else step)
-        except Exception:
-            session.logout()
-            raise
-        except BaseException:  # Ctrl-C, SIGTERM: one short try, then go
-            session.logout(LOGOUT_AFTER_INTERRUPT_S)
+        except BaseException as error:  # after Ctrl-C or SIGTERM: one short try, then go
+            session.logout(None if isinstance(error, Exception) else LOGOUT_AFTER_INTERRUPT_S)
             raise
         lock.record(None, quiet=True)  # the store says which step was spent
         return _shared(session, path)
@@ -154,13 +148,8 @@ def _same_file(one: str, other: str) -> bool:
 
 
 def default_store_path(client_code: str, environ: Mapping[str, str] | None = None) -> str:
-    """The store for ``client_code`` in this user's state folder.
-
-    ``$XDG_STATE_HOME/angel-totp/`` (else ``~/.local/state/angel-totp/``) on
-    Linux, ``~/Library/Application Support/angel-totp/`` on macOS,
-    ``%LOCALAPPDATA%\\angel-totp\\`` on Windows; ``environ`` (default
-    ``os.environ``) is where those variables are read.
-    """
+    """The store for ``client_code`` in this user's state folder (XDG_STATE_HOME,
+    LOCALAPPDATA and HOME read from ``environ``, default ``os.environ``)."""
     code = protocol.check_client_code(check_text(client_code, "client_code"), "client_code")
     folder = _state_folder(check_environ(environ))
     if "\0" in folder:
