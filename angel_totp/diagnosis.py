@@ -16,7 +16,6 @@ PROGRAM_TERMS = {
     "server_time": "server_time=True",
     "timeout": "a longer timeout",
     "base_url": "the base URL (base_url or ANGEL_BASE_URL)",
-    "proxy": "the proxy setting",
     "min_validity": "a lower min_validity",
 }
 
@@ -37,10 +36,7 @@ class Diagnosis(NamedTuple):
 
 
 KNOWN_CODES = {
-    "AB1050": ("the TOTP code was not accepted",
-               "Angel One accepts each code once: wait for the next code and try again; "
-               "if that fails too, check the clock and that TOTP_SECRET is the secret "
-               "from smartapi.angelbroking.com/enable-totp"),
+    "AB1050": ("the TOTP code was not accepted", ""),  # the hint depends on the clock
     "AB7001": ("the trading password was sent instead of the PIN",
                "set ANGEL_PIN to your Angel One login PIN (MPIN), not the trading password"),
     "AB1007": ("the client code or PIN is wrong",

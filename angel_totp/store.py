@@ -212,8 +212,7 @@ def _parsed(raw: bytes) -> StoredSession | None:
                 not all(isinstance(record.get(key), str) for key in texts):
             return None
         made_at, step = record["made_at"], record.get("totp_step")
-        if type(made_at) not in (int, float) or type(step) not in (int, type(None)) or \
-                not record["jwt_token"]:
+        if type(made_at) not in (int, float) or type(step) not in (int, type(None)):
             return None
         tokens = protocol.read_tokens({"jwtToken": record["jwt_token"],  # fit to send back
                                        "refreshToken": record["refresh_token"],
@@ -439,9 +438,8 @@ class _Lock:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self.fd < 0:
-            return  # a forked child's copy: its parent holds the lock
-        unlock(self.fd)
+        if self.fd >= 0:  # else a forked child's copy, closed: its parent holds the lock
+            unlock(self.fd)
         self._close()
 
     def _close(self) -> None:
