@@ -55,7 +55,7 @@ class Code(NamedTuple):
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(min(self.valid_until, MAX_TIME)))
 
     def as_json_dict(self) -> dict[str, str | int]:
-            return {
+        return {
             "totp": self.totp,
             "valid_for": self.valid_for,
             "valid_until": self.valid_until_iso(),
