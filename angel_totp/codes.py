@@ -198,14 +198,11 @@ def _checked_seconds(value: float) -> float:
     if value < 0:
         raise InvalidInputError("the time is before 1970-01-01", what="time")
     if value >= MAX_TIME + 1:
-        for factor, unit, divide in ((1e3, "milliseconds", "1000"),
-                                     (1e6, "microseconds", "1000000"),
-                                     (1e9, "nanoseconds", "1000000000")):
-            # From 2001 (1e9 s) on, in that unit.
-            if 1e9 * factor <= value < (MAX_TIME + 1) * factor:
+        for factor, unit in ((1e3, "milliseconds"), (1e6, "microseconds"), (1e9, "nanoseconds")):
+            if 1e9 * factor <= value < (MAX_TIME + 1) * factor:  # from 2001 on, in that unit
                 raise InvalidInputError(
                     f"the time is after 9999-12-31T23:59:59Z; this looks like {unit}, "
-                    "not seconds", hint=f"divide by {divide} for seconds", what="time")
+                    "not seconds", hint=f"divide by {factor:.0f} for seconds", what="time")
         raise _after_9999()
     return value + 0.0  # -0.0 becomes 0.0
 
