@@ -99,7 +99,9 @@ def _parse(given: object) -> TotpSecret:
     if not isinstance(text, str):
         raise InvalidSecretError("the secret must be text", _HINT)
     if len(text) > MAX_SECRET_LENGTH:
-        raise _too_long()
+        raise InvalidSecretError(
+            f"too long: over {MAX_SECRET_LENGTH:,} characters; a TOTP secret is 26 letters, "
+            "an otpauth:// URI a few dozen", "paste only the secret, or only the otpauth:// URI")
     stripped = text.strip()  # str.strip() removes every Unicode space
     if not stripped:
         raise InvalidSecretError("the secret is empty", _HINT)
@@ -134,15 +136,11 @@ def _secret(key: object, algorithm: object = ANGEL_ONE_ALGORITHM,
 def _base32(text: str) -> str:
     """Upper-case base32 without separators or padding. Errors give positions in
     ``text`` from 1, so that the user can find the culprit, never the character."""
-    if len(text) > MAX_SECRET_LENGTH:
-        raise _too_long()
     compact = "".join(char for char in text if not (char.isspace() or char == "-"))
     if compact.isascii() and compact.isdigit() and 6 <= len(compact) <= 8:
         raise InvalidSecretError(
             f"this is a {len(compact)}-digit code from an authenticator app, not the "
-            "secret that makes the codes",
-            "the secret is the 26 letters (A-Z and 2-7) shown beside the QR code when you "
-            "enable TOTP")
+            "secret that makes the codes", _HINT)
     letters = []
     padding_from = None
     for position, char in enumerate(text, start=1):
@@ -180,12 +178,6 @@ def _base32(text: str) -> str:
             f"too short: {len(joined)} base32 letters; a TOTP secret needs at "
             f"least {MIN_KEY_BITS} bits (23 letters), and Angel One's has 26", _HINT)
     return joined
-
-
-def _too_long() -> InvalidSecretError:
-    return InvalidSecretError(
-        f"too long: over {MAX_SECRET_LENGTH:,} characters; a TOTP secret is 26 letters, "
-        "an otpauth:// URI a few dozen", "paste only the secret, or only the otpauth:// URI")
 
 
 def _parse_uri(uri: str) -> TotpSecret:
