@@ -66,11 +66,13 @@ def daily_session(env_file: object = ".env", *, store: object = None, verify: bo
                   environ: Mapping[str, str] | None = None) -> Session:
     """Today's session for the account in the settings (read as
     :func:`~angel_totp.login_from_env` reads them), logging in only if no process has."""
-    if store is not None and env_file is not None and \
-            _same_file(check_path(store, "store"), check_path(env_file, "env_file")):
-        raise InvalidInputError("store must not be the env file: the session would replace "
-                                "its settings", hint="name a store of its own, or none for "
-                                "the default", what="store")
+    if store is not None and env_file is not None:
+        store, env_file = check_path(store, "store"), check_path(env_file, "env_file")
+        with contextlib.suppress(OSError):  # the current folder was removed: reading says so
+            if os.path.realpath(store) == os.path.realpath(env_file):
+                raise InvalidInputError("store must not be the env file: the session would "
+                                        "replace its settings", hint="name a store of its "
+                                        "own, or none for the default", what="store")
     found = login_settings(env_file, base_url, environ)
     environ = without_credentials(environ)  # trackers record this frame's locals
     return daily_login(**found, store=store, verify=verify, timeout=timeout,
@@ -138,13 +140,6 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
             raise
         lock.record(None, quiet=True)  # the store says which step was spent
         return _shared(session, path)
-
-
-def _same_file(one: str, other: str) -> bool:
-    try:
-        return os.path.realpath(one) == os.path.realpath(other)
-    except OSError:  # the current folder was removed: the reading reports it
-        return False
 
 
 def default_store_path(client_code: str, environ: Mapping[str, str] | None = None) -> str:
@@ -416,9 +411,6 @@ class _Lock:
         try:
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | O_NOFOLLOW | O_BINARY, 0o600)
             _held.add(self)
-        except OSError as error:
-            raise _unusable(self.path, error, self.store) from None
-        try:
             _check_file(self.path, os.fstat(self.fd), self.store)
             if not lock_by(self.fd, time.monotonic() + self.wait):
                 pid = (self._content().split() or [""])[0]
