@@ -74,8 +74,7 @@ def code_for_server(secret: TotpSecret, min_validity: float, clock: ClockOffset,
     A bound too loose for ``min_validity`` (a slow reply) is a
     :class:`~angel_totp.errors.NoAnswerError`: the reply's fault, not the caller's.
     """
-    offset = clock.estimate
-    server_now = clock.server_now if now is None else (lambda: now() - offset)
+    server_now = clock.server_now if now is None else (lambda: now() - clock.estimate)
     try:
         return fresh_code(secret, min_validity, clock=server_now,
                           uncertainty=clock.uncertainty, on_wait=on_wait, sleep=sleep)
