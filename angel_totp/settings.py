@@ -70,9 +70,8 @@ class Settings:
             return _setting(name, self._values[name], "env file")
         return Setting(name, None, "")
 
-    def value(self, name: str, default: str | None = None) -> str | None:
-        found = self.get(name).value
-        return default if found is None else found
+    def value(self, name: str) -> str | None:
+        return self.get(name).value
 
 
 def _setting(name: str, raw: str | None, source: str) -> Setting:
