@@ -78,11 +78,8 @@ KNOWN_CODES = {
 def diagnose_refusal(errorcode: str, message: str, clock: ClockOffset | None,
                      terms: dict[str, str] = PROGRAM_TERMS, *,
                      server_time: bool = False) -> Diagnosis:
-    """Angel One answered and said no. ``message`` must already be cleaned.
-
-    ``server_time`` says the code was made for Angel One's clock, so that a
-    wrong clock is not blamed for an invalid code.
-    """
+    """Angel One answered and said no (``message`` already cleaned); with ``server_time``
+    the code was made for Angel One's clock, which is then not blamed for it."""
     code = errorcode.strip().upper()
     known = KNOWN_CODES.get(code)
     if known is None:

@@ -69,11 +69,8 @@ def code_for_server(secret: TotpSecret, min_validity: float, clock: ClockOffset,
                     sleep: Callable[[float], None] = time.sleep,
                     now: Callable[[], float] | None = None,
                     terms: dict[str, str] = PROGRAM_TERMS) -> Code:
-    """A fresh code for Angel One's clock as measured, valid at the far edge of its bound.
-
-    A bound too loose for ``min_validity`` (a slow reply) is a
-    :class:`~angel_totp.errors.NoAnswerError`: the reply's fault, not the caller's.
-    """
+    """A fresh code for Angel One's clock as measured, valid at the far edge of its bound;
+    a bound too loose for ``min_validity`` is the reply's fault: a NoAnswerError."""
     server_now = clock.server_now if now is None else (lambda: now() - clock.estimate)
     try:
         return fresh_code(secret, min_validity, clock=server_now,

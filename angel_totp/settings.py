@@ -39,10 +39,7 @@ class Setting(NamedTuple):
 
 class Settings:
     """Settings looked up in ``environ`` (default ``os.environ``), then in ``env_file``
-    (None: none; a missing file counts as empty), read at most once, when needed.
-    Raises :class:`~angel_totp.errors.EnvFileError` or, for a bad argument,
-    :class:`~angel_totp.errors.InvalidInputError`.
-    """
+    (None: none; a missing file counts as empty), read at most once, when needed."""
 
     def __init__(self, env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
                  environ: Mapping[str, str] | None = None) -> None:
@@ -91,9 +88,7 @@ def absolute_path(path: str | os.PathLike[str]) -> str:
 def missing_settings_error(names: list[str], env_file: str | os.PathLike[str] | None, *,
                            empty: bool = False) -> MissingSettingError:
     """The error for settings set nowhere (``empty``: set to nothing), naming the env
-    file's absolute path (a bot cron starts elsewhere must learn which file);
-    ``TOTP_SECRET`` alone gives a :class:`~angel_totp.errors.MissingSecretError`.
-    """
+    file's absolute path: a bot that cron starts elsewhere must learn which file."""
     where = "the environment"
     if env_file is not None:
         where += " or " + absolute_path(env_file)

@@ -89,10 +89,8 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
                 on_clock: Callable[[ClockOffset], None] | None = None,
                 sleep: Callable[[float], None] = time.sleep,
                 names: Mapping[str, str] | None = None) -> Session:
-    """:func:`daily_session` with the settings given as :func:`~angel_totp.login` takes them.
-
-    Today's session is kept in ``store`` (default :func:`default_store_path`).
-    """
+    """:func:`daily_session` with the settings given as :func:`~angel_totp.login` takes
+    them; ``store`` defaults to :func:`default_store_path`."""
     given = (_hide(api_key), _hide(pin), _hide(secret), _hide(totp))
     del api_key, pin, secret, totp  # from here on, only as Hidden
     credentials = check_credentials(given[0], client_code, given[1], given[2], totp=given[3],
