@@ -1,20 +1,9 @@
 """TOTP codes, Angel One's clock and a SmartAPI login, for bots and scripts.
 
-A bot logs in with one call, and never needs a ``TOTP=`` line in ``.env``::
-
-    import angel_totp
-    with angel_totp.login_from_env() as session:   # settings from env, then .env
-        smart_api.setAccessToken(session.jwt_token)
-        ...
-
-or makes just the code, at the moment it needs it::
-
-    code = angel_totp.code_from_env()    # TOTP_SECRET from the environment, else .env
-    code.totp                            # "123456", valid for at least 5 more seconds
-
+A bot starts with ``session = angel_totp.daily_session()`` (see docs/python-api.md).
 Every error is an :class:`AngelTotpError`. Submodules load lazily, so that
-``import angel_totp`` costs almost nothing and each command loads only
-what its path needs.
+``import angel_totp`` costs almost nothing and each command loads only what its
+path needs.
 """
 
 from __future__ import annotations

@@ -39,16 +39,13 @@ def check_seconds(value: object, what: str) -> float:
 def check_min_validity(value: object, period: int = ANGEL_ONE_PERIOD,
                        what: str = "min_validity") -> float:
     number = _number(value)
-    if number is None or number < 0:
-        raise InvalidInputError(f"{what} must be a number of seconds from 0 to {period - 1}",
-                                what=what)
-    if number > period - 1:
-        if number < ANGEL_ONE_PERIOD:  # fine for Angel One's codes: the secret is odd
-            raise InvalidInputError(
-                f"this secret's codes last only {period} s: too short for the "
-                f"{number:g} s of validity asked for ({what})",
-                hint=f"ask for at most {period - 1} s of validity, or 0 to never wait",
-                what=what)
+    if number is not None and period - 1 < number < ANGEL_ONE_PERIOD:  # the secret is odd
+        raise InvalidInputError(
+            f"this secret's codes last only {period} s: too short for the "
+            f"{number:g} s of validity asked for ({what})",
+            hint=f"ask for at most {period - 1} s of validity, or 0 to never wait",
+            what=what)
+    if number is None or not 0 <= number <= period - 1:
         raise InvalidInputError(
             f"{what} must be from 0 to {period - 1} seconds (a code lasts {period} s)",
             what=what)

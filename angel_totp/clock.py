@@ -58,15 +58,11 @@ def offset_from_reply(sent: float, received: float, date_header: str | None) -> 
         return None
     try:
         server = parsedate_to_datetime(date_header)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if server is None or server.tzinfo is None:
-        return None
-    try:
         stamp = server.timestamp()
-    except (OverflowError, ValueError, OSError):
+    except (TypeError, ValueError, IndexError, OverflowError, OSError):
         return None
-    if not 0 <= stamp <= LAST_DATE:  # no code exists for such a time: not a usable Date
+    # A Date without a zone names no instant; no code exists for one out of range.
+    if server.tzinfo is None or not 0 <= stamp <= LAST_DATE:
         return None
     return ClockOffset(low=sent - (stamp + 1), high=received - stamp)
 

@@ -17,24 +17,14 @@ from .errors import AngelTotpError, InvalidInputError
 from .hidden import Hidden
 from .secret import TotpSecret, hide_secret, parse_secret
 
-__all__ = ["Code", "code_at", "fresh_code", "parse_when", "DEFAULT_MIN_VALIDITY", "MAX_TIME"]
-
-DEFAULT_MIN_VALIDITY = 5
-"""Seconds a fresh code must still be valid for, unless told otherwise."""
-
-MAX_TIME = 253402300799
-"""9999-12-31T23:59:59Z: the last second a time may name."""
-
+DEFAULT_MIN_VALIDITY = 5  # seconds a fresh code must still be valid for
+MAX_TIME = 253402300799  # 9999-12-31T23:59:59Z: the last second a time may name
 _WAIT_MARGIN = 0.05  # past a step boundary, so that the clock is surely in the new step
 
 
 class Code(NamedTuple):
-    """One TOTP code and the window in which it is valid.
-
-    Made for the instant ``at``, valid from ``valid_from`` until ``valid_until``
-    (Unix seconds). ``otp`` is :class:`~angel_totp.hidden.Hidden` (a code logs
-    in while valid); :attr:`totp` gives its text.
-    """
+    """One TOTP code and the window in which it is valid (``valid_from`` to ``valid_until``,
+    Unix seconds), made for the instant ``at``; ``otp`` is hidden, :attr:`totp` its text."""
 
     otp: Hidden
     at: float
@@ -60,15 +50,11 @@ class Code(NamedTuple):
         return math.floor(self.seconds_left)
 
     def valid_until_iso(self) -> str:
-        """``valid_until`` in ISO 8601, UTC, e.g. ``"2005-03-18T01:58:30Z"``; the very
-        last step's says ``9999-12-31T23:59:59Z``, a second early (year 10000 has no
-        ISO 8601 form), so that it never overstates how long the code lasts."""
-        from datetime import datetime, timezone
-        moment = datetime.fromtimestamp(min(self.valid_until, MAX_TIME), tz=timezone.utc)
-        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        """``valid_until`` in ISO 8601, UTC; the last step's a second early (year 10000
+        has no ISO 8601 form), so that it never overstates how long the code lasts."""
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(min(self.valid_until, MAX_TIME)))
 
     def as_json_dict(self) -> dict[str, str | int]:
-        """The fields a JSON output shows: never the secret."""
         return {
             "totp": self.totp,
             "valid_for": self.valid_for,
@@ -80,11 +66,7 @@ class Code(NamedTuple):
 
 
 def code_at(secret: TotpSecret | str | Hidden, when: float) -> Code:
-    """The code valid at Unix time ``when`` (1970 to 9999-12-31T23:59:59Z), for what
-    :func:`~angel_totp.secret.parse_secret` accepts. Raises
-    :class:`~angel_totp.errors.InvalidSecretError` or
-    :class:`~angel_totp.errors.InvalidInputError` (``what="time"``).
-    """
+    """The code valid at Unix time ``when`` (1970 to 9999-12-31T23:59:59Z)."""
     secret = hide_secret(secret)  # from here no frame of ours holds the plain text
     secret = parse_secret(secret)
     when = _check_time(when)
@@ -92,14 +74,13 @@ def code_at(secret: TotpSecret | str | Hidden, when: float) -> Code:
 
     import pyotp
 
-    digest = {"SHA1": hashlib.sha1, "SHA256": hashlib.sha256,
-              "SHA512": hashlib.sha512}[secret.algorithm]
     step = int(when // secret.period)
     return Code(
         # The step's counter directly: pyotp's at() goes through local time,
         # which overflows near the year 9999.
-        otp=Hidden(pyotp.TOTP(secret.base32, digits=secret.digits, digest=digest,
-                              interval=secret.period).generate_otp(step)),
+        otp=Hidden(pyotp.TOTP(secret.base32, digits=secret.digits, interval=secret.period,
+                              digest=getattr(hashlib, secret.algorithm.lower())
+                              ).generate_otp(step)),
         at=when,
         valid_from=step * secret.period,
         valid_until=(step + 1) * secret.period,
@@ -120,19 +101,11 @@ def fresh_code(
 ) -> Code:
     """The current code, valid for at least ``min_validity`` more seconds.
 
-    ``secret`` is what :func:`~angel_totp.secret.parse_secret` accepts;
-    ``min_validity=0`` never waits. ``clock()`` gives the time the code is for;
-    ``uncertainty`` is how far off it may be either way: the code must be the
-    same at both ends and have ``min_validity`` left at the later one.
-    Otherwise this calls ``on_wait(current_code, seconds_to_wait)``, then
-    ``sleep(seconds_to_wait)`` once, to just past the next code's start.
-
-    Raises :class:`~angel_totp.errors.InvalidSecretError` for a bad secret;
-    :class:`~angel_totp.errors.InvalidInputError` before any wait for a
-    ``min_validity`` outside 0 to period - 1 or an ``uncertainty`` that is
-    negative or too large for one wait (``what="uncertainty"``);
-    :class:`~angel_totp.errors.AngelTotpError`, rather than wait again, if the
-    clock is not past the next code's start after the wait.
+    ``clock()`` gives the time the code is for, ``uncertainty`` how far off it
+    may be either way: the code must be the same at both ends and have
+    ``min_validity`` left at the later one. Otherwise this calls
+    ``on_wait(current_code, seconds)``, then ``sleep(seconds)`` once, to just
+    past the next code's start; never a second wait.
     """
     secret = hide_secret(secret)  # from here no frame of ours holds the plain text
     secret = parse_secret(secret)
@@ -187,14 +160,7 @@ def _check_time(when: object) -> float:
 
 
 def parse_when(text: str) -> float:
-    """Unix seconds from ``1111111109``, ``1111111109.5`` or ISO 8601 with a zone,
-    1970 to 9999. Raises :class:`~angel_totp.errors.InvalidInputError`
-    (``what="time"``), whose hint says so when the number looks like milliseconds.
-    """
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return _check_time(text)
-    if not isinstance(text, str):
-        raise InvalidInputError("the time must be text", what="time")
+    """Unix seconds from ``1111111109``, ``1111111109.5`` or ISO 8601 with a zone."""
     raw = text.strip()
     if not raw or len(raw) > 64:
         raise _not_a_time()
@@ -232,14 +198,11 @@ def _checked_seconds(value: float) -> float:
     if value < 0:
         raise InvalidInputError("the time is before 1970-01-01", what="time")
     if value >= MAX_TIME + 1:
-        for factor, unit, divide in ((1e3, "milliseconds", "1000"),
-                                     (1e6, "microseconds", "1000000"),
-                                     (1e9, "nanoseconds", "1000000000")):
-            # From 2001 (1e9 s) on, in that unit.
-            if 1e9 * factor <= value < (MAX_TIME + 1) * factor:
+        for factor, unit in ((1e3, "milliseconds"), (1e6, "microseconds"), (1e9, "nanoseconds")):
+            if 1e9 * factor <= value < (MAX_TIME + 1) * factor:  # from 2001 on, in that unit
                 raise InvalidInputError(
                     f"the time is after 9999-12-31T23:59:59Z; this looks like {unit}, "
-                    "not seconds", hint=f"divide by {divide} for seconds", what="time")
+                    "not seconds", hint=f"divide by {factor:.0f} for seconds", what="time")
         raise _after_9999()
     return value + 0.0  # -0.0 becomes 0.0
 

@@ -1,7 +1,7 @@
 """From what Angel One answered (and the clock) to a cause and a next step.
 
-Pure: no I/O. The codes and their usual meanings come from Angel One's
-documentation, its SDK and its users' forum (see smartapi-facts.md).
+The codes' usual meanings come from Angel One's documentation, its SDK and its
+users' forum (see smartapi-facts.md).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ PROGRAM_TERMS = {
     "server_time": "server_time=True",
     "timeout": "a longer timeout",
     "base_url": "the base URL (base_url or ANGEL_BASE_URL)",
-    "proxy": "the proxy setting",
     "min_validity": "a lower min_validity",
 }
 
@@ -37,10 +36,7 @@ class Diagnosis(NamedTuple):
 
 
 KNOWN_CODES = {
-    "AB1050": ("the TOTP code was not accepted",
-               "Angel One accepts each code once: wait for the next code and try again; "
-               "if that fails too, check the clock and that TOTP_SECRET is the secret "
-               "from smartapi.angelbroking.com/enable-totp"),
+    "AB1050": ("the TOTP code was not accepted", ""),  # the hint depends on the clock
     "AB7001": ("the trading password was sent instead of the PIN",
                "set ANGEL_PIN to your Angel One login PIN (MPIN), not the trading password"),
     "AB1007": ("the client code or PIN is wrong",
@@ -82,11 +78,8 @@ KNOWN_CODES = {
 def diagnose_refusal(errorcode: str, message: str, clock: ClockOffset | None,
                      terms: dict[str, str] = PROGRAM_TERMS, *,
                      server_time: bool = False) -> Diagnosis:
-    """Angel One answered and said no. ``message`` must already be cleaned.
-
-    ``server_time`` says the code was made for Angel One's clock, so that a
-    wrong clock is not blamed for an invalid code.
-    """
+    """Angel One answered and said no (``message`` already cleaned); with ``server_time``
+    the code was made for Angel One's clock, which is then not blamed for it."""
     code = errorcode.strip().upper()
     known = KNOWN_CODES.get(code)
     if known is None:
@@ -191,19 +184,11 @@ def diagnose_transport(errorcode: str, detail: str = "", proxy_variable: str | N
                        terms: dict[str, str] = PROGRAM_TERMS) -> Diagnosis:
     """No usable answer. ``detail`` is ours, never the server's bytes."""
     cause, hint = TRANSPORT.get(errorcode, TRANSPORT["NETWORK"])
-    cause = _with_detail(cause, detail)
+    if detail and detail.lower() not in cause.lower():  # saying nothing twice
+        cause = f"{cause}: {detail}" if "(" in detail else f"{cause} ({detail})"
     hint = hint.format(proxy_variable=proxy_variable or "HTTPS_PROXY",
                        **{**PROGRAM_TERMS, **terms})
     return Diagnosis(errorcode, detail, cause, hint)
-
-
-def _with_detail(cause: str, detail: str) -> str:
-    """The cause and its detail as one readable line, saying nothing twice."""
-    if not detail or detail.lower() in cause.lower():
-        return cause
-    if "(" in detail:  # no parentheses inside parentheses
-        return f"{cause}: {detail}"
-    return f"{cause} ({detail})"
 
 
 # The request a failure happened in, said in its cause.

@@ -50,10 +50,6 @@ class MissingSettingError(AngelTotpError, LookupError):
 class MissingSecretError(MissingSettingError):
     """``TOTP_SECRET`` is set neither in the environment nor in the env file."""
 
-    def __init__(self, message: str = "TOTP_SECRET is not set", hint: str | None = None,
-                 names: list[str] | None = None) -> None:
-        super().__init__(names or ["TOTP_SECRET"], message, hint)
-
 
 class FileError(AngelTotpError, OSError):
     """The file ``path`` could not be used, and was left untouched; ``reason`` is a

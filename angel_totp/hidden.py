@@ -1,11 +1,8 @@
 """A credential held so that no ``repr``, ``str`` or error tracker shows it.
 
-Error trackers (Sentry, rich, better-exceptions) record the local variables
-of every frame in a traceback, by ``repr`` and by walking lists, tuples and
-dicts. Once checked, a PIN, an API key, a TOTP secret, a code or a token
-lives in the library's frames only inside a :class:`Hidden`; the plain text
-comes out with :meth:`Hidden.reveal`, at the last moment, in a frame that
-raises nothing while it holds it.
+Error trackers (Sentry, rich) record every traceback frame's locals by ``repr``
+and by walking lists, tuples and dicts: once checked, a credential lives in the
+library's frames only inside a :class:`Hidden`.
 """
 
 from __future__ import annotations

@@ -11,8 +11,6 @@ from typing import NamedTuple
 from .errors import InvalidSecretError
 from .hidden import Hidden
 
-__all__ = ["TotpSecret", "parse_secret", "hide_secret", "MAX_SECRET_LENGTH"]
-
 BASE32_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 MIN_KEY_BITS = 112  # pyotp 2.12 and NIST SP 800-63B refuse shorter keys
 _IMPOSSIBLE_LENGTHS = {1, 3, 6}  # base32 lengths (mod 8) no whole number of bytes makes
@@ -36,11 +34,8 @@ _CONFUSIONS = {  # which letter was likely meant, without echoing the character
 
 
 class TotpSecret(NamedTuple):
-    """A validated TOTP secret (made by :func:`parse_secret`) and its codes' parameters.
-
-    ``key``, the upper-case base32 key, is :class:`~angel_totp.hidden.Hidden`:
-    so that repr, logs and error trackers never show it; :attr:`base32` reveals it.
-    """
+    """A validated TOTP secret (made by :func:`parse_secret`). ``key`` is hidden, so that
+    repr, logs and error trackers never show it; :attr:`base32` reveals it."""
 
     key: Hidden
     algorithm: str = ANGEL_ONE_ALGORITHM
@@ -76,16 +71,8 @@ class TotpSecret(NamedTuple):
 
 
 def parse_secret(text: str | Hidden | TotpSecret) -> TotpSecret:
-    """Parse a secret as users paste it, or raise :class:`InvalidSecretError`.
-
-    Accepts base32 in any case, with any Unicode spaces and hyphens, with or
-    without ``=`` padding, or an ``otpauth://totp/...`` URI (its ``secret``,
-    ``algorithm``, ``digits`` and ``period``), also inside a
-    :class:`~angel_totp.hidden.Hidden`; a :class:`TotpSecret` is checked
-    again. A non-ASCII letter is an error, never read as a Latin one; text
-    over :data:`MAX_SECRET_LENGTH` characters is refused first. Neither the
-    message nor any frame of the traceback holds the secret.
-    """
+    """Parse a secret as users paste it (base32 in any form, or an ``otpauth://totp/``
+    URI), or raise :class:`InvalidSecretError`, which never holds the secret."""
     text = hide_secret(text)  # from here no frame of ours holds the plain text
     try:
         return _parse(text)
@@ -109,12 +96,12 @@ def _parse(given: object) -> TotpSecret:
         key = given.key.reveal() if isinstance(given.key, Hidden) else given.key
         return _secret(key, given.algorithm, given.digits, given.period)
     text = given.reveal() if isinstance(given, Hidden) else given
-    if text is None:
-        raise InvalidSecretError("no secret was given", _HINT)
     if not isinstance(text, str):
         raise InvalidSecretError("the secret must be text", _HINT)
     if len(text) > MAX_SECRET_LENGTH:
-        raise _too_long()
+        raise InvalidSecretError(
+            f"too long: over {MAX_SECRET_LENGTH:,} characters; a TOTP secret is 26 letters, "
+            "an otpauth:// URI a few dozen", "paste only the secret, or only the otpauth:// URI")
     stripped = text.strip()  # str.strip() removes every Unicode space
     if not stripped:
         raise InvalidSecretError("the secret is empty", _HINT)
@@ -128,34 +115,32 @@ def _parse(given: object) -> TotpSecret:
 
 
 def _secret(key: object, algorithm: object = ANGEL_ONE_ALGORITHM,
-            digits: object = ANGEL_ONE_DIGITS, period: object = ANGEL_ONE_PERIOD) -> TotpSecret:
-    """The one place a TotpSecret is made: every field checked."""
+            digits: object = ANGEL_ONE_DIGITS, period: object = ANGEL_ONE_PERIOD,
+            where: str = "") -> TotpSecret:
+    """The one place a TotpSecret is made: every field checked, no value shown."""
     if not isinstance(key, str):
         raise InvalidSecretError("the secret's key must be text", _HINT)
     letters = _base32(key)
     if algorithm not in SUPPORTED_ALGORITHMS:
-        raise InvalidSecretError("unsupported algorithm; supported: SHA1, SHA256, SHA512")
+        raise InvalidSecretError(f"unsupported algorithm{where}; supported: SHA1, SHA256, "
+                                 "SHA512", _HINT)
     if type(digits) is not int or not MIN_DIGITS <= digits <= MAX_DIGITS:
-        raise InvalidSecretError(f"digits must be a whole number from {MIN_DIGITS} "
-                                 f"to {MAX_DIGITS}")
+        raise InvalidSecretError(f"unsupported digits{where}; it must be a whole number from "
+                                 f"{MIN_DIGITS} to {MAX_DIGITS}", _HINT)
     if type(period) is not int or not 1 <= period <= MAX_PERIOD:
-        raise InvalidSecretError(f"period must be a whole number of seconds from 1 "
-                                 f"to {MAX_PERIOD}")
+        raise InvalidSecretError(f"unsupported period{where}; it must be a whole number of "
+                                 f"seconds from 1 to {MAX_PERIOD}", _HINT)
     return TotpSecret(Hidden(letters), str(algorithm), digits, period)
 
 
 def _base32(text: str) -> str:
     """Upper-case base32 without separators or padding. Errors give positions in
     ``text`` from 1, so that the user can find the culprit, never the character."""
-    if len(text) > MAX_SECRET_LENGTH:
-        raise _too_long()
     compact = "".join(char for char in text if not (char.isspace() or char == "-"))
     if compact.isascii() and compact.isdigit() and 6 <= len(compact) <= 8:
         raise InvalidSecretError(
             f"this is a {len(compact)}-digit code from an authenticator app, not the "
-            "secret that makes the codes",
-            "the secret is the 26 letters (A-Z and 2-7) shown beside the QR code when you "
-            "enable TOTP")
+            "secret that makes the codes", _HINT)
     letters = []
     padding_from = None
     for position, char in enumerate(text, start=1):
@@ -195,12 +180,6 @@ def _base32(text: str) -> str:
     return joined
 
 
-def _too_long() -> InvalidSecretError:
-    return InvalidSecretError(
-        f"too long: over {MAX_SECRET_LENGTH:,} characters; a TOTP secret is 26 letters, "
-        "an otpauth:// URI a few dozen", "paste only the secret, or only the otpauth:// URI")
-
-
 def _parse_uri(uri: str) -> TotpSecret:
     from urllib.parse import parse_qsl, urlsplit
 
@@ -234,22 +213,14 @@ def _parse_uri(uri: str) -> TotpSecret:
     except InvalidSecretError as error:
         raise InvalidSecretError(f"the URI's secret: {error.message}", error.hint) from None
 
-    # No parameter's value is ever shown: a secret pasted there would leak.
     algorithm = query.get("algorithm") or ANGEL_ONE_ALGORITHM
     algorithm = algorithm.upper().replace("-", "") if algorithm.isascii() else ""
-    if algorithm not in SUPPORTED_ALGORITHMS:
-        raise InvalidSecretError(
-            "unsupported algorithm in the URI; supported: SHA1, SHA256, SHA512", _HINT)
-    digits = _int_param(query.get("digits"), "digits", ANGEL_ONE_DIGITS, MIN_DIGITS, MAX_DIGITS)
-    period = _int_param(query.get("period"), "period", ANGEL_ONE_PERIOD, 1, MAX_PERIOD)
-    return _secret(base32, algorithm, digits, period)
+    return _secret(base32, algorithm, _number(query.get("digits"), ANGEL_ONE_DIGITS),
+                   _number(query.get("period"), ANGEL_ONE_PERIOD), " in the URI")
 
 
-def _int_param(raw: str | None, name: str, default: int, low: int, high: int) -> int:
-    if raw is None or raw == "":
+def _number(raw: str | None, default: int) -> object:
+    """A URI's number; anything else as it is, for :func:`_secret` to refuse unshown."""
+    if not raw:
         return default
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4 and low <= int(raw) <= high):
-        raise InvalidSecretError(
-            f"unsupported {name} in the URI; it must be a whole number from {low} to {high}",
-            _HINT)
-    return int(raw)
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 4 else raw

@@ -1,11 +1,8 @@
 """Angel One's clock, read from the Date header of a request that carries no credential.
 
-A machine whose clock is off (a Raspberry Pi without a real-time clock, a
-WSL2 machine after sleep, a server without time sync) makes codes that
-Angel One refuses. Measuring Angel One's clock and making the code for its
-time fixes that without touching the system clock. The bound is honest:
-the ``Date`` header has one-second resolution and was stamped somewhere
-between our send and our receive (see :mod:`angel_totp.clock`).
+A machine whose clock is off (a Raspberry Pi without a real-time clock, a WSL2
+machine after sleep) makes codes Angel One refuses: codes made for Angel One's
+measured time work without touching the system clock.
 """
 
 from __future__ import annotations
@@ -29,13 +26,7 @@ MIN_UNCERTAINTY_ROOM = 1
 
 def measure_server_clock(base_url: str = protocol.DEFAULT_BASE_URL, timeout: float = 10.0,
                          *, environ: Mapping[str, str] | None = None) -> ClockOffset:
-    """Local clock minus Angel One's, from one request that sends no secret.
-
-    Raises :class:`~angel_totp.errors.InvalidInputError` for a bad argument
-    of any type (``base_url``, ``timeout``, ``environ``) and
-    :class:`~angel_totp.errors.NoAnswerError` when no reply with a usable
-    Date header came within ``timeout`` seconds.
-    """
+    """Local clock minus Angel One's, from one request that sends no secret."""
     url = protocol.check_base_url(check_text(base_url, "base_url"), "base_url")
     seconds = check_timeout(timeout)
     check_environ(environ)
@@ -44,12 +35,8 @@ def measure_server_clock(base_url: str = protocol.DEFAULT_BASE_URL, timeout: flo
 
 
 def measure(connection: Connection, terms: dict[str, str] = PROGRAM_TERMS) -> ClockOffset:
-    """The clock bound from one credential-free request on ``connection``.
-
-    Raises :class:`~angel_totp.errors.NoAnswerError` (``stage="clock"``)
-    when no reply came, or one without a usable Date header. Any reply
-    will do otherwise, even a 404: only its Date header is read.
-    """
+    """The clock bound from one credential-free request on ``connection``; any reply
+    with a usable Date header will do, even a 404."""
     request = protocol.clock_request()
     try:
         reply = connection.request(request.method, request.path, request.headers)
@@ -82,15 +69,9 @@ def code_for_server(secret: TotpSecret, min_validity: float, clock: ClockOffset,
                     sleep: Callable[[float], None] = time.sleep,
                     now: Callable[[], float] | None = None,
                     terms: dict[str, str] = PROGRAM_TERMS) -> Code:
-    """A fresh code for Angel One's clock as measured, valid at the far edge of its bound.
-
-    A bound too loose for ``min_validity`` (a slow reply) or a Date header
-    out of any code's range is a :class:`~angel_totp.errors.NoAnswerError`:
-    it comes from the server's reply, not from the caller's input. ``now``
-    is this machine's clock (default ``time.time``).
-    """
-    offset = clock.estimate
-    server_now = clock.server_now if now is None else (lambda: now() - offset)
+    """A fresh code for Angel One's clock as measured, valid at the far edge of its bound;
+    a bound too loose for ``min_validity`` is the reply's fault: a NoAnswerError."""
+    server_now = clock.server_now if now is None else (lambda: now() - clock.estimate)
     try:
         return fresh_code(secret, min_validity, clock=server_now,
                           uncertainty=clock.uncertainty, on_wait=on_wait, sleep=sleep)

@@ -21,9 +21,6 @@ if TYPE_CHECKING:  # the env-file reader loads when a file is read (start-up of 
 
 DEFAULT_ENV_FILE = ".env"
 
-ENVIRONMENT = "environment"
-ENV_FILE = "env file"
-
 
 class Setting(NamedTuple):
     """One setting: ``hidden`` is its value as :class:`~angel_totp.hidden.Hidden`, None
@@ -42,42 +39,36 @@ class Setting(NamedTuple):
 
 class Settings:
     """Settings looked up in ``environ`` (default ``os.environ``), then in ``env_file``
-    (None: none; a missing file counts as empty), read at most once, when needed.
-    Raises :class:`~angel_totp.errors.EnvFileError` or, for a bad argument,
-    :class:`~angel_totp.errors.InvalidInputError`.
-    """
+    (None: none; a missing file counts as empty), read at most once, when needed."""
 
     def __init__(self, env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
                  environ: Mapping[str, str] | None = None) -> None:
         self.env_file = None if env_file is None else check_path(env_file, "env_file")
         self.environ = check_environ(environ)
         self._file: EnvFile | None = None
-        self._read = False
-        self._values: dict[str, str | None] | None = None
+        self._values: dict[str, str | None] | None = None  # None until the file is read
 
     def file(self) -> EnvFile | None:
         """The env file as read, or None; expanded at once, so that a file whose
         ``${VAR}`` cannot be is refused as soon as it is read."""
-        if not self._read and self.env_file is not None:
+        if self._values is None and self.env_file is not None:
             from .envfile import read_env_file
-            found = read_env_file(self.env_file)
-            self._values = None if found is None else found.values(self.environ)
-            self._file, self._read = found, True
+            self._file = read_env_file(self.env_file)
+            self._values = {} if self._file is None else self._file.values(self.environ)
         return self._file
 
     def get(self, name: str) -> Setting:
         """``name`` from the environment, else the env file; empty is missing."""
         name = check_text(name, "name")
         if name in self.environ:
-            return _setting(name, self.environ[name], ENVIRONMENT)
+            return _setting(name, self.environ[name], "environment")
         self.file()
         if self._values is not None and name in self._values:
-            return _setting(name, self._values[name], ENV_FILE)
+            return _setting(name, self._values[name], "env file")
         return Setting(name, None, "")
 
-    def value(self, name: str, default: str | None = None) -> str | None:
-        found = self.get(name).value
-        return default if found is None else found
+    def value(self, name: str) -> str | None:
+        return self.get(name).value
 
 
 def _setting(name: str, raw: str | None, source: str) -> Setting:
@@ -97,15 +88,13 @@ def absolute_path(path: str | os.PathLike[str]) -> str:
 def missing_settings_error(names: list[str], env_file: str | os.PathLike[str] | None, *,
                            empty: bool = False) -> MissingSettingError:
     """The error for settings set nowhere (``empty``: set to nothing), naming the env
-    file's absolute path (a bot cron starts elsewhere must learn which file);
-    ``TOTP_SECRET`` alone gives a :class:`~angel_totp.errors.MissingSecretError`.
-    """
+    file's absolute path: a bot that cron starts elsewhere must learn which file."""
     where = "the environment"
     if env_file is not None:
         where += " or " + absolute_path(env_file)
     state = "empty" if empty else "not set"
     if list(names) == ["TOTP_SECRET"]:
-        return MissingSecretError(f"TOTP_SECRET is {state} in {where}",
+        return MissingSecretError(names, f"TOTP_SECRET is {state} in {where}",
                                   hint="set it to the secret shown beside the QR code "
                                        "at smartapi.angelbroking.com/enable-totp")
     if len(names) == 1:
@@ -119,17 +108,9 @@ def code_from_env(env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
                   min_validity: float = DEFAULT_MIN_VALIDITY, *,
                   key: str = "TOTP_SECRET",
                   on_wait: Callable[[Code, float], None] | None = None) -> Code:
-    """A fresh code from ``key`` in the environment, else in ``env_file`` (as
-    :class:`Settings` reads them), valid for ``min_validity`` more seconds (this
-    may sleep that long; ``on_wait(code, seconds)`` is called first).
-
-    Raises :class:`~angel_totp.errors.MissingSecretError` when the secret is
-    set nowhere (naming the env file's absolute path),
-    :class:`~angel_totp.errors.InvalidSecretError` when it is not a secret,
-    :class:`~angel_totp.errors.EnvFileError` when the file cannot be read or
-    parsed, :class:`~angel_totp.errors.InvalidInputError` for a bad argument.
-    No message contains the secret, and no frame of ours holds it in plain text.
-    """
+    """A fresh code from ``key`` in the environment, else in ``env_file``, valid for
+    ``min_validity`` more seconds (this may sleep; ``on_wait(code, seconds)`` is called
+    first)."""
     setting = Settings(env_file).get(check_text(key, "key"))
     if setting.hidden is None:
         raise missing_settings_error([setting.name], env_file, empty=setting.empty)

@@ -1,10 +1,7 @@
 """Today's session, shared by every process of a bot: :func:`daily_session`.
 
-Angel One accepts each code once, so the processes of one bot share one
-login a day: kept in a private file (the store), one per client code, under
-an exclusive lock. The store holds the tokens, the client code, when and with
-which code step the session was made, and a salted fingerprint of the API
-key: never the key, the PIN, the secret or a code.
+Angel One accepts each code once, so the processes of one bot share one login
+a day, kept in a private file (the store) under an exclusive lock.
 """
 
 from __future__ import annotations
@@ -18,6 +15,7 @@ import stat
 import sys
 import time
 from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta, timezone
 from typing import NamedTuple
 
 from . import protocol
@@ -57,29 +55,24 @@ from .session import (
 )
 
 STORE_VERSION = 1
-# India Standard Time is UTC+05:30 all year: Angel One's day, without zoneinfo.
-IST_OFFSET_S = 5 * 3600 + 30 * 60
-DAY_S = 24 * 3600
+IST = timezone(timedelta(hours=5, minutes=30))  # India's time all year: Angel One's day
 MAX_STORE_BYTES = 64 * 1024
-LOCK_SUFFIX = ".lock"
 STATE_FOLDER = __name__.partition(".")[0].replace("_", "-")  # the project's name: angel-totp
-_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
 def daily_session(env_file: object = ".env", *, store: object = None, verify: bool = True,
                   base_url: str | None = None, timeout: float = 10.0,
                   min_validity: float = DEFAULT_MIN_VALIDITY, server_time: bool = False,
                   environ: Mapping[str, str] | None = None) -> Session:
-    """Today's session for the account in the settings, logging in only if no process has.
-
-    The settings are read as :func:`~angel_totp.login_from_env` reads them;
-    the rest is :func:`daily_login`.
-    """
-    if store is not None and env_file is not None and \
-            _same_file(check_path(store, "store"), check_path(env_file, "env_file")):
-        raise InvalidInputError("store must not be the env file: the session would replace "
-                                "its settings", hint="name a store of its own, or none for "
-                                "the default", what="store")
+    """Today's session for the account in the settings (read as
+    :func:`~angel_totp.login_from_env` reads them), logging in only if no process has."""
+    if store is not None and env_file is not None:
+        store, env_file = check_path(store, "store"), check_path(env_file, "env_file")
+        with contextlib.suppress(OSError):  # the current folder was removed: reading says so
+            if os.path.realpath(store) == os.path.realpath(env_file):
+                raise InvalidInputError("store must not be the env file: the session would "
+                                        "replace its settings", hint="name a store of its "
+                                        "own, or none for the default", what="store")
     found = login_settings(env_file, base_url, environ)
     environ = without_credentials(environ)  # trackers record this frame's locals
     return daily_login(**found, store=store, verify=verify, timeout=timeout,
@@ -96,19 +89,8 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
                 on_clock: Callable[[ClockOffset], None] | None = None,
                 sleep: Callable[[float], None] = time.sleep,
                 names: Mapping[str, str] | None = None) -> Session:
-    """:func:`~angel_totp.login`'s parameters, and today's session kept in ``store``
-    (default :func:`default_store_path`).
-
-    Under the store's lock: a session stored for the same client code and API
-    key, made today in India (IST), is returned (``reused=True``), after one
-    profile request that proves it works (``verify=True``). Otherwise this logs
-    in once, never with the code step of the store's last login, and saves the
-    session atomically. Leaving a ``with`` block does not log out;
-    :meth:`~angel_totp.Session.logout` does, and removes the store if it still
-    holds this session. Raises what ``login()`` raises, and
-    :class:`~angel_totp.errors.SessionStoreError` for a store that is unsafe,
-    cannot be written, or stayed locked longer than a login takes.
-    """
+    """:func:`daily_session` with the settings given as :func:`~angel_totp.login` takes
+    them; ``store`` defaults to :func:`default_store_path`."""
     given = (_hide(api_key), _hide(pin), _hide(secret), _hide(totp))
     del api_key, pin, secret, totp  # from here on, only as Hidden
     credentials = check_credentials(given[0], client_code, given[1], given[2], totp=given[3],
@@ -131,7 +113,7 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
         stored = _read(path)
         if stored is not None and _usable(stored, credentials):
             try:
-                session = resume(credentials, options, environ, stored.tokens(), verify)
+                session = resume(credentials, options, environ, stored.tokens, verify)
             except LoginRefusedError as error:
                 if error.errorcode not in ENDED_CODES:
                     raise
@@ -151,34 +133,18 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
         step = session._exchange.step
         try:
             _save(path, session, credentials.api_key, last_step if step is None else step)
-        except Exception:
-            session.logout()
-            raise
-        except BaseException:  # Ctrl-C, SIGTERM: one short try, then go
-            session.logout(LOGOUT_AFTER_INTERRUPT_S)
+        except BaseException as error:  # after Ctrl-C or SIGTERM: one short try, then go
+            session.logout(None if isinstance(error, Exception) else LOGOUT_AFTER_INTERRUPT_S)
             raise
         lock.record(None, quiet=True)  # the store says which step was spent
         return _shared(session, path)
 
 
-def _same_file(one: str, other: str) -> bool:
-    try:
-        return os.path.realpath(one) == os.path.realpath(other)
-    except OSError:  # the current folder was removed: the reading reports it
-        return False
-
-
 def default_store_path(client_code: str, environ: Mapping[str, str] | None = None) -> str:
-    """The store for ``client_code`` in this user's state folder.
-
-    ``$XDG_STATE_HOME/angel-totp/`` (else ``~/.local/state/angel-totp/``) on
-    Linux, ``~/Library/Application Support/angel-totp/`` on macOS,
-    ``%LOCALAPPDATA%\\angel-totp\\`` on Windows; ``environ`` (default
-    ``os.environ``) is where those variables are read.
-    """
+    """The store for ``client_code`` in this user's state folder (XDG_STATE_HOME,
+    LOCALAPPDATA and HOME read from ``environ``, default ``os.environ``)."""
     code = protocol.check_client_code(check_text(client_code, "client_code"), "client_code")
-    check_environ(environ)
-    folder = _state_folder(os.environ if environ is None else environ)
+    folder = _state_folder(check_environ(environ))
     if "\0" in folder:
         raise InvalidInputError("environ: the state folder (HOME, XDG_STATE_HOME or "
                                 "LOCALAPPDATA) contains a NUL character", what="environ")
@@ -208,27 +174,13 @@ def login_time(timeout: float) -> float:
     return 4 * timeout + 2 * 30 + 1
 
 
-# What the store holds.
-
 class StoredSession(NamedTuple):
-    """A store's content, its tokens as Hidden."""
-
     client_code: str
     fingerprint: str  # of the API key, with salt: never the key
     salt: str
-    made_at: float    # Unix seconds
+    made_on: date     # in India
     step: int | None  # the step of its login's code
-    jwt: Hidden
-    refresh: Hidden
-    feed: Hidden
-
-    def tokens(self) -> protocol.Tokens:
-        return protocol.Tokens(self.jwt, self.refresh, self.feed)
-
-
-def ist_day(when: float) -> int:
-    """The day in India (IST) of a Unix time, as a day number."""
-    return int((when + IST_OFFSET_S) // DAY_S)
+    tokens: protocol.Tokens
 
 
 def _fingerprint(api_key: Hidden, salt: str) -> str:
@@ -240,13 +192,11 @@ def _usable(stored: StoredSession, credentials: Credentials) -> bool:
     return (stored.client_code == credentials.client_code
             and hmac.compare_digest(stored.fingerprint.encode(),
                                     _fingerprint(credentials.api_key, stored.salt).encode())
-            and ist_day(stored.made_at) == ist_day(time.time()))
+            and stored.made_on == datetime.fromtimestamp(time.time(), IST).date())
 
 
 def _parsed(raw: bytes) -> StoredSession | None:
     """The session in a store's bytes, or None for anything else."""
-    if len(raw) > MAX_STORE_BYTES:
-        return None
     try:
         record = json.loads(raw)
         texts = ("client_code", "key_fingerprint", "salt", "jwt_token", "refresh_token",
@@ -254,68 +204,58 @@ def _parsed(raw: bytes) -> StoredSession | None:
         if not isinstance(record, dict) or record.get("version") != STORE_VERSION or \
                 not all(isinstance(record.get(key), str) for key in texts):
             return None
-        made_at, step = record.get("made_at"), record.get("totp_step")
-        if isinstance(made_at, bool) or not isinstance(made_at, (int, float)) or \
-                not -1e12 < made_at < 1e12 or not record["jwt_token"]:
-            return None
-        if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
+        made_at, step = record["made_at"], record.get("totp_step")
+        if type(made_at) not in (int, float) or type(step) not in (int, type(None)):
             return None
         tokens = protocol.read_tokens({"jwtToken": record["jwt_token"],  # fit to send back
                                        "refreshToken": record["refresh_token"],
                                        "feedToken": record["feed_token"]})
         protocol.check_tokens(tokens)
         return StoredSession(record["client_code"], record["key_fingerprint"], record["salt"],
-                             float(made_at), step, *tokens)
-    except (ValueError, TypeError, OverflowError, RecursionError, protocol.BadReply):
+                             datetime.fromtimestamp(made_at, IST).date(), step, tokens)
+    except (ValueError, LookupError, TypeError, OverflowError, OSError, RecursionError,
+            protocol.BadReply):
         return None
 
-
-def _record(session: Session, api_key: Hidden, step: int | None) -> Hidden:
-    salt = secrets.token_hex(16)
-    return Hidden(json.dumps({
-        "version": STORE_VERSION, "client_code": session.client_code,
-        "key_fingerprint": _fingerprint(api_key, salt), "salt": salt,
-        "made_at": time.time(), "totp_step": step,
-        "jwt_token": str(session.jwt_token), "refresh_token": str(session.refresh_token),
-        "feed_token": str(session.feed_token)}, indent=1) + "\n")
-
-
-# Reading and writing the store.
 
 def _read(path: str) -> StoredSession | None:
     """The stored session; None when there is none or it is not one; unsafe raises."""
     try:
         fd = os.open(path, READ | O_NOFOLLOW)
+        try:
+            _check_file(path, os.fstat(fd), path)
+            raw = read_start(fd, MAX_STORE_BYTES)
+        finally:
+            os.close(fd)
     except FileNotFoundError:
         return None
-    except OSError as error:
-        raise _unusable(path, error) from None
-    try:
-        _check_file(path, os.fstat(fd), path)
-        return _parsed(read_start(fd, MAX_STORE_BYTES))
     except SessionStoreError:
         raise
     except OSError as error:
         raise _unusable(path, error) from None
-    finally:
-        os.close(fd)
+    return _parsed(raw)
 
 
 def _save(path: str, session: Session, api_key: Hidden, step: int | None) -> None:
-    folder = os.path.dirname(path)
     temporary = _temporary(path)
+    salt = secrets.token_hex(16)
     replaced = False
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_NOFOLLOW | O_BINARY,
                      0o600)
         try:
-            write_all(fd, _record(session, api_key, step).reveal().encode())
+            write_all(fd, json.dumps({  # no local holds the tokens
+                "version": STORE_VERSION, "client_code": session.client_code,
+                "key_fingerprint": _fingerprint(api_key, salt), "salt": salt,
+                "made_at": time.time(), "totp_step": step,
+                "jwt_token": str(session.jwt_token), "refresh_token": str(session.refresh_token),
+                "feed_token": str(session.feed_token)}, indent=1).encode() + b"\n")
             os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(temporary, path)
         replaced = True
-        fsync_folder(folder)
+        fsync_folder(os.path.dirname(path))
     except BaseException as error:
         remove_quietly(path if replaced else temporary)  # the caller logs this session out
         if isinstance(error, OSError):
@@ -337,7 +277,7 @@ def _forget(path: str, session: Session) -> None:
     with contextlib.suppress(OSError), _Lock(path, LOGOUT_AFTER_INTERRUPT_S):
         stored = _read(path)
         if stored is not None and hmac.compare_digest(
-                stored.jwt.reveal().encode(), str(session.jwt_token).encode()):
+                stored.tokens.jwt.reveal().encode(), str(session.jwt_token).encode()):
             os.unlink(path)
             fsync_folder(os.path.dirname(path))
 
@@ -347,8 +287,6 @@ def _shared(session: Session, path: str) -> Session:
     session._after_logout = lambda ended: _forget(path, ended)
     return session
 
-
-# Who may use the store.
 
 def _check_file(path: str, info: os.stat_result, store: str) -> None:
     if not stat.S_ISREG(info.st_mode):
@@ -364,8 +302,13 @@ def _check_file(path: str, info: os.stat_result, store: str) -> None:
                        f"chmod 600 {path} (and log in again if others may have read it)")
 
 
-def _check_folder(folder: str, store: str) -> None:
+def _ensure_folder(folder: str, store: str) -> None:
+    """Make a missing folder, and refuse one where the store would not be private."""
     try:
+        if not os.path.isdir(folder):
+            os.makedirs(folder, 0o700, exist_ok=True)
+            if not WINDOWS:
+                _make_private(folder)
         info = os.stat(folder)
     except OSError as error:
         raise _unusable(folder, error, store) from None
@@ -407,16 +350,13 @@ def _link_of_another_user(folder: str) -> str | None:
     """The first symbolic link on the way to ``folder`` owned by neither this user nor root."""
     path = folder
     while True:
-        try:
+        with contextlib.suppress(OSError):
             info = os.lstat(path)
-        except OSError:
+            if stat.S_ISLNK(info.st_mode) and info.st_uid not in (0, os.geteuid()):
+                return path
+        if path == os.path.dirname(path):
             return None
-        if stat.S_ISLNK(info.st_mode) and info.st_uid not in (0, os.geteuid()):
-            return path
-        parent = os.path.dirname(path)
-        if parent == path:
-            return None
-        path = parent
+        path = os.path.dirname(path)
 
 
 def _check_replaceable(path: str) -> None:
@@ -431,20 +371,9 @@ def _check_replaceable(path: str) -> None:
                             path=path, reason="io")
 
 
-def _ensure_folder(folder: str, store: str) -> None:
-    if not os.path.isdir(folder):
-        try:
-            os.makedirs(folder, 0o700, exist_ok=True)
-            if not WINDOWS:
-                _make_private(folder)
-        except OSError as error:
-            raise _unusable(folder, error, store) from None
-    _check_folder(folder, store)
-
-
 def _make_private(folder: str) -> None:
     """``chmod 700`` whatever the umask; never through a link, nor another's folder."""
-    fd = os.open(folder, os.O_RDONLY | _DIRECTORY | O_NOFOLLOW)
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | O_NOFOLLOW)
     try:
         if os.fstat(fd).st_uid == os.geteuid():
             os.fchmod(fd, 0o700)
@@ -463,8 +392,6 @@ def _unusable(path: str, error: OSError, store: str | None = None) -> SessionSto
                              path=store or path, reason="io")
 
 
-# The lock.
-
 class _Lock:
     """An exclusive lock on a file beside the store (a lock on the store, which each
     save replaces, would lock nothing). It holds the holder's pid and
@@ -472,7 +399,7 @@ class _Lock:
 
     def __init__(self, store: str, wait: float) -> None:
         self.store = store
-        self.path = store + LOCK_SUFFIX
+        self.path = store + ".lock"
         self.wait = wait
         self.fd = -1
         self.spent: int | None = None
@@ -482,14 +409,13 @@ class _Lock:
         try:
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | O_NOFOLLOW | O_BINARY, 0o600)
             _held.add(self)
-        except OSError as error:
-            raise _unusable(self.path, error, self.store) from None
-        try:
             _check_file(self.path, os.fstat(self.fd), self.store)
             if not lock_by(self.fd, time.monotonic() + self.wait):
+                pid = (self._content().split() or [""])[0]
+                holder = f"process {pid}" if pid.isdigit() else "another process"
                 raise SessionStoreError(
                     f"the session store {self.store} stayed locked for {self.wait:g} s "
-                    f"by {self._holder()}", "that process is logging in or is stuck: "
+                    f"by {holder}", "that process is logging in or is stuck: "
                     "try again, or end it", path=self.store, reason="locked")
             fields = self._content().split()
             self.spent = int(fields[1]) if len(fields) == 2 and fields[1].isdigit() else None
@@ -502,9 +428,8 @@ class _Lock:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self.fd < 0:
-            return  # a forked child's copy: its parent holds the lock
-        unlock(self.fd)
+        if self.fd >= 0:  # else a forked child's copy, closed: its parent holds the lock
+            unlock(self.fd)
         self._close()
 
     def _close(self) -> None:
@@ -528,10 +453,6 @@ class _Lock:
             return os.read(self.fd, 64).decode("ascii")
         except (OSError, UnicodeDecodeError):
             return ""
-
-    def _holder(self) -> str:
-        pid = (self._content().split() or [""])[0]
-        return f"process {pid}" if pid.isdigit() else "another process"
 
 
 # Locks this process holds. A child forked meanwhile (a bot's worker pool) would
