@@ -290,12 +290,16 @@ def _new_text(text: str, current: EnvFile, values: Mapping[str, Hidden]) -> Hidd
         return offset + bisect_left(crlf, offset)
 
     edits: list[tuple[int, int, str]] = []
-    expected = []
+    expected: list[tuple[str, str | None]] = []
+    last = ""  # the last statement, as rewritten
     for binding in current._bindings:
         start, at = at, at + len(binding.original.string)
+        last = binding.original.string
         new_value = values.get(binding.key or "")
         if new_value is not None:
-            edits.append(_edit(binding, new_value.reveal(), start))
+            begin, end, token = _edit(binding, new_value.reveal())
+            edits.append((on_disk(start + begin), on_disk(start + end), token))
+            last = last[:begin] + token + last[end:]
         if binding.key is not None:
             expected.append((binding.key, binding.value if new_value is None
                              else new_value.reveal()))
@@ -303,31 +307,50 @@ def _new_text(text: str, current: EnvFile, values: Mapping[str, Hidden]) -> Hidd
     newline = first_end.group() if first_end else "\n"  # the file's own line ending
     appended = ""
     present = {binding.key for binding in current._bindings}
-    for key in [key for key in values if key not in present]:
-        token = next(_tokens(key, values[key].reveal(), "", "\n", ""), None)
-        if token is None:
+    added = [(key, values[key].reveal()) for key in values if key not in present]
+    expected += added
+    for key, value in added:
+        stored = next(_tokens(key, value, "", "\n", ""), None)
+        if stored is None:
             raise ValueError(f"the value for {key} cannot be written so that python-dotenv "
                              "reads it back exactly")
-        appended += f"{key}={token}{newline}"
-        expected.append((key, values[key].reveal()))
+        appended += f"{key}={stored}{newline}"
     if appended and text and not text.endswith(("\n", "\r")):
         appended = newline + appended[:-len(newline)]  # no final newline: none added
     pieces, done = [], 0
     for start, end, token in edits:
-        start, end = on_disk(start), on_disk(end)
         pieces += [text[done:start], token]
         done = end
     new = "".join(pieces) + text[done:] + appended
     if new == text:
         return None
-    bindings, error_line = _parse(new)
-    if error_line or [(b.key, b.value) for b in bindings if b.key is not None] != expected:
+    # _edit parsed each changed statement alone. dotenv keeps nothing from one
+    # statement to the next but the position, and its patterns read nothing past a
+    # statement's line ending, except a quoted value of dotenv < 1.2.3 that finds no
+    # closing quote after it: it backtracks to one escaped by a backslash. Only then
+    # (a value ends with one) is the whole file parsed again; an append is checked
+    # with the last statement, which may have had no line ending.
+    if not any(value.endswith("\\") for _, value in expected if value is not None):
+        if not appended:
+            return Hidden(new)
+        kept = 1 if current._bindings and current._bindings[-1].key is not None else 0
+        if _read_back(last + appended.replace("\r\n", "\n").replace("\r", "\n")) \
+                == expected[len(expected) - len(added) - kept:]:
+            return Hidden(new)
+    if _read_back(new) != expected:
         raise ValueError("the new values cannot be written so that python-dotenv reads "
                          "every value back as it was")
     return Hidden(new)
 
 
-def _edit(binding: Binding, value: str, offset: int) -> tuple[int, int, str]:
+def _read_back(text: str) -> list[tuple[str, str | None]] | None:
+    """The keys and values dotenv reads in ``text``; None if it skips a statement."""
+    bindings, error_line = _parse(text)
+    return None if error_line else [(b.key, b.value) for b in bindings if b.key is not None]
+
+
+def _edit(binding: Binding, value: str) -> tuple[int, int, str]:
+    """Where the value token of ``binding``'s statement is, and the token to put there."""
     statement = binding.original.string
     head = _HEAD.match(statement)
     assert head is not None and binding.key is not None
@@ -344,7 +367,7 @@ def _edit(binding: Binding, value: str, offset: int) -> tuple[int, int, str]:
     quote = statement[start:start + 1] if end > start else ""
     space = " " if tail.startswith("#") and quote not in ("'", '"') else ""
     for token in _tokens(binding.key, value, statement[:start] + prefix, space + tail, quote):
-        return offset + start, offset + end, prefix + token + space
+        return start, end, prefix + token + space
     raise ValueError(f"the value for {binding.key} cannot be written so that python-dotenv "
                      "reads it back exactly")
 
