@@ -1,12 +1,9 @@
 """Reading an env file as the installed python-dotenv reads it, and rewriting keys in it.
 
-Reading uses dotenv's own parser and ``${VAR}`` expansion (in linear time);
-a file dotenv would take seconds on is refused before dotenv sees it.
-Rewriting changes only the value token of each statement of the keys set,
-checks the result by parsing it back, and replaces the file atomically under
-its lock, keeping owner, group, mode and extended attributes. On Linux the
-swap is ``renameat2(RENAME_EXCHANGE)``, so that a change another program
-makes in the last instant before it is seen in the displaced file and redone.
+Rewriting changes only the value token of each statement of the keys set and
+replaces the file atomically under its lock. On Linux the swap is
+``renameat2(RENAME_EXCHANGE)``: a change another program makes in the last
+instant before it is found in the displaced file, and the update redone on it.
 """
 
 from __future__ import annotations
@@ -114,14 +111,10 @@ class EnvFile:
                                f"file; {_UNTOUCHED}", path=self.path, reason="too_large")
         return loaded
 
-    def value(self, key: str) -> str | None:
-        """``key``'s value as ``load_dotenv()`` loads it; None when absent."""
-        return self.values().get(key)
-
     def has_nonempty(self, key: str) -> bool:
         """Whether ``key`` has a value other than empty or spaces (a fresh copy
         of an example file has ``TOTP_SECRET=``: that counts as none)."""
-        found = self.value(key)
+        found = self.values().get(key)
         return found is not None and found.strip() != ""
 
 
@@ -388,10 +381,7 @@ def _token_length(rest: str, value: str) -> int:
 
 def check_writable(path: PathLike) -> None:
     """Check, changing nothing, what :func:`update_env_file` needs before a value is
-    chosen: files can be created and removed in the folder; the file (a symlink's
-    target), if any, is regular, has one link, is writable, is no mount point, and
-    a copy can keep its owner and group. Raises :class:`~angel_totp.errors.EnvFileError`.
-    """
+    chosen. Raises :class:`~angel_totp.errors.EnvFileError`."""
     shown = _path_text(path)
     target = _resolve(shown)
     _check_folder(shown, os.path.dirname(target))
@@ -664,7 +654,8 @@ class _Update:
                 self.temp.remove()
                 self.temp = None
                 continue
-            old_fd = self.lock.took_place(self.temp)
+            # From now on the lock held is the new file's.
+            old_fd, self.lock.fd, self.temp.fd = self.lock.fd, self.temp.fd, None
             undeletable, self.temp = self.temp.undeletable, None
             if old_fd is not None:
                 try:
@@ -980,11 +971,6 @@ class _Lock:
 
     def stat(self) -> os.stat_result:
         return os.fstat(self.fd) if self.fd is not None else os.stat(self.target)
-
-    def took_place(self, temp: _Temp) -> int | None:
-        """Hold the new file's lock; returns the replaced file's descriptor."""
-        old, self.fd, temp.fd = self.fd, temp.fd, None
-        return old
 
     def verify(self, written: bytes) -> None:
         if self.fd is not None:
