@@ -580,10 +580,6 @@ class _Seen:
     def same_file(self, info: os.stat_result) -> bool:
         return self.info is not None and os.path.samestat(info, self.info)
 
-    def same_state(self, info: os.stat_result) -> bool:
-        return self.same_file(info) and (info.st_size, info.st_mtime_ns) == (
-            len(self.data), self.info.st_mtime_ns)  # type: ignore[union-attr]
-
 
 class _Update:
     """One call of :func:`update_env_file`; :meth:`close` releases everything."""
@@ -635,10 +631,15 @@ class _Update:
             current = _parsed(self.shown, _decoded(self.shown, base), None)
             for _ in range(6):
                 values, good_until = self._choose(current)
-                new = _rewritten(self.shown, current, values)
-                if new is None:  # the file already says exactly this
+                try:
+                    text = _new_text(current._text, current, values)
+                except ValueError as error:
+                    raise EnvFileError(f"cannot update {self.shown}: {error}", hint=_UNTOUCHED,
+                                       path=self.shown, reason="value") from None
+                if text is None:  # the file already says exactly this
                     return UpdateResult(self.shown, self.target, values, good_until, False,
                                         reads, self.computes)
+                new = _Seen(None, text.reveal().encode("utf-8"))
                 if self.temp is None:
                     self.temp = _Temp(self.folder, self.target)
                     self.temp.create()
@@ -675,15 +676,6 @@ class _Update:
                 continue
             return UpdateResult(self.shown, self.target, values, good_until, True, reads,
                                 self.computes)
-
-
-def _rewritten(shown: str, current: EnvFile, values: dict[str, Hidden]) -> _Seen | None:
-    try:
-        new = _new_text(current._text, current, values)
-    except ValueError as error:
-        raise EnvFileError(f"cannot update {shown}: {error}", hint=_UNTOUCHED, path=shown,
-                           reason="value") from None
-    return None if new is None else _Seen(None, new.reveal().encode("utf-8"))
 
 
 def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, _Seen | None]:
@@ -769,10 +761,7 @@ def _still(target: str, seen: _Seen) -> bool:
 
 def _changed_after(fd: int, seen: _Seen) -> _Seen | None:
     """The old file if another program wrote into it after the last comparison."""
-    info = os.fstat(fd)
-    if seen.same_state(info):
-        return None
-    now = _Seen(info, read_start(fd, MAX_SIZE))
+    now = _Seen(os.fstat(fd), read_start(fd, MAX_SIZE))
     return None if now.data == seen.data else now
 
 
