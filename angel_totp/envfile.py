@@ -374,7 +374,7 @@ def _token_length(rest: str, value: str) -> int:
             return int(reader.position.chars)
         except Exception:  # a future dotenv's internals: the whole rest of the line
             return len(re.match(r"[^\r\n]*", rest).group())  # type: ignore[union-attr]
-    return len(value) if rest.startswith(value) else 0
+    return len(value)  # an unquoted value is the start of the rest, less comment and spaces
 
 
 # -- checks before writing -------------------------------------------------
