@@ -660,7 +660,7 @@ class _Update:
             undeletable, self.temp = self.temp.undeletable, None
             if old_fd is not None:
                 try:
-                    lost = _changed_after(old_fd, seen) if lost is None and seen else lost
+                    lost = _changed(old_fd, seen) if lost is None and seen else lost
                 finally:
                     os.close(old_fd)
             if undeletable is not None:  # at least it keeps no secret
@@ -691,14 +691,14 @@ def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, _Seen |
         return True, None
     fd = os.open(temp.name, READ | O_NOFOLLOW)  # now the displaced old file
     try:
-        displaced = _Seen(os.fstat(fd), read_start(fd, MAX_SIZE))
+        lost = _changed(fd, seen)
     finally:
         os.close(fd)
     try:
         temp.remove_name()
     except OSError:  # a fault keeps the old file's name: it is emptied once checked
         temp.undeletable, temp.name = temp.name, None
-    return True, None if displaced.data == seen.data else displaced
+    return True, lost
 
 
 def _empty(name: str) -> None:
@@ -759,8 +759,8 @@ def _still(target: str, seen: _Seen) -> bool:
         os.close(fd)
 
 
-def _changed_after(fd: int, seen: _Seen) -> _Seen | None:
-    """The old file if another program wrote into it after the last comparison."""
+def _changed(fd: int, seen: _Seen) -> _Seen | None:
+    """The file open as ``fd``, if its bytes are no longer ``seen``'s."""
     now = _Seen(os.fstat(fd), read_start(fd, MAX_SIZE))
     return None if now.data == seen.data else now
 
