@@ -106,9 +106,9 @@ class EnvFile:
         :class:`~angel_totp.errors.EnvFileError` (``too_large``) past :data:`MAX_EXPANDED`."""
         loaded = _expanded(self._bindings, os.environ if environ is None else environ)
         if loaded is None:  # raised here, where no frame holds a value
-            raise EnvFileError(f"{self.path} expands ${{VAR}} to over {MAX_EXPANDED >> 20} MiB "
-                               "of values; not an env file?", hint=f"give the path of a .env "
-                               f"file; {_UNTOUCHED}", path=self.path, reason="too_large")
+            raise _refused(self.path, "too_large", f"{self.path} expands ${{VAR}} to over "
+                           f"{MAX_EXPANDED >> 20} MiB of values; not an env file?",
+                           "give the path of a .env file")
         return loaded
 
     def has_nonempty(self, key: str) -> bool:
@@ -177,9 +177,8 @@ def _read_bounded(shown: str, fd: int) -> _Seen:
         found = _Seen(info, read_start(fd, MAX_SIZE))
         if len(found.data) <= MAX_SIZE:
             return found
-    raise EnvFileError(f"{shown} is larger than {MAX_SIZE >> 20} MiB; not an env file?",
-                       hint=f"give the path of a .env file; {_UNTOUCHED}", path=shown,
-                       reason="too_large")
+    raise _refused(shown, "too_large", f"{shown} is larger than {MAX_SIZE >> 20} MiB; not an "
+                   "env file?", "give the path of a .env file")
 
 
 def _decoded(shown: str, found: _Seen) -> Hidden:
@@ -188,8 +187,8 @@ def _decoded(shown: str, found: _Seen) -> Hidden:
         return Hidden(found.data.decode("utf-8"))
     except UnicodeDecodeError as error:
         where = error.start + 1
-    raise EnvFileError(f"{shown} is not UTF-8 text (byte {where} cannot be decoded)",
-                       hint=f"save it as UTF-8; {_UNTOUCHED}", path=shown, reason="not_utf8")
+    raise _refused(shown, "not_utf8", f"{shown} is not UTF-8 text (byte {where} cannot be "
+                   "decoded)", "save it as UTF-8")
 
 
 def _parsed(shown: str, found: Hidden, mode: int | None) -> EnvFile:
@@ -198,10 +197,9 @@ def _parsed(shown: str, found: Hidden, mode: int | None) -> EnvFile:
         result.path, result.mode = shown, mode
         return result
     reason, message = result
-    raise EnvFileError(f"{shown} {message}", path=shown, reason=reason, hint=(
-        f"python-dotenv would skip that statement; fix it ({_UNTOUCHED})"
-        if reason == "syntax" else f"python-dotenv would take seconds to read it; "
-                                   f"{_UNTOUCHED}"))
+    raise _refused(shown, reason, f"{shown} {message}", "python-dotenv would skip that "
+                   "statement; fix it" if reason == "syntax" else "python-dotenv would take "
+                   "seconds to read it")
 
 
 def _parse_checked(text: str) -> EnvFile | tuple[str, str]:
@@ -429,11 +427,9 @@ def _resolve(shown: str) -> str:
             where = os.stat(folder)
             if (where.st_mode & stat.S_ISVTX and where.st_mode & stat.S_IWOTH
                     and info.st_uid not in (os.geteuid(), where.st_uid)):
-                raise EnvFileError(
-                    f"{shown} is a symbolic link that another user owns, in a folder "
-                    "everyone may write; it is not followed",
-                    hint=f"remove the link, or give the path of the file itself; {_UNTOUCHED}",
-                    path=shown, reason="permission")
+                raise _refused(shown, "permission", f"{shown} is a symbolic link that "
+                               "another user owns, in a folder everyone may write; it is not "
+                               "followed", "remove the link, or give the path of the file itself")
             path = os.path.join(folder, os.readlink(path))
         else:
             raise OSError(errno.ELOOP, "too many levels of symbolic links")
@@ -469,49 +465,41 @@ def _check_folder(shown: str, folder: str) -> None:
         raise _os_error("write", shown, PermissionError(errno.EACCES, "permission denied"),
                         folder=folder)
     if append_only_or_immutable(folder):
-        raise EnvFileError(
-            f"cannot write {shown}: files cannot be removed or renamed in its folder "
-            f"{folder} (append-only or immutable)",
-            hint=f"check the folder's attributes (lsattr -d {folder}); {_UNTOUCHED}",
-            path=shown, reason="read_only")
+        raise _refused(shown, "read_only", f"cannot write {shown}: files cannot be removed or "
+                       f"renamed in its folder {folder} (append-only or immutable)",
+                       f"check the folder's attributes (lsattr -d {folder})")
 
 
 def _check_file(shown: str, target: str, info: os.stat_result) -> None:
     _need_regular(shown, info)
     if info.st_nlink > 1:
-        raise EnvFileError(
-            f"{shown} has {info.st_nlink} hard links; replacing it would split them "
-            "(the other names would keep the old text)",
-            hint=f"keep one name for it (remove the other links), or copy it to a file "
-                 f"of its own; {_UNTOUCHED}", path=shown, reason="hard_linked")
+        raise _refused(shown, "hard_linked", f"{shown} has {info.st_nlink} hard links; "
+                       "replacing it would split them (the other names would keep the old "
+                       "text)", "keep one name for it (remove the other links), or copy it to "
+                       "a file of its own")
     mode = stat.S_IMODE(info.st_mode)
     if not os.access(target, os.R_OK):  # what it holds must be read to be kept
         raise _os_error("read", shown, PermissionError(errno.EACCES, os.strerror(errno.EACCES)))
     if not mode & stat.S_IWUSR:
-        raise EnvFileError(f"{shown} is read-only (mode {mode:04o})", hint=f"make it "
-                           f"writable if it should be updated (chmod u+w); {_UNTOUCHED}",
-                           path=shown, reason="read_only")
+        raise _refused(shown, "read_only", f"{shown} is read-only (mode {mode:04o})",
+                       "make it writable if it should be updated (chmod u+w)")
     if append_only_or_immutable(target):
-        raise EnvFileError(f"cannot write {shown}: it is immutable or append-only",
-                           hint=f"check its attributes (lsattr {shown}); {_UNTOUCHED}",
-                           path=shown, reason="read_only")
+        raise _refused(shown, "read_only", f"cannot write {shown}: it is immutable or "
+                       "append-only", f"check its attributes (lsattr {shown})")
     if not WINDOWS and os.geteuid() != 0:
         if info.st_uid != os.geteuid():
-            raise EnvFileError(
-                f"{shown} belongs to another user; a new copy would belong to you",
-                hint=f"let its owner update it, or copy it to a file of your own; "
-                     f"{_UNTOUCHED}", path=shown, reason="permission")
+            raise _refused(shown, "permission", f"{shown} belongs to another user; a new "
+                           "copy would belong to you", "let its owner update it, or copy it "
+                           "to a file of your own")
         if info.st_gid not in (os.getegid(), *os.getgroups()):
-            raise EnvFileError(
-                f"{shown} belongs to group {info.st_gid}, which you are not in; a new copy "
-                "could not keep that group", hint=f"chgrp it to one of your groups, or "
-                f"update it as a member of that group; {_UNTOUCHED}",
-                path=shown, reason="permission")
+            raise _refused(shown, "permission", f"{shown} belongs to group {info.st_gid}, "
+                           "which you are not in; a new copy could not keep that group",
+                           "chgrp it to one of your groups, or update it as a member of "
+                           "that group")
     if mount_point(target):
-        raise EnvFileError(
-            f"{shown} is a mount point (a bind-mounted file, as with docker -v "
-            "./.env:/app/.env); it cannot be replaced", hint=f"mount its folder instead "
-            f"(-v ./config:/app/config); {_UNTOUCHED}", path=shown, reason="mount")
+        raise _refused(shown, "mount", f"{shown} is a mount point (a bind-mounted file, as "
+                       "with docker -v ./.env:/app/.env); it cannot be replaced",
+                       "mount its folder instead (-v ./config:/app/config)")
     try:  # the real answer to "may I write it?", also as root: nothing is truncated
         os.close(os.open(target, os.O_WRONLY | O_BINARY | O_NONBLOCK | O_CLOEXEC
                          | O_NOFOLLOW))
@@ -608,10 +596,9 @@ class _Update:
         return {key: Hidden(value) for key, value in values.items()}, float(good_until)
 
     def _changing(self, attempts: int, extra: str = "") -> EnvFileError:
-        return EnvFileError(f"{self.shown} kept changing while it was being updated "
-                            f"({attempts} attempts){extra}",
-                            hint=f"another program keeps writing it; try again when it is "
-                                 f"done ({_UNTOUCHED})", path=self.shown, reason="changing")
+        return _refused(self.shown, "changing", f"{self.shown} kept changing while it was "
+                        f"being updated ({attempts} attempts){extra}", "another program keeps "
+                        "writing it; try again when it is done")
 
     def run(self, attempts: int) -> UpdateResult:
         # File contents stay in _Seen, whose repr hides them from error trackers.
@@ -634,8 +621,8 @@ class _Update:
                 try:
                     text = _new_text(current._text, current, values)
                 except ValueError as error:
-                    raise EnvFileError(f"cannot update {self.shown}: {error}", hint=_UNTOUCHED,
-                                       path=self.shown, reason="value") from None
+                    raise _refused(self.shown, "value", f"cannot update {self.shown}: "
+                                   f"{error}") from None
                 if text is None:  # the file already says exactly this
                     return UpdateResult(self.shown, self.target, values, good_until, False,
                                         reads, self.computes)
@@ -647,9 +634,8 @@ class _Update:
                 if self.clock() < good_until:
                     break  # what compute chose is still good once written
             else:
-                raise EnvFileError(f"cannot write {self.shown}: the values to write kept "
-                                   "expiring before the file could be replaced",
-                                   hint=_UNTOUCHED, path=self.shown, reason="changing")
+                raise _refused(self.shown, "changing", f"cannot write {self.shown}: the "
+                               "values to write kept expiring before the file could be replaced")
             committed, lost = _commit(self.temp, self.target, seen)
             if not committed:  # another program changed it: redo on its new content
                 self.temp.remove()
@@ -907,10 +893,9 @@ class _Lock:
 
     def _wait(self, fd: int, deadline: float) -> None:
         if not lock_by(fd, deadline, _try_flock):
-            raise EnvFileError(
-                f"{self.shown} is locked by another program for over {self.timeout:g} s",
-                hint=f"wait for the other update of {self.shown} to finish, then try "
-                     f"again ({_UNTOUCHED})", path=self.shown, reason="locked")
+            raise _refused(self.shown, "locked", f"{self.shown} is locked by another "
+                           f"program for over {self.timeout:g} s", "wait for the other "
+                           f"update of {self.shown} to finish, then try again")
 
     def acquire_and_read(self) -> _Seen | None:
         """Lock the file and read it; None when it does not exist (creating it then
@@ -938,10 +923,9 @@ class _Lock:
             except OSError as error:
                 if error.errno != errno.ELOOP:
                     raise
-                raise EnvFileError(
-                    f"{self.shown} became a symbolic link during the run; it is not followed",
-                    hint=f"check who changed it; {_UNTOUCHED}", path=self.shown,
-                    reason="permission") from None
+                raise _refused(self.shown, "permission", f"{self.shown} became a symbolic "
+                               "link during the run; it is not followed",
+                               "check who changed it") from None
             try:
                 _need_regular(self.shown, os.fstat(fd))
                 self._wait(fd, deadline)
@@ -1009,5 +993,10 @@ def _os_error(action: str, shown: str, error: OSError, folder: str | None = None
         errno.EXDEV: mounted,
         errno.ENAMETOOLONG: ("not_a_file", "give a shorter path"),
     }.get(error.errno or 0, ("io", ""))
-    hint = f"{hint}; {_UNTOUCHED}" if hint else _UNTOUCHED
-    return EnvFileError(message, hint=hint, path=shown, reason=reason)
+    return _refused(shown, reason, message, hint)
+
+
+def _refused(shown: str, reason: str, message: str, hint: str = "") -> EnvFileError:
+    """An error about ``shown``, which was left as it was."""
+    return EnvFileError(message, hint=f"{hint}; {_UNTOUCHED}" if hint else _UNTOUCHED,
+                        path=shown, reason=reason)
