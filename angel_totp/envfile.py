@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, NamedTuple, Union
 
-from .errors import EnvFileError
+from .checks import check_path
+from .errors import EnvFileError, InvalidInputError
 from .hidden import Hidden
 from .safefile import (
     O_BINARY,
@@ -394,17 +395,10 @@ def check_writable(path: PathLike) -> None:
 
 def _path_text(path: PathLike) -> str:
     try:
-        shown = os.fspath(path)
-    except TypeError:
-        raise EnvFileError("the env file path must be text", path=str(path),
+        return check_path(path, "env_file")
+    except InvalidInputError as error:
+        raise EnvFileError(error.message, hint="give the path of a .env file", path=str(path),
                            reason="not_a_file") from None
-    if not isinstance(shown, str):
-        shown = os.fsdecode(shown)
-    if not shown or "\0" in shown:
-        raise EnvFileError("the env file path is empty" if not shown else
-                           "the env file path contains a NUL character",
-                           hint="give the path of a .env file", path=shown, reason="not_a_file")
-    return shown
 
 
 def _need_regular(shown: str, info: os.stat_result) -> None:
