@@ -1,12 +1,9 @@
 """Reading an env file as the installed python-dotenv reads it, and rewriting keys in it.
 
-Reading uses dotenv's own parser and ``${VAR}`` expansion (in linear time);
-a file dotenv would take seconds on is refused before dotenv sees it.
-Rewriting changes only the value token of each statement of the keys set,
-checks the result by parsing it back, and replaces the file atomically under
-its lock, keeping owner, group, mode and extended attributes. On Linux the
-swap is ``renameat2(RENAME_EXCHANGE)``, so that a change another program
-makes in the last instant before it is seen in the displaced file and redone.
+Rewriting changes only the value token of each statement of the keys set and
+replaces the file atomically under its lock. On Linux the swap is
+``renameat2(RENAME_EXCHANGE)``: a change another program makes in the last
+instant before it is found in the displaced file, and the update redone on it.
 """
 
 from __future__ import annotations
@@ -22,7 +19,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, NamedTuple, Union
 
-from .errors import EnvFileError
+from .checks import check_path
+from .errors import EnvFileError, InvalidInputError
 from .hidden import Hidden
 from .safefile import (
     O_BINARY,
@@ -109,19 +107,15 @@ class EnvFile:
         :class:`~angel_totp.errors.EnvFileError` (``too_large``) past :data:`MAX_EXPANDED`."""
         loaded = _expanded(self._bindings, os.environ if environ is None else environ)
         if loaded is None:  # raised here, where no frame holds a value
-            raise EnvFileError(f"{self.path} expands ${{VAR}} to over {MAX_EXPANDED >> 20} MiB "
-                               "of values; not an env file?", hint=f"give the path of a .env "
-                               f"file; {_UNTOUCHED}", path=self.path, reason="too_large")
+            raise _refused(self.path, "too_large", f"{self.path} expands ${{VAR}} to over "
+                           f"{MAX_EXPANDED >> 20} MiB of values; not an env file?",
+                           "give the path of a .env file")
         return loaded
-
-    def value(self, key: str) -> str | None:
-        """``key``'s value as ``load_dotenv()`` loads it; None when absent."""
-        return self.values().get(key)
 
     def has_nonempty(self, key: str) -> bool:
         """Whether ``key`` has a value other than empty or spaces (a fresh copy
         of an example file has ``TOTP_SECRET=``: that counts as none)."""
-        found = self.value(key)
+        found = self.values().get(key)
         return found is not None and found.strip() != ""
 
 
@@ -184,9 +178,8 @@ def _read_bounded(shown: str, fd: int) -> _Seen:
         found = _Seen(info, read_start(fd, MAX_SIZE))
         if len(found.data) <= MAX_SIZE:
             return found
-    raise EnvFileError(f"{shown} is larger than {MAX_SIZE >> 20} MiB; not an env file?",
-                       hint=f"give the path of a .env file; {_UNTOUCHED}", path=shown,
-                       reason="too_large")
+    raise _refused(shown, "too_large", f"{shown} is larger than {MAX_SIZE >> 20} MiB; not an "
+                   "env file?", "give the path of a .env file")
 
 
 def _decoded(shown: str, found: _Seen) -> Hidden:
@@ -195,8 +188,8 @@ def _decoded(shown: str, found: _Seen) -> Hidden:
         return Hidden(found.data.decode("utf-8"))
     except UnicodeDecodeError as error:
         where = error.start + 1
-    raise EnvFileError(f"{shown} is not UTF-8 text (byte {where} cannot be decoded)",
-                       hint=f"save it as UTF-8; {_UNTOUCHED}", path=shown, reason="not_utf8")
+    raise _refused(shown, "not_utf8", f"{shown} is not UTF-8 text (byte {where} cannot be "
+                   "decoded)", "save it as UTF-8")
 
 
 def _parsed(shown: str, found: Hidden, mode: int | None) -> EnvFile:
@@ -205,10 +198,9 @@ def _parsed(shown: str, found: Hidden, mode: int | None) -> EnvFile:
         result.path, result.mode = shown, mode
         return result
     reason, message = result
-    raise EnvFileError(f"{shown} {message}", path=shown, reason=reason, hint=(
-        f"python-dotenv would skip that statement; fix it ({_UNTOUCHED})"
-        if reason == "syntax" else f"python-dotenv would take seconds to read it; "
-                                   f"{_UNTOUCHED}"))
+    raise _refused(shown, reason, f"{shown} {message}", "python-dotenv would skip that "
+                   "statement; fix it" if reason == "syntax" else "python-dotenv would take "
+                   "seconds to read it")
 
 
 def _parse_checked(text: str) -> EnvFile | tuple[str, str]:
@@ -290,12 +282,16 @@ def _new_text(text: str, current: EnvFile, values: Mapping[str, Hidden]) -> Hidd
         return offset + bisect_left(crlf, offset)
 
     edits: list[tuple[int, int, str]] = []
-    expected = []
+    expected: list[tuple[str, str | None]] = []
+    last = ""  # the last statement, as rewritten
     for binding in current._bindings:
         start, at = at, at + len(binding.original.string)
+        last = binding.original.string
         new_value = values.get(binding.key or "")
         if new_value is not None:
-            edits.append(_edit(binding, new_value.reveal(), start))
+            begin, end, token = _edit(binding, new_value.reveal())
+            edits.append((on_disk(start + begin), on_disk(start + end), token))
+            last = last[:begin] + token + last[end:]
         if binding.key is not None:
             expected.append((binding.key, binding.value if new_value is None
                              else new_value.reveal()))
@@ -303,31 +299,50 @@ def _new_text(text: str, current: EnvFile, values: Mapping[str, Hidden]) -> Hidd
     newline = first_end.group() if first_end else "\n"  # the file's own line ending
     appended = ""
     present = {binding.key for binding in current._bindings}
-    for key in [key for key in values if key not in present]:
-        token = next(_tokens(key, values[key].reveal(), "", "\n", ""), None)
-        if token is None:
+    added = [(key, values[key].reveal()) for key in values if key not in present]
+    expected += added
+    for key, value in added:
+        stored = next(_tokens(key, value, "", "\n", ""), None)
+        if stored is None:
             raise ValueError(f"the value for {key} cannot be written so that python-dotenv "
                              "reads it back exactly")
-        appended += f"{key}={token}{newline}"
-        expected.append((key, values[key].reveal()))
+        appended += f"{key}={stored}{newline}"
     if appended and text and not text.endswith(("\n", "\r")):
         appended = newline + appended[:-len(newline)]  # no final newline: none added
     pieces, done = [], 0
     for start, end, token in edits:
-        start, end = on_disk(start), on_disk(end)
         pieces += [text[done:start], token]
         done = end
     new = "".join(pieces) + text[done:] + appended
     if new == text:
         return None
-    bindings, error_line = _parse(new)
-    if error_line or [(b.key, b.value) for b in bindings if b.key is not None] != expected:
+    # _edit parsed each changed statement alone. dotenv keeps nothing from one
+    # statement to the next but the position, and its patterns read nothing past a
+    # statement's line ending, except a quoted value of dotenv < 1.2.3 that finds no
+    # closing quote after it: it backtracks to one escaped by a backslash. Only then
+    # (a value ends with one) is the whole file parsed again; an append is checked
+    # with the last statement, which may have had no line ending.
+    if not any(value.endswith("\\") for _, value in expected if value is not None):
+        if not appended:
+            return Hidden(new)
+        kept = 1 if current._bindings and current._bindings[-1].key is not None else 0
+        if _read_back(last + appended.replace("\r\n", "\n").replace("\r", "\n")) \
+                == expected[len(expected) - len(added) - kept:]:
+            return Hidden(new)
+    if _read_back(new) != expected:
         raise ValueError("the new values cannot be written so that python-dotenv reads "
                          "every value back as it was")
     return Hidden(new)
 
 
-def _edit(binding: Binding, value: str, offset: int) -> tuple[int, int, str]:
+def _read_back(text: str) -> list[tuple[str, str | None]] | None:
+    """The keys and values dotenv reads in ``text``; None if it skips a statement."""
+    bindings, error_line = _parse(text)
+    return None if error_line else [(b.key, b.value) for b in bindings if b.key is not None]
+
+
+def _edit(binding: Binding, value: str) -> tuple[int, int, str]:
+    """Where the value token of ``binding``'s statement is, and the token to put there."""
     statement = binding.original.string
     head = _HEAD.match(statement)
     assert head is not None and binding.key is not None
@@ -344,7 +359,7 @@ def _edit(binding: Binding, value: str, offset: int) -> tuple[int, int, str]:
     quote = statement[start:start + 1] if end > start else ""
     space = " " if tail.startswith("#") and quote not in ("'", '"') else ""
     for token in _tokens(binding.key, value, statement[:start] + prefix, space + tail, quote):
-        return offset + start, offset + end, prefix + token + space
+        return start, end, prefix + token + space
     raise ValueError(f"the value for {binding.key} cannot be written so that python-dotenv "
                      "reads it back exactly")
 
@@ -358,17 +373,14 @@ def _token_length(rest: str, value: str) -> int:
             return int(reader.position.chars)
         except Exception:  # a future dotenv's internals: the whole rest of the line
             return len(re.match(r"[^\r\n]*", rest).group())  # type: ignore[union-attr]
-    return len(value) if rest.startswith(value) else 0
+    return len(value)  # an unquoted value is the start of the rest, less comment and spaces
 
 
 # -- checks before writing -------------------------------------------------
 
 def check_writable(path: PathLike) -> None:
     """Check, changing nothing, what :func:`update_env_file` needs before a value is
-    chosen: files can be created and removed in the folder; the file (a symlink's
-    target), if any, is regular, has one link, is writable, is no mount point, and
-    a copy can keep its owner and group. Raises :class:`~angel_totp.errors.EnvFileError`.
-    """
+    chosen. Raises :class:`~angel_totp.errors.EnvFileError`."""
     shown = _path_text(path)
     target = _resolve(shown)
     _check_folder(shown, os.path.dirname(target))
@@ -383,17 +395,10 @@ def check_writable(path: PathLike) -> None:
 
 def _path_text(path: PathLike) -> str:
     try:
-        shown = os.fspath(path)
-    except TypeError:
-        raise EnvFileError("the env file path must be text", path=str(path),
+        return check_path(path, "env_file")
+    except InvalidInputError as error:
+        raise EnvFileError(error.message, hint="give the path of a .env file", path=str(path),
                            reason="not_a_file") from None
-    if not isinstance(shown, str):
-        shown = os.fsdecode(shown)
-    if not shown or "\0" in shown:
-        raise EnvFileError("the env file path is empty" if not shown else
-                           "the env file path contains a NUL character",
-                           hint="give the path of a .env file", path=shown, reason="not_a_file")
-    return shown
 
 
 def _need_regular(shown: str, info: os.stat_result) -> None:
@@ -416,11 +421,9 @@ def _resolve(shown: str) -> str:
             where = os.stat(folder)
             if (where.st_mode & stat.S_ISVTX and where.st_mode & stat.S_IWOTH
                     and info.st_uid not in (os.geteuid(), where.st_uid)):
-                raise EnvFileError(
-                    f"{shown} is a symbolic link that another user owns, in a folder "
-                    "everyone may write; it is not followed",
-                    hint=f"remove the link, or give the path of the file itself; {_UNTOUCHED}",
-                    path=shown, reason="permission")
+                raise _refused(shown, "permission", f"{shown} is a symbolic link that "
+                               "another user owns, in a folder everyone may write; it is not "
+                               "followed", "remove the link, or give the path of the file itself")
             path = os.path.join(folder, os.readlink(path))
         else:
             raise OSError(errno.ELOOP, "too many levels of symbolic links")
@@ -456,49 +459,41 @@ def _check_folder(shown: str, folder: str) -> None:
         raise _os_error("write", shown, PermissionError(errno.EACCES, "permission denied"),
                         folder=folder)
     if append_only_or_immutable(folder):
-        raise EnvFileError(
-            f"cannot write {shown}: files cannot be removed or renamed in its folder "
-            f"{folder} (append-only or immutable)",
-            hint=f"check the folder's attributes (lsattr -d {folder}); {_UNTOUCHED}",
-            path=shown, reason="read_only")
+        raise _refused(shown, "read_only", f"cannot write {shown}: files cannot be removed or "
+                       f"renamed in its folder {folder} (append-only or immutable)",
+                       f"check the folder's attributes (lsattr -d {folder})")
 
 
 def _check_file(shown: str, target: str, info: os.stat_result) -> None:
     _need_regular(shown, info)
     if info.st_nlink > 1:
-        raise EnvFileError(
-            f"{shown} has {info.st_nlink} hard links; replacing it would split them "
-            "(the other names would keep the old text)",
-            hint=f"keep one name for it (remove the other links), or copy it to a file "
-                 f"of its own; {_UNTOUCHED}", path=shown, reason="hard_linked")
+        raise _refused(shown, "hard_linked", f"{shown} has {info.st_nlink} hard links; "
+                       "replacing it would split them (the other names would keep the old "
+                       "text)", "keep one name for it (remove the other links), or copy it to "
+                       "a file of its own")
     mode = stat.S_IMODE(info.st_mode)
     if not os.access(target, os.R_OK):  # what it holds must be read to be kept
         raise _os_error("read", shown, PermissionError(errno.EACCES, os.strerror(errno.EACCES)))
     if not mode & stat.S_IWUSR:
-        raise EnvFileError(f"{shown} is read-only (mode {mode:04o})", hint=f"make it "
-                           f"writable if it should be updated (chmod u+w); {_UNTOUCHED}",
-                           path=shown, reason="read_only")
+        raise _refused(shown, "read_only", f"{shown} is read-only (mode {mode:04o})",
+                       "make it writable if it should be updated (chmod u+w)")
     if append_only_or_immutable(target):
-        raise EnvFileError(f"cannot write {shown}: it is immutable or append-only",
-                           hint=f"check its attributes (lsattr {shown}); {_UNTOUCHED}",
-                           path=shown, reason="read_only")
+        raise _refused(shown, "read_only", f"cannot write {shown}: it is immutable or "
+                       "append-only", f"check its attributes (lsattr {shown})")
     if not WINDOWS and os.geteuid() != 0:
         if info.st_uid != os.geteuid():
-            raise EnvFileError(
-                f"{shown} belongs to another user; a new copy would belong to you",
-                hint=f"let its owner update it, or copy it to a file of your own; "
-                     f"{_UNTOUCHED}", path=shown, reason="permission")
+            raise _refused(shown, "permission", f"{shown} belongs to another user; a new "
+                           "copy would belong to you", "let its owner update it, or copy it "
+                           "to a file of your own")
         if info.st_gid not in (os.getegid(), *os.getgroups()):
-            raise EnvFileError(
-                f"{shown} belongs to group {info.st_gid}, which you are not in; a new copy "
-                "could not keep that group", hint=f"chgrp it to one of your groups, or "
-                f"update it as a member of that group; {_UNTOUCHED}",
-                path=shown, reason="permission")
+            raise _refused(shown, "permission", f"{shown} belongs to group {info.st_gid}, "
+                           "which you are not in; a new copy could not keep that group",
+                           "chgrp it to one of your groups, or update it as a member of "
+                           "that group")
     if mount_point(target):
-        raise EnvFileError(
-            f"{shown} is a mount point (a bind-mounted file, as with docker -v "
-            "./.env:/app/.env); it cannot be replaced", hint=f"mount its folder instead "
-            f"(-v ./config:/app/config); {_UNTOUCHED}", path=shown, reason="mount")
+        raise _refused(shown, "mount", f"{shown} is a mount point (a bind-mounted file, as "
+                       "with docker -v ./.env:/app/.env); it cannot be replaced",
+                       "mount its folder instead (-v ./config:/app/config)")
     try:  # the real answer to "may I write it?", also as root: nothing is truncated
         os.close(os.open(target, os.O_WRONLY | O_BINARY | O_NONBLOCK | O_CLOEXEC
                          | O_NOFOLLOW))
@@ -567,10 +562,6 @@ class _Seen:
     def same_file(self, info: os.stat_result) -> bool:
         return self.info is not None and os.path.samestat(info, self.info)
 
-    def same_state(self, info: os.stat_result) -> bool:
-        return self.same_file(info) and (info.st_size, info.st_mtime_ns) == (
-            len(self.data), self.info.st_mtime_ns)  # type: ignore[union-attr]
-
 
 class _Update:
     """One call of :func:`update_env_file`; :meth:`close` releases everything."""
@@ -599,10 +590,9 @@ class _Update:
         return {key: Hidden(value) for key, value in values.items()}, float(good_until)
 
     def _changing(self, attempts: int, extra: str = "") -> EnvFileError:
-        return EnvFileError(f"{self.shown} kept changing while it was being updated "
-                            f"({attempts} attempts){extra}",
-                            hint=f"another program keeps writing it; try again when it is "
-                                 f"done ({_UNTOUCHED})", path=self.shown, reason="changing")
+        return _refused(self.shown, "changing", f"{self.shown} kept changing while it was "
+                        f"being updated ({attempts} attempts){extra}", "another program keeps "
+                        "writing it; try again when it is done")
 
     def run(self, attempts: int) -> UpdateResult:
         # File contents stay in _Seen, whose repr hides them from error trackers.
@@ -622,10 +612,15 @@ class _Update:
             current = _parsed(self.shown, _decoded(self.shown, base), None)
             for _ in range(6):
                 values, good_until = self._choose(current)
-                new = _rewritten(self.shown, current, values)
-                if new is None:  # the file already says exactly this
+                try:
+                    text = _new_text(current._text, current, values)
+                except ValueError as error:
+                    raise _refused(self.shown, "value", f"cannot update {self.shown}: "
+                                   f"{error}") from None
+                if text is None:  # the file already says exactly this
                     return UpdateResult(self.shown, self.target, values, good_until, False,
                                         reads, self.computes)
+                new = _Seen(None, text.reveal().encode("utf-8"))
                 if self.temp is None:
                     self.temp = _Temp(self.folder, self.target)
                     self.temp.create()
@@ -633,19 +628,19 @@ class _Update:
                 if self.clock() < good_until:
                     break  # what compute chose is still good once written
             else:
-                raise EnvFileError(f"cannot write {self.shown}: the values to write kept "
-                                   "expiring before the file could be replaced",
-                                   hint=_UNTOUCHED, path=self.shown, reason="changing")
+                raise _refused(self.shown, "changing", f"cannot write {self.shown}: the "
+                               "values to write kept expiring before the file could be replaced")
             committed, lost = _commit(self.temp, self.target, seen)
             if not committed:  # another program changed it: redo on its new content
                 self.temp.remove()
                 self.temp = None
                 continue
-            old_fd = self.lock.took_place(self.temp)
+            # From now on the lock held is the new file's.
+            old_fd, self.lock.fd, self.temp.fd = self.lock.fd, self.temp.fd, None
             undeletable, self.temp = self.temp.undeletable, None
             if old_fd is not None:
                 try:
-                    lost = _changed_after(old_fd, seen) if lost is None and seen else lost
+                    lost = _changed(old_fd, seen) if lost is None and seen else lost
                 finally:
                     os.close(old_fd)
             if undeletable is not None:  # at least it keeps no secret
@@ -663,15 +658,6 @@ class _Update:
                                 self.computes)
 
 
-def _rewritten(shown: str, current: EnvFile, values: dict[str, Hidden]) -> _Seen | None:
-    try:
-        new = _new_text(current._text, current, values)
-    except ValueError as error:
-        raise EnvFileError(f"cannot update {shown}: {error}", hint=_UNTOUCHED, path=shown,
-                           reason="value") from None
-    return None if new is None else _Seen(None, new.reveal().encode("utf-8"))
-
-
 def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, _Seen | None]:
     """Put ``temp`` in ``target``'s place if the file is still as read: ``(committed,
     lost)``; ``lost`` is what another program wrote in the instant before a swap."""
@@ -685,14 +671,14 @@ def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, _Seen |
         return True, None
     fd = os.open(temp.name, READ | O_NOFOLLOW)  # now the displaced old file
     try:
-        displaced = _Seen(os.fstat(fd), read_start(fd, MAX_SIZE))
+        lost = _changed(fd, seen)
     finally:
         os.close(fd)
     try:
         temp.remove_name()
     except OSError:  # a fault keeps the old file's name: it is emptied once checked
         temp.undeletable, temp.name = temp.name, None
-    return True, None if displaced.data == seen.data else displaced
+    return True, lost
 
 
 def _empty(name: str) -> None:
@@ -753,12 +739,9 @@ def _still(target: str, seen: _Seen) -> bool:
         os.close(fd)
 
 
-def _changed_after(fd: int, seen: _Seen) -> _Seen | None:
-    """The old file if another program wrote into it after the last comparison."""
-    info = os.fstat(fd)
-    if seen.same_state(info):
-        return None
-    now = _Seen(info, read_start(fd, MAX_SIZE))
+def _changed(fd: int, seen: _Seen) -> _Seen | None:
+    """The file open as ``fd``, if its bytes are no longer ``seen``'s."""
+    now = _Seen(os.fstat(fd), read_start(fd, MAX_SIZE))
     return None if now.data == seen.data else now
 
 
@@ -904,10 +887,9 @@ class _Lock:
 
     def _wait(self, fd: int, deadline: float) -> None:
         if not lock_by(fd, deadline, _try_flock):
-            raise EnvFileError(
-                f"{self.shown} is locked by another program for over {self.timeout:g} s",
-                hint=f"wait for the other update of {self.shown} to finish, then try "
-                     f"again ({_UNTOUCHED})", path=self.shown, reason="locked")
+            raise _refused(self.shown, "locked", f"{self.shown} is locked by another "
+                           f"program for over {self.timeout:g} s", "wait for the other "
+                           f"update of {self.shown} to finish, then try again")
 
     def acquire_and_read(self) -> _Seen | None:
         """Lock the file and read it; None when it does not exist (creating it then
@@ -935,10 +917,9 @@ class _Lock:
             except OSError as error:
                 if error.errno != errno.ELOOP:
                     raise
-                raise EnvFileError(
-                    f"{self.shown} became a symbolic link during the run; it is not followed",
-                    hint=f"check who changed it; {_UNTOUCHED}", path=self.shown,
-                    reason="permission") from None
+                raise _refused(self.shown, "permission", f"{self.shown} became a symbolic "
+                               "link during the run; it is not followed",
+                               "check who changed it") from None
             try:
                 _need_regular(self.shown, os.fstat(fd))
                 self._wait(fd, deadline)
@@ -957,11 +938,6 @@ class _Lock:
 
     def stat(self) -> os.stat_result:
         return os.fstat(self.fd) if self.fd is not None else os.stat(self.target)
-
-    def took_place(self, temp: _Temp) -> int | None:
-        """Hold the new file's lock; returns the replaced file's descriptor."""
-        old, self.fd, temp.fd = self.fd, temp.fd, None
-        return old
 
     def verify(self, written: bytes) -> None:
         if self.fd is not None:
@@ -1011,5 +987,10 @@ def _os_error(action: str, shown: str, error: OSError, folder: str | None = None
         errno.EXDEV: mounted,
         errno.ENAMETOOLONG: ("not_a_file", "give a shorter path"),
     }.get(error.errno or 0, ("io", ""))
-    hint = f"{hint}; {_UNTOUCHED}" if hint else _UNTOUCHED
-    return EnvFileError(message, hint=hint, path=shown, reason=reason)
+    return _refused(shown, reason, message, hint)
+
+
+def _refused(shown: str, reason: str, message: str, hint: str = "") -> EnvFileError:
+    """An error about ``shown``, which was left as it was."""
+    return EnvFileError(message, hint=f"{hint}; {_UNTOUCHED}" if hint else _UNTOUCHED,
+                        path=shown, reason=reason)

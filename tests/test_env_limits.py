@@ -97,7 +97,7 @@ def test_an_exception_in_compute_propagates_with_the_lock_released_and_nothing_l
         pass
 
     def compute(current):
-        assert current.value("TOTP") == "000000" and not current.has_nonempty("TOTP_SECRET")
+        assert current.values()["TOTP"] == "000000" and not current.has_nonempty("TOTP_SECRET")
         raise WaitFirst
     with pytest.raises(WaitFirst):
         envfile.update_env_file(path, compute)
