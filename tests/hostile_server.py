@@ -159,6 +159,7 @@ class HostileServer:
         self.idle_close_after = idle_close_after
         self.stray_after = stray_after
         self.strayed = threading.Event()
+        self.closed = threading.Event()  # set once the server has closed a connection
         self.big_bytes = big_bytes
         self.status = status
         self.body = body
@@ -313,6 +314,7 @@ class HostileServer:
             pass
         finally:
             _quietly_close(sock)
+            self.closed.set()
             with self._lock:
                 self._sockets.discard(sock)
 

@@ -210,7 +210,7 @@ def test_connection_closed_while_idle_is_replaced_before_sending(serve, mode, tl
     server.queue(mode)
     with client(server.url) as conn:
         login(conn)
-        time.sleep(0.3)  # the server closes it meanwhile
+        assert server.closed.wait(5)  # the server has closed it meanwhile
         assert login(conn).status == 200
         assert conn.connections_opened == 2
     assert [seen.connection for seen in server.received] == [0, 1]  # each sent once
@@ -222,7 +222,7 @@ def test_a_first_write_that_finds_the_connection_gone_is_sent_once_more(serve, m
     server.queue("json_then_reset")
     with client(server.url) as conn:
         login(conn)
-        time.sleep(0.3)
+        assert server.closed.wait(5)
         monkeypatch.setattr(connection_module._Link, "quiet", lambda self: True)
         assert login(conn).status == 200
         assert conn.connections_opened == 2
@@ -247,7 +247,7 @@ def test_an_end_of_file_after_writing_is_not_resent(serve, monkeypatch):
     server.queue("json_then_close")
     with client(server.url) as conn:
         login(conn)
-        time.sleep(0.3)
+        assert server.closed.wait(5)
         monkeypatch.setattr(connection_module._Link, "quiet", lambda self: True)
         error = fails(lambda: login(conn), "NETWORK")
         assert error.sent is True
