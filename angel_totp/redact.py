@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import re
-from array import array
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
@@ -42,30 +41,36 @@ _CUT_MARGIN = 32
 # characters (the combining grapheme joiner, variation selectors, Hangul
 # fillers), line and paragraph separators. A test checks it against the
 # running Python's Unicode tables. (Surrogates, from undecodable bytes, are
-# left to the output's encoding, which replaces them.)
-CONTROL = re.compile(
+# left to the output's encoding, which replaces them.) Patterns are compiled on
+# first use (re caches them): a run that shows only plain text never pays for them.
+_CONTROL = (
     "[\x00-\x1f\x7f-\x9f\xad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2"
     "\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164"
     "\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
     "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]")
 # An ESC sequence (CSI, OSC, or a two-character one), a C1 CSI.
-_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|.?)"
-                     r"|\x9b[0-?]*[ -/]*[@-~]?", re.DOTALL)
-_SPACES = re.compile(r"\s+")
+_ESCAPE = (r"(?s)\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|.?)"
+           r"|\x9b[0-?]*[ -/]*[@-~]?")
 # A bearer token (JWT): three base64url parts, the first starting "eyJ". Looked
 # for in the folded text (see _bearers), so that one whose dots were escaped,
 # that was split over lines or written in full-width letters is found too.
-_BEARER = re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]*", re.ASCII)
-_WORD_RUN = re.compile(r"[\w-]*", re.ASCII)
+_BEARER = r"(?a)eyJ[\w-]*\.[\w-]+\.[\w-]*"
+_WORD_RUN = r"(?a)[\w-]*"
 # A session token is well over this; words that merely start "eyJ" are not.
 _SPLIT_TOKEN = 40
 # What an echo may have encoded: URL escapes (a run of non-ASCII bytes at
 # once), backslash escapes, HTML character references, and any character but
 # printable ASCII.
-_UNIT = re.compile(r"(?:%[89A-Fa-f][0-9A-Fa-f])+|%[0-7][0-9A-Fa-f]"
-                   r"|\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|U[0-9A-Fa-f]{8}|[^0-9A-Za-z])"
-                   r"|&#(?:[0-9]{1,7}|[xX][0-9A-Fa-f]{1,6});"
-                   r"|[^!-~]", re.DOTALL)
+_UNIT = (r"(?s)(?:%[89A-Fa-f][0-9A-Fa-f])+|%[0-7][0-9A-Fa-f]"
+         r"|\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|U[0-9A-Fa-f]{8}|[^0-9A-Za-z])"
+         r"|&#(?:[0-9]{1,7}|[xX][0-9A-Fa-f]{1,6});"
+         r"|[^!-~]")
+
+
+def __getattr__(name: str) -> re.Pattern[str]:
+    if name == "CONTROL":  # the rule, for other modules
+        return re.compile(_CONTROL)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def scrub(text: str, hidden: Iterable[str | Hidden] = ()) -> str:
@@ -74,8 +79,9 @@ def scrub(text: str, hidden: Iterable[str | Hidden] = ()) -> str:
     Controls and escape sequences become spaces (a line break must not join
     two words); characters that show nothing are deleted.
     """
-    text = _ESCAPE.sub(" ", text)
-    text = CONTROL.sub(_replacement, text)
+    if not (text.isascii() and text.isprintable()):  # plain text: nothing to drop
+        text = re.sub(_ESCAPE, " ", text)
+        text = re.sub(_CONTROL, _replacement, text)
     return mask(text, hidden)
 
 
@@ -95,7 +101,7 @@ def clean(text: object, hidden: Iterable[str | Hidden] = (), limit: int = LIMIT)
     start = max(4096, 32 * limit)
     cut = len(text) > start
     line = scrub(text[:start], hidden)[:-_CUT_MARGIN] if cut else scrub(text, hidden)
-    line = _SPACES.sub(" ", line).strip()
+    line = " ".join(line.split())
     if cut or len(line) > limit:
         line = line[:max(0, limit - 3)].rstrip() + "..."
     return line
@@ -146,12 +152,14 @@ def _fold(text: str) -> tuple[str, Sequence[int], Sequence[int], set[int]]:
     if text.isascii() and text.isprintable() and not any(c in text for c in " %\\&"):
         # printable ASCII with nothing escaped, no space: as it is
         return text, range(len(text)), range(1, len(text) + 1), set()
+    from array import array  # only for text beyond plain ASCII
+
     parts: list[str] = []
     starts, ends = array("q"), array("q")
     gaps: set[int] = set()
     size = done = 0
     space = False
-    for unit in _UNIT.finditer(text):
+    for unit in re.finditer(_UNIT, text):
         begin, stop = unit.span()
         if begin > done:  # printable ASCII: one for one
             if space:
@@ -202,7 +210,7 @@ def _fold_char(char: str) -> str | None:
     """What one character reads as: None for white space or a control, "" for nothing."""
     if char.isspace() or char <= "\x9f" and not char.isprintable():
         return None
-    if CONTROL.match(char):
+    if re.match(_CONTROL, char):
         return ""
     if char.isascii():
         return char
@@ -264,12 +272,12 @@ def _bearers(text: str, gaps: set[int]) -> list[tuple[int, int]]:
         if at and at not in gaps and (text[at - 1].isalnum() or text[at - 1] in "_-"):
             at = text.find("eyJ", at + 1)
             continue
-        match = _BEARER.match(text, at)
+        match = re.compile(_BEARER).match(text, at)
         span = None if match is None else _bearer_span(text, match, gaps)
         if span is not None:
             found.append(span)
         elif match is None:
-            at = _WORD_RUN.match(text, at).end()  # type: ignore[union-attr]
+            at = re.compile(_WORD_RUN).match(text, at).end()  # type: ignore[union-attr]
         at = text.find("eyJ", span[1] if span else at + 1)
     return found
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
@@ -27,7 +26,11 @@ from ..settings import missing_settings_error
 from . import interrupted
 
 if TYPE_CHECKING:
+    import signal as signals
+
     from ..envfile import EnvFile
+else:  # signal's C core: the signal module builds three enums at import, 0.7 ms a run
+    import _signal as signals
 
 EXIT_OK = 0
 EXIT_FAILED = 1         # the job ran and failed
@@ -60,7 +63,8 @@ class Signalled(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.exit_code = 128 + signum
-        name = signal.Signals(signum).name
+        from signal import Signals
+        name = Signals(signum).name
         self.words = "terminated" if name == "SIGTERM" else f"terminated by {name}"
 
 
@@ -238,11 +242,11 @@ def _install_signal_handlers() -> dict[int, Any]:
     short); returns the handlers to restore."""
     def end(signum: int, frame: object) -> None:
         for number in previous:
-            _set_handler(number, signal.SIG_IGN)
+            _set_handler(number, signals.SIG_IGN)
         raise Signalled(signum)
     previous: dict[int, Any] = {}
     for name in ENDING_SIGNALS:
-        number = getattr(signal, name, None)
+        number = getattr(signals, name, None)
         if number is not None:
             previous[number] = _set_handler(number, end)
     return previous
@@ -250,7 +254,7 @@ def _install_signal_handlers() -> dict[int, Any]:
 
 def _set_handler(number: int, handler: Any) -> Any:
     try:
-        return signal.signal(number, handler)
+        return signals.signal(number, handler)
     except (ValueError, OSError):  # not the main thread
         return None
 
@@ -262,7 +266,7 @@ def _restore_signals(previous: dict[int, Any]) -> None:
         if handler is not None:
             _set_handler(number, handler)
     for name in ("SIGINT", "SIGTERM"):
-        _set_handler(getattr(signal, name), signal.SIG_IGN)
+        _set_handler(getattr(signals, name), signals.SIG_IGN)
 
 
 def _silence_stdout() -> None:
