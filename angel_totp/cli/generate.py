@@ -110,10 +110,10 @@ def parser() -> Parser:
 # much more than --min-validity left, so that what is printed after the file was
 # written and read back still shows at least --min-validity seconds.
 WRITE_MARGIN = 0.5
+WRITE_ATTEMPTS = 3  # a code that expired while it was written is written again
 
 
 class Secret(NamedTuple):
-    """The secret, whether it was typed, and the text given (masked)."""
 
     value: TotpSecret
     typed: bool
@@ -133,9 +133,7 @@ class Run:
         self._read = False
 
     def file_error(self, error: EnvFileError) -> CommandError:
-        """A library file error in people's words, with the contract's exit code:
-        2 for a bad path the user named (empty, a folder, missing without
-        --write, in a folder that does not exist), else 1."""
+        # Exit 2 for a bad path the user named, else 1.
         reason = error.reason
         hint = "check the path, or add --write to create it" if reason == "missing" \
             else error.hint
@@ -147,7 +145,6 @@ class Run:
                             console.EXIT_USAGE if bad_path else console.EXIT_FAILED)
 
     def file(self) -> EnvFile | None:
-        """The env file as read (warning once if others can read it); None if absent."""
         if self._read:
             return self.settings.file()
         try:
@@ -219,7 +216,7 @@ def main(argv: list[str]) -> int:
 
 
 def check_options(args: Namespace) -> float | None:
-    """Every check on the options alone, before anything else happens."""
+    """Every check on the options alone; the instant of --time."""
     if args.watch and (args.write or args.save_secret or args.time is not None):
         fail("--watch cannot be combined with --write, --save-secret or --time",
              hint="run once with --write to update the env file")
@@ -246,7 +243,6 @@ def check_options(args: Namespace) -> float | None:
 
 
 def obtain_secret(run: Run) -> Secret:
-    """The secret from the first source that has one (see --help)."""
     def typed() -> Secret:
         return _parse(console.ask_hidden("TOTP secret (input hidden): ", "secret"),
                       "the secret you typed", typed=True)
@@ -322,8 +318,7 @@ def _secret_part(text: str) -> str:
 
 
 def check_min_validity(run: Run, secret: TotpSecret) -> None:
-    """A --min-validity this secret's codes cannot meet: exit 2, before any wait,
-    in words that fit whether the user gave --min-validity or not."""
+    # Before any wait, in words that fit whether the user gave --min-validity or not.
     option = "--min-validity" if run.min_validity_given else \
         f"the default --min-validity {DEFAULT_MIN_VALIDITY}"
     try:
@@ -366,7 +361,7 @@ def make_code(secret: TotpSecret, args: Namespace, clock: ClockOffset | None,
 
 
 def missed(args: Namespace, clock: ClockOffset | None) -> CommandError:
-    """A wait for the next code that did not give one lasting --min-validity."""
+    """The one wait for the next code did not give one lasting --min-validity."""
     if clock is not None:
         return CommandError(
             f"no code lasts --min-validity {args.min_validity:g} s with Angel One's clock "
@@ -378,20 +373,15 @@ def missed(args: Namespace, clock: ClockOffset | None) -> CommandError:
 
 
 def _local_expiry(code: Code, clock: ClockOffset | None) -> float:
-    """When, by this machine's clock, the code surely still works until."""
+    """Until when, by this machine's clock, the code surely works."""
     return code.valid_until + (clock.low if clock is not None else 0.0)
 
 
-WRITE_ATTEMPTS = 3
-
-
 def _seconds_left(code: Code, clock: ClockOffset | None) -> float:
-    """How long the code surely stays valid from now (never below 0)."""
     return max(0.0, _local_expiry(code, clock) - waiting.clock.now())
 
 
 def render(code: Code, args: Namespace, left: float) -> str:
-    """The code in the chosen format, ``left`` seconds before it expires."""
     valid_for = max(0, math.floor(left))
     if args.quiet:
         return code.totp
@@ -474,7 +464,7 @@ def _storable(secret: Secret) -> str:
 
 def offer_update(run: Run, secret: Secret, clock: ClockOffset | None, printed: Code,
                  saved: bool) -> None:
-    """Interactively: offer to save a typed secret first, then to write the code."""
+    """Offer to save a typed secret first, then to write the code."""
     path = run.shown_path
     save = False
     if secret.typed and not saved:
@@ -491,9 +481,8 @@ def offer_update(run: Run, secret: Secret, clock: ClockOffset | None, printed: C
 
 
 def watch_line(code: Code, width: int) -> str:
-    """The code and its countdown in the widest form that fits ``width`` columns
-    less one (a line that fills the last column may wrap), so that the line can
-    be redrawn in place on a terminal of any width."""
+    """The widest form that fits ``width`` columns less one (a full line may wrap,
+    and a wrapped line cannot be redrawn in place)."""
     left = code.valid_for
     forms = (f"TOTP {code.totp} (valid for {left} s)", f"TOTP {code.totp} ({left} s)",
              f"{code.totp} ({left} s)", f"{code.totp} {left}s", code.totp)
@@ -501,7 +490,6 @@ def watch_line(code: Code, width: int) -> str:
 
 
 def watch(secret: TotpSecret, args: Namespace, clock: ClockOffset | None) -> int:
-    """Show the current code until Ctrl-C; redraw in place on a terminal."""
     offset = clock.estimate if clock is not None else 0.0  # codes for Angel One's time
     redraw = console.is_terminal(sys.stdout) and not (args.quiet or args.json)
     last_step = None

@@ -32,7 +32,7 @@ from ..session import (
     login,
     reworded,
 )
-from ..settings import Settings
+from ..settings import DEFAULT_ENV_FILE, Settings
 from . import console, network
 from .console import EXIT_OK, CommandError, fail, out, shown, warn
 from .options import Parser, add_min_validity, add_timeout, check_env_file, manual, program_name
@@ -105,14 +105,15 @@ def parser() -> Parser:
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object whatever happens: ok, and errorcode, "
                              "message, hint on failure, or client_code, name on success")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print the requests that would be sent, with the key, PIN and "
-                             "code masked; send nothing")
-    parser.add_argument("--store", nargs="?", const=STORE_DEFAULT, type=store_path,
-                        metavar="PATH",
-                        help="keep the session for today's bots instead of logging out, in "
-                             "PATH (default: a per-user state folder); a second run reuses "
-                             "it after one profile request")
+    sending = parser.add_mutually_exclusive_group()
+    sending.add_argument("--dry-run", action="store_true",
+                         help="print the requests that would be sent, with the key, PIN and "
+                              "code masked; send nothing")
+    sending.add_argument("--store", nargs="?", const=STORE_DEFAULT, type=store_path,
+                         metavar="PATH",
+                         help="keep the session for today's bots instead of logging out, in "
+                              "PATH (default: a per-user state folder); a second run reuses "
+                              "it after one profile request")
     return parser
 
 
@@ -124,8 +125,8 @@ def store_path(text: str) -> str:
 
 
 def check_store(store: str, env_file: str) -> None:
-    """What the path alone tells, before any prompt or request: a folder, a path under
-    a file, or the env file (a store that is not a session is replaced) is refused."""
+    """A folder, a path under a file, or the env file (a store that is not a session
+    is replaced) is refused before any prompt or request."""
     hint = "name a file, or give --store without a path for the default"
     if os.path.isdir(store):
         fail(f"--store {shown(store)} is a folder", hint=hint)
@@ -148,8 +149,7 @@ def check_store(store: str, env_file: str) -> None:
 PLACEHOLDER_TOKEN = "<token from the login reply>"
 
 # The settings a login needs, by the name login() gives each.
-SETTINGS = {"ANGEL_API_KEY": "api_key", "ANGEL_CLIENT_CODE": "client_code",
-            "ANGEL_PIN": "pin", "TOTP_SECRET": "secret", "TOTP": "totp"}
+SETTINGS = {name: key for key, name in SETTING_NAMES.items() if key != "base_url"}
 # What is asked for on a terminal when missing: prompt, words for errors, hidden?
 PROMPTS = {"ANGEL_API_KEY": ("API key (input hidden): ", "the API key", True),
            "ANGEL_CLIENT_CODE": ("Client code (e.g. A123456): ", "the client code", False),
@@ -177,23 +177,21 @@ def main(argv: list[str]) -> int:
 
 
 def check(args: Namespace, report: Report) -> int:
-    """The run, once the options are read."""
     network.check_server_time_room(args)
     check_env_file(args.env_file)
-    if args.store is not None and args.dry_run:
-        fail("--store and --dry-run cannot be combined: --dry-run sends nothing")
+    path = args.env_file or DEFAULT_ENV_FILE
     if isinstance(args.store, str):
-        check_store(args.store, args.env_file if args.env_file is not None else ".env")
-    settings = Settings(args.env_file if args.env_file is not None else ".env")
+        check_store(args.store, path)
+    settings = Settings(path)
     try:  # now: a file that cannot be read or parsed exits 2, before anything is sent
         found = settings.file()
     except EnvFileError as error:
         raise network.env_file_unusable(error) from None
     if found is None and args.env_file is not None:
-        fail(f"env file {shown(args.env_file)} does not exist", hint="check the path")
-    console.warn_if_readable(found, settings.env_file or ".env")
+        fail(f"env file {shown(path)} does not exist", hint="check the path")
+    console.warn_if_readable(found, path)
     url = network.base_url(args, settings)
-    credentials = gather_credentials(settings)
+    credentials = gather_credentials(settings, path)
     if args.dry_run:
         return dry_run(url, credentials, args.server_time)
     return check_login(args, url, credentials, report)
@@ -201,16 +199,15 @@ def check(args: Namespace, report: Report) -> int:
 
 # The settings.
 
-def gather_credentials(settings: Settings) -> Credentials:
+def gather_credentials(settings: Settings, path: str) -> Credentials:
     """Every setting, each checked as it is read; on a terminal, what is missing is asked for."""
-    path = shown(settings.env_file or ".env")
     values: dict[str, str | None] = {}
     missing: list[str] = []
     for name in SETTINGS:
         setting = settings.get(name)
         values[name] = setting.value
         if setting.value is None and name in PROMPTS:
-            where = "the environment" if setting.source == "environment" else path
+            where = "the environment" if setting.source == "environment" else shown(path)
             missing.append(f"{name} (empty in {where})" if setting.empty else name)
     has_code = values["TOTP_SECRET"] is not None or values["TOTP"] is not None
     if values["TOTP_SECRET"] is not None:
@@ -221,7 +218,7 @@ def gather_credentials(settings: Settings) -> Credentials:
             check_value(SETTINGS[name], value, SETTING_NAMES)
     if not console.is_terminal(sys.stdin) and (missing or not has_code):
         names = missing + ([] if has_code else ["TOTP_SECRET (or TOTP)"])
-        raise console.missing(names, settings.env_file or ".env",
+        raise console.missing(names, path,
                               hint="set them in the env file (see .env.example) or the "
                                    "environment, or run in a terminal to be asked")
     for name, (prompt, what, hidden) in PROMPTS.items():
@@ -243,7 +240,6 @@ def gather_credentials(settings: Settings) -> Credentials:
 
 
 def _checked_credentials(values: dict[str, str | None]) -> Credentials:
-    """The library's checks on the whole set, and the warnings people need."""
     credentials = check_credentials(values["ANGEL_API_KEY"], values["ANGEL_CLIENT_CODE"],
                                     values["ANGEL_PIN"], values["TOTP_SECRET"],
                                     totp=values["TOTP"], names=SETTING_NAMES)
@@ -263,7 +259,6 @@ def _checked_credentials(values: dict[str, str | None]) -> Credentials:
 # --dry-run.
 
 def dry_run(url: str, credentials: Credentials, server_time: bool) -> int:
-    """The requests, masked; nothing is resolved or sent."""
     mask = "********"
     local_ip = "<this machine's IPv4>"
     requests = [protocol.clock_request()] if server_time else []
@@ -331,7 +326,7 @@ class Report:
         self.printed = False
 
     def problem(self, errorcode: str, message: str, hint: str | None) -> None:
-        """With --json, the object for a run that ended another way (usage, a signal)."""
+        # With --json, the object for a run that ended another way (usage, a signal).
         if self.as_json and not self.printed:
             self._json({"ok": False, "errorcode": errorcode, "message": shown(message, 400),
                         "hint": shown(hint or "", 400)}, None)
