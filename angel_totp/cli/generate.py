@@ -6,7 +6,7 @@ import math
 import os
 import sys
 from argparse import Namespace
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from .. import checks
 from ..codes import DEFAULT_MIN_VALIDITY, Code, code_at, fresh_code, parse_when
@@ -113,13 +113,6 @@ WRITE_MARGIN = 0.5
 WRITE_ATTEMPTS = 3  # a code that expired while it was written is written again
 
 
-class Secret(NamedTuple):
-
-    value: TotpSecret
-    typed: bool
-    given: Hidden
-
-
 class Run:
     """One run's options and its env file, read at most once (one warning)."""
 
@@ -131,6 +124,8 @@ class Run:
         self.shown_path = shown(self.path)
         self.settings = Settings(self.path)  # cheap: the file is read only when needed
         self._read = False
+        self.typed = False  # the secret was typed at the prompt
+        self.given = Hidden("")  # the secret as given, for _storable
 
     def file_error(self, error: EnvFileError) -> CommandError:
         # Exit 2 for a bad path the user named, else 1.
@@ -191,13 +186,13 @@ def main(argv: list[str]) -> int:
             and not args.secret_stdin)
     secret = obtain_secret(job)
     if when is None and not args.watch:
-        check_min_validity(job, secret.value)
+        check_min_validity(job, secret)
     clock = network.measure_clock_for_people(args, url) if url is not None else None
 
     if args.watch:
-        return watch(secret.value, args, clock)
+        return watch(secret, args, clock)
     if when is not None:
-        instant = code_at(secret.value, when)
+        instant = code_at(secret, when)
         out(render(instant, args, instant.seconds_left))
         return EXIT_OK
     if args.write:
@@ -208,7 +203,7 @@ def main(argv: list[str]) -> int:
         return EXIT_OK
     if args.save_secret:
         write_env(job, secret, clock, write_code=False, save_secret=True)
-    code = make_code(secret.value, args, clock)
+    code = make_code(secret, args, clock)
     out(render(code, args, _seconds_left(code, clock)))
     if asks:
         offer_update(job, secret, clock, code, saved=args.save_secret)
@@ -242,10 +237,11 @@ def check_options(args: Namespace) -> float | None:
         fail(f"--time: {error.message}", hint=error.hint)
 
 
-def obtain_secret(run: Run) -> Secret:
-    def typed() -> Secret:
-        return _parse(console.ask_hidden("TOTP secret (input hidden): ", "secret"),
-                      "the secret you typed", typed=True)
+def obtain_secret(run: Run) -> TotpSecret:
+    def typed() -> TotpSecret:
+        run.typed = True
+        return _parse(run, console.ask_hidden("TOTP secret (input hidden): ", "secret"),
+                      "the secret you typed")
     if run.args.secret_stdin:
         if console.is_terminal(sys.stdin):
             return typed()
@@ -254,13 +250,13 @@ def obtain_secret(run: Run) -> Secret:
             fail("--secret-stdin: standard input had no secret on its first line",
                  hint=f"pipe the secret in, e.g.: pass show angel/totp | "
                       f"{program_name('angel-totp')} --secret-stdin")
-        return _parse(line, "the secret from standard input", typed=False)
+        return _parse(run, line, "the secret from standard input")
     if "TOTP_SECRET" not in os.environ:  # the file decides: read it, with its warnings
         run.file()
     setting = run.settings.get("TOTP_SECRET")
     where = "the environment" if setting.source == "environment" else run.shown_path
     if setting.value is not None:
-        return _parse(setting.value, f"TOTP_SECRET in {where}", typed=False)
+        return _parse(run, setting.value, f"TOTP_SECRET in {where}")
     if console.is_terminal(sys.stdin):
         return typed()
     if setting.empty:
@@ -286,7 +282,7 @@ def _first_line(limit: int = 4 * MAX_SECRET_LENGTH) -> str:
         return ""
 
 
-def _parse(text: str, source: str, typed: bool) -> Secret:
+def _parse(run: Run, text: str, source: str) -> TotpSecret:
     # Masked in every output from now on; not a text too long to be a secret,
     # which is refused at once and whose words no message repeats.
     if len(text) <= MAX_SECRET_LENGTH:
@@ -301,7 +297,8 @@ def _parse(text: str, source: str, typed: bool) -> Secret:
     caution = secret.compatibility_warning()
     if caution:
         warn(caution)
-    return Secret(secret, typed, Hidden(text.strip()))
+    run.given = Hidden(text.strip())
+    return secret
 
 
 def _secret_part(text: str) -> str:
@@ -391,7 +388,7 @@ def render(code: Code, args: Namespace, left: float) -> str:
     return f"TOTP {code.totp} (valid for {valid_for} s)"
 
 
-def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code: bool,
+def write_env(run: Run, secret: TotpSecret, clock: ClockOffset | None, *, write_code: bool,
               save_secret: bool, printed: Code | None = None) -> Code | None:
     """Update the env file; the code is chosen under its lock. Returns what was written."""
     from ..envfile import update_env_file
@@ -400,19 +397,19 @@ def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code
     chosen: list[Code] = []
     # No margin with --min-validity 0 (it never waits) or where no code could have it.
     uncertainty = clock.uncertainty if clock is not None else 0.0
-    room = 2 * uncertainty + args.min_validity + WRITE_MARGIN < secret.value.period
+    room = 2 * uncertainty + args.min_validity + WRITE_MARGIN < secret.period
     margin = WRITE_MARGIN if write_code and args.min_validity > 0 and room else 0.0
 
     def compute(parsed: EnvFile) -> tuple[dict[str, str], float]:
         values: dict[str, str] = {}
         good_until = float("inf")
         if write_code:
-            code = make_code(secret.value, args, clock, margin, may_wait=False)
+            code = make_code(secret, args, clock, margin, may_wait=False)
             chosen.append(code)
             values["TOTP"] = code.totp
             good_until = _local_expiry(code, clock) - args.min_validity - margin
         if save_secret and not parsed.has_nonempty("TOTP_SECRET"):
-            values["TOTP_SECRET"] = _storable(secret)
+            values["TOTP_SECRET"] = _storable(run, secret)
         return values, good_until
 
     waited = False
@@ -423,7 +420,7 @@ def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code
             if waited:
                 raise missed(args, clock) from None
             waited = True
-            make_code(secret.value, args, clock, margin)  # waits for the next code
+            make_code(secret, args, clock, margin)  # waits for the next code
             continue
         except EnvFileError as error:
             raise run.file_error(error) from None
@@ -451,23 +448,23 @@ def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code
     return code
 
 
-def _storable(secret: Secret) -> str:
+def _storable(run: Run, secret: TotpSecret) -> str:
     """What to save as TOTP_SECRET: a URI with values other than Angel One's whole,
     as given, where python-dotenv reads back exactly that; else the key."""
     from ..envfile import can_store
-    given = secret.given.reveal()
+    given = run.given.reveal()
     uri = given[:10].lower() == "otpauth://"
-    if uri and not secret.value.is_angel_one_compatible and can_store(given):
+    if uri and not secret.is_angel_one_compatible and can_store(given):
         return given
-    return secret.value.storable_text()
+    return secret.storable_text()
 
 
-def offer_update(run: Run, secret: Secret, clock: ClockOffset | None, printed: Code,
+def offer_update(run: Run, secret: TotpSecret, clock: ClockOffset | None, printed: Code,
                  saved: bool) -> None:
     """Offer to save a typed secret first, then to write the code."""
     path = run.shown_path
     save = False
-    if secret.typed and not saved:
+    if run.typed and not saved:
         found = run.file()
         if found is None or not found.has_nonempty("TOTP_SECRET"):
             save = console.ask_yes_no(
