@@ -1,16 +1,9 @@
 """Outside text made safe to show: the one rule, used by the library and the commands.
 
-A server, a file or the environment can send anything: escape sequences
-that rewrite the terminal, line breaks that forge a second line, bidi
-characters that reorder it, or our own credentials echoed back. :func:`clean`
-turns such text into one printable line of bounded length with every
-credential masked; :func:`scrub` does the same without joining lines or
-cutting, for text we composed around outside pieces.
-
-Masking looks through the forms an echo takes (URL and JSON escapes,
-base64, full-width letters, invisible characters or spaces between the
-letters, any case) and costs time linear in the text: each credential is
-prepared once, then the text is read once per credential.
+Masking looks through the forms an echo takes (URL and JSON escapes, base64,
+full-width letters, invisible characters or spaces between the letters, any
+case) in time linear in the text: each credential is prepared once, then the
+text is read once per credential.
 """
 
 from __future__ import annotations
@@ -74,11 +67,9 @@ def __getattr__(name: str) -> re.Pattern[str]:
 
 
 def scrub(text: str, hidden: Iterable[str | Hidden] = ()) -> str:
-    """``text`` without control or format characters, and with ``hidden`` masked.
-
-    Controls and escape sequences become spaces (a line break must not join
-    two words); characters that show nothing are deleted.
-    """
+    """``text`` without control or format characters (for text we composed around
+    outside pieces), and with ``hidden`` masked. Controls and escape sequences become
+    spaces (a line break must not join two words); what shows nothing is deleted."""
     if not (text.isascii() and text.isprintable()):  # plain text: nothing to drop
         text = re.sub(_ESCAPE, " ", text)
         text = re.sub(_CONTROL, _replacement, text)
@@ -91,11 +82,10 @@ def _replacement(found: re.Match[str]) -> str:
 
 
 def clean(text: object, hidden: Iterable[str | Hidden] = (), limit: int = LIMIT) -> str:
-    """Outside text as one printable line of at most ``limit`` characters.
+    """Outside text as one printable line of at most ``limit`` characters, masked.
 
-    Only the start of a long text is read (what could be shown of it), so a
-    megabyte from a server costs no more than a page; what a credential cut
-    there leaves is dropped with the end of that start.
+    Only the start of a long text is read (what could be shown of it); what a
+    credential cut there leaves is dropped with the end of that start.
     """
     text = str(text)
     start = max(4096, 32 * limit)
@@ -109,11 +99,9 @@ def clean(text: object, hidden: Iterable[str | Hidden] = (), limit: int = LIMIT)
 
 def mask(text: str, hidden: Iterable[str | Hidden]) -> str:
     """``text`` with each credential in ``hidden`` masked, however it is echoed,
-    and any bearer token masked whoever it belongs to.
-
-    A short credential is masked only where it stands alone (see SHORT).
-    """
-    all_needles = [found for found in map(_needles_of, hidden) if found is not None]
+    and any bearer token masked whoever it belongs to."""
+    revealed = (value.reveal() if isinstance(value, Hidden) else value for value in hidden)
+    all_needles = [found for found in map(_needles, revealed) if found is not None]
     folded, starts, ends, gaps = _fold(text)
     found = _bearers(folded, gaps)
     if all_needles:
@@ -141,13 +129,10 @@ def mask(text: str, hidden: Iterable[str | Hidden]) -> str:
 # Folding: the text as an echo's reader would see it.
 
 def _fold(text: str) -> tuple[str, Sequence[int], Sequence[int], set[int]]:
-    """``text`` decoded and normalised, where each folded character came from.
-
-    Escapes are decoded, letters NFKC-normalised (full-width letters become
-    plain ones), white space, controls and invisible characters left out.
-    Returns the folded text, for each of its characters the start and end
-    of what it came from in ``text``, and the positions where white space
-    was left out just before (a word ends there).
+    """``text`` with escapes decoded, letters NFKC-normalised (full-width letters
+    become plain ones), white space, controls and invisible characters left out;
+    for each folded character the start and end of what it came from in ``text``;
+    the positions where white space was left out just before (a word ends there).
     """
     if text.isascii() and text.isprintable() and not any(c in text for c in " %\\&"):
         # printable ASCII with nothing escaped, no space: as it is
@@ -229,7 +214,7 @@ def _lower(text: str) -> str:
 # What to look for, prepared once per credential.
 
 class _Needles:
-    """The folded forms of one credential, and how to find them."""
+    """The folded forms of one credential (its repr never shows them)."""
 
     __slots__ = ("forms", "short", "pieces")
 
@@ -261,11 +246,8 @@ class _Needles:
 
 
 def _bearers(text: str, gaps: set[int]) -> list[tuple[int, int]]:
-    """Where bearer tokens are in folded text, read in linear time.
-
-    Only where a word starts is a token looked for; where none is found, no
-    later start in the same run of word characters can be one either.
-    """
+    """Where bearer tokens are in folded text, in linear time: only where a word
+    starts is one looked for; where none is, no later start in that word can be one."""
     found: list[tuple[int, int]] = []
     at = text.find("eyJ")
     while at >= 0:
@@ -283,12 +265,9 @@ def _bearers(text: str, gaps: set[int]) -> list[tuple[int, int]]:
 
 
 def _bearer_span(text: str, match: re.Match[str], gaps: set[int]) -> tuple[int, int] | None:
-    """Where a bearer token found at a word's start in folded text is, or None.
-
-    White space left out inside it joined its parts (a token split over
-    lines): only a token-sized run counts then, and it ends at the first
-    white space after its second dot (the next word is not it).
-    """
+    """Where the bearer token ``match`` found is, or None. White space left out
+    inside it joined its parts (a token split over lines): only a token-sized run
+    counts then, and it ends at the first white space after its second dot."""
     start, stop = match.span()
     signature = text.index(".", text.index(".", start) + 1, stop)
     stop = next((at for at in range(signature + 1, stop) if at in gaps), stop)
@@ -297,13 +276,9 @@ def _bearer_span(text: str, match: re.Match[str], gaps: set[int]) -> tuple[int, 
 
 
 def _alone(text: str, start: int, stop: int, gaps: set[int]) -> bool:
-    """Whether ``text[start:stop]`` stands alone: no letter or digit joined on either side."""
+    # No letter or digit joined on either side.
     return ((start == 0 or start in gaps or not text[start - 1].isalnum())
             and (stop == len(text) or stop in gaps or not text[stop].isalnum()))
-
-
-def _needles_of(value: str | Hidden) -> _Needles | None:
-    return _needles(value.reveal() if isinstance(value, Hidden) else value)
 
 
 _URLSAFE = str.maketrans("+/", "-_")

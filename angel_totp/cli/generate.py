@@ -86,8 +86,8 @@ def parser() -> Parser:
     time.add_argument("--time", metavar="WHEN",
                       help="the code for that instant: Unix seconds or ISO 8601 with a zone "
                            "(2005-03-18T01:58:29Z), 1970 to 9999; never waits")
-    add_min_validity(time, DEFAULT_MIN_VALIDITY,
-                     "if the current code expires sooner, wait for the next one")
+    add_min_validity(time, "if the current code expires sooner, wait for the next one",
+                     default=None)  # main() tells whether it was given
     time.add_argument("--server-time", action="store_true",
                       help="make the code for Angel One's clock, measured from one request "
                            "that carries no secret; prints the offset on stderr")

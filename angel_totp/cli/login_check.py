@@ -14,7 +14,6 @@ from typing import Any
 
 from .. import protocol
 from ..clock import ClockOffset
-from ..codes import DEFAULT_MIN_VALIDITY
 from ..diagnosis import clock_warning
 from ..errors import (
     AngelTotpError,
@@ -96,9 +95,8 @@ def parser() -> Parser:
                         help="the SmartAPI root (default: ANGEL_BASE_URL, else "
                              "https://apiconnect.angelone.in)")
     add_timeout(parser, "give up on a request after this long, in wall-clock time")
-    add_min_validity(parser, DEFAULT_MIN_VALIDITY,
-                     "with TOTP_SECRET, wait for the next code if the current one expires "
-                     "sooner")
+    add_min_validity(parser, "with TOTP_SECRET, wait for the next code if the current one "
+                             "expires sooner")
     parser.add_argument("--server-time", action="store_true",
                         help="read Angel One's clock first (one request with no credential, "
                              "on the same connection) and make the code for its time")
@@ -160,8 +158,6 @@ def main(argv: list[str]) -> int:
     report = Report("--json" in argv)  # no abbreviation: this is the only spelling
     try:
         args = parser().parse(argv)
-        if args.min_validity is None:
-            args.min_validity = DEFAULT_MIN_VALIDITY
         report.server_time = args.server_time
         return check(args, report)
     except (CommandError, AngelTotpError) as error:

@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 from .. import __version__
 from ..checks import check_min_validity, check_timeout
+from ..codes import DEFAULT_MIN_VALIDITY
 from ..errors import InvalidInputError
 from . import console
 from .console import CommandError, fail
@@ -85,9 +86,11 @@ def min_validity_seconds(text: str) -> float:
         raise argparse.ArgumentTypeError("not a whole number of seconds") from None
 
 
-def add_min_validity(parser: argparse._ActionsContainer, default: int, help: str) -> None:
-    parser.add_argument("--min-validity", type=min_validity_seconds,
-                        metavar="SECONDS", help=f"{help} (default: {default}; 0 turns it off)")
+def add_min_validity(parser: argparse._ActionsContainer, help: str,
+                     default: int | None = DEFAULT_MIN_VALIDITY) -> None:
+    parser.add_argument("--min-validity", type=min_validity_seconds, default=default,
+                        metavar="SECONDS",
+                        help=f"{help} (default: {DEFAULT_MIN_VALIDITY}; 0 turns it off)")
 
 
 def add_timeout(parser: argparse._ActionsContainer, help: str) -> None:
