@@ -21,7 +21,6 @@ from ..errors import (
     MissingSettingError,
     NoAnswerError,
 )
-from ..settings import missing_settings_error
 from . import interrupted
 
 if TYPE_CHECKING:
@@ -159,6 +158,7 @@ def warn_if_readable(found: EnvFile | None, path: str) -> None:
 
 
 def missing(names: list[str], env_file: str, *, hint: str) -> CommandError:
+    from ..settings import missing_settings_error
     return CommandError(shown(missing_settings_error(names, env_file).message), hint=hint)
 
 

@@ -6,6 +6,7 @@ import math
 import os
 import sys
 from argparse import Namespace
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from .. import checks
@@ -13,15 +14,15 @@ from ..codes import DEFAULT_MIN_VALIDITY, Code, code_at, fresh_code, parse_when
 from ..errors import EnvFileError, InvalidInputError, InvalidSecretError
 from ..hidden import Hidden
 from ..secret import MAX_SECRET_LENGTH, TotpSecret, parse_secret
-from ..settings import DEFAULT_ENV_FILE, Settings, absolute_path
 from . import console, waiting
 from .console import EXIT_OK, CommandError, err, fail, out, shown, warn
 from .options import Parser, add_min_validity, add_timeout, check_env_file, manual, program_name
 from .waiting import Waiter
 
-if TYPE_CHECKING:  # loaded only on the paths that read or write the env file
+if TYPE_CHECKING:  # loaded only on the paths that need them
     from ..clock import ClockOffset
     from ..envfile import EnvFile
+    from ..settings import Settings
 
 DESCRIPTION = """\
 Print the current TOTP code for your Angel One SmartAPI login, and how long
@@ -120,12 +121,24 @@ class Run:
         self.args = args
         self.min_validity_given = min_validity_given
         self.named = args.env_file is not None
-        self.path: str = args.env_file if self.named else DEFAULT_ENV_FILE
-        self.shown_path = shown(self.path)
-        self.settings = Settings(self.path)  # cheap: the file is read only when needed
         self._read = False
         self.typed = False  # the secret was typed at the prompt
         self.given = Hidden("")  # the secret as given, for _storable
+
+    # The settings are loaded only when used: --secret-stdin never needs them (start-up).
+    @cached_property
+    def path(self) -> str:
+        from ..settings import DEFAULT_ENV_FILE
+        return self.args.env_file if self.named else DEFAULT_ENV_FILE
+
+    @cached_property
+    def settings(self) -> Settings:
+        from ..settings import Settings
+        return Settings(self.path)
+
+    @cached_property
+    def shown_path(self) -> str:
+        return shown(self.path)
 
     def file_error(self, error: EnvFileError) -> CommandError:
         # Exit 2 for a bad path the user named, else 1.
@@ -260,6 +273,7 @@ def obtain_secret(run: Run) -> TotpSecret:
     if console.is_terminal(sys.stdin):
         return typed()
     if setting.empty:
+        from ..settings import absolute_path
         where = "the environment" if setting.source == "environment" else \
             shown(absolute_path(run.path))
         fail(f"TOTP_SECRET in {where} is empty", hint=WAYS)
