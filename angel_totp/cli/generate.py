@@ -208,15 +208,11 @@ def main(argv: list[str]) -> int:
         instant = code_at(secret, when)
         out(render(instant, args, instant.seconds_left))
         return EXIT_OK
-    if args.write:
-        written = write_env(job, secret, clock, write_code=True,
-                            save_secret=args.save_secret)
-        assert written is not None
-        out(render(written, args, _seconds_left(written, clock)))
-        return EXIT_OK
-    if args.save_secret:
-        write_env(job, secret, clock, write_code=False, save_secret=True)
-    code = make_code(secret, args, clock)
+    code = None
+    if args.write or args.save_secret:
+        code = write_env(job, secret, clock, write_code=args.write, save_secret=args.save_secret)
+    if code is None:
+        code = make_code(secret, args, clock)
     out(render(code, args, _seconds_left(code, clock)))
     if asks:
         offer_update(job, secret, clock, code, saved=args.save_secret)
