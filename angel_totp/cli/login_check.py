@@ -22,6 +22,7 @@ from ..errors import (
     LoginError,
     LoginRefusedError,
 )
+from ..redact import MASK
 from ..session import (
     SETTING_NAMES,
     Credentials,
@@ -232,10 +233,6 @@ def gather_credentials(settings: Settings, path: str) -> Credentials:
         except InvalidInputError:
             fail("the code must be 6 digits",
                  hint="type the code your authenticator app shows now, or set TOTP_SECRET")
-    return _checked_credentials(values)
-
-
-def _checked_credentials(values: dict[str, str | None]) -> Credentials:
     credentials = check_credentials(values["ANGEL_API_KEY"], values["ANGEL_CLIENT_CODE"],
                                     values["ANGEL_PIN"], values["TOTP_SECRET"],
                                     totp=values["TOTP"], names=SETTING_NAMES)
@@ -255,13 +252,12 @@ def _checked_credentials(values: dict[str, str | None]) -> Credentials:
 # --dry-run.
 
 def dry_run(url: str, credentials: Credentials, server_time: bool) -> int:
-    mask = "********"
     local_ip = "<this machine's IPv4>"
     requests = [protocol.clock_request()] if server_time else []
     requests += [
-        protocol.login_request(mask, local_ip, credentials.client_code, mask, mask),
-        protocol.profile_request(mask, local_ip, PLACEHOLDER_TOKEN),
-        protocol.logout_request(mask, local_ip, PLACEHOLDER_TOKEN, credentials.client_code)]
+        protocol.login_request(MASK, local_ip, credentials.client_code, MASK, MASK),
+        protocol.profile_request(MASK, local_ip, PLACEHOLDER_TOKEN),
+        protocol.logout_request(MASK, local_ip, PLACEHOLDER_TOKEN, credentials.client_code)]
     for request in requests:
         out(f"{request.method} {shown(url)}{request.path}")
         for name, value in request.headers:
