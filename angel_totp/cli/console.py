@@ -284,35 +284,36 @@ def terminal_width(stream: TextIO | None) -> int:
 
 
 def ask_hidden(prompt: str, what: str) -> str:
-    """A line typed without echo; EOF or nothing is a usage error."""
-    what = what.removeprefix("the ")  # "no PIN was entered", not "no the PIN"
+    """A line typed without echo, stripped; EOF or nothing is a usage error."""
     import getpass  # only when a prompt is shown: it loads termios
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # getpass's "can not control echo"
         try:
-            answer = getpass.getpass(prompt, stream=sys.stderr)
+            line: str | None = getpass.getpass(prompt, stream=sys.stderr)
         except EOFError:
-            err("")
-            fail(f"no {what} was entered (end of input)", hint=f"type the {what} and press Enter")
-    if not answer.strip():
-        fail(f"no {what} was entered")
-    return answer
+            line = None
+    return _answer(line, what)
 
 
 def ask_line(prompt: str, what: str | None) -> str:
     """A line typed, stripped; EOF or nothing is a usage error unless ``what`` is None."""
-    what = what and what.removeprefix("the ")
     err(prompt, end="")
-    answer = sys.stdin.readline() if sys.stdin is not None else ""
-    if not answer:
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    return _answer(line or None, what)  # "": the input ended
+
+
+def _answer(line: str | None, what: str | None) -> str:
+    if line is None:  # the input ended
         err("")
+    what = what and what.removeprefix("the ")  # "no PIN was entered", not "no the PIN"
+    if what and line is None:
+        fail(f"no {what} was entered (end of input)", hint=f"type the {what} and press Enter")
+    answer = (line or "").strip()
     if what and not answer:
-        fail(f"no {what} was entered (end of input)")
-    if what and not answer.strip():
         fail(f"no {what} was entered")
-    return answer.strip()
+    return answer
 
 
 def ask_yes_no(question: str) -> bool:
