@@ -16,7 +16,7 @@ from ..hidden import Hidden
 from ..secret import MAX_SECRET_LENGTH, TotpSecret, parse_secret
 from . import console, waiting
 from .console import EXIT_OK, CommandError, err, fail, out, shown, warn
-from .options import Parser, add_min_validity, add_timeout, check_env_file, manual, program_name
+from .options import Parser, add_min_validity, add_timeout, manual, path_argument, program_name
 from .waiting import Waiter
 
 if TYPE_CHECKING:  # loaded only on the paths that need them
@@ -71,7 +71,7 @@ def parser() -> Parser:
     source = parser.add_argument_group("secret")
     source.add_argument("--secret-stdin", action="store_true",
                         help="read the secret from the first line of standard input")
-    source.add_argument("--env-file", metavar="PATH",
+    source.add_argument("--env-file", type=path_argument, metavar="PATH",
                         help="the env file to read TOTP_SECRET from and write TOTP to "
                              "(default: .env in the current folder)")
     output = parser.add_argument_group("output")
@@ -84,14 +84,15 @@ def parser() -> Parser:
     output.add_argument("--watch", action="store_true",
                         help="keep showing the current code with a countdown until Ctrl-C")
     time = parser.add_argument_group("time")
-    time.add_argument("--time", metavar="WHEN",
-                      help="the code for that instant: Unix seconds or ISO 8601 with a zone "
-                           "(2005-03-18T01:58:29Z), 1970 to 9999; never waits")
+    instant = time.add_mutually_exclusive_group()  # --time fixes the instant
+    instant.add_argument("--time", metavar="WHEN",
+                         help="the code for that instant: Unix seconds or ISO 8601 with a "
+                              "zone (2005-03-18T01:58:29Z), 1970 to 9999; never waits")
     add_min_validity(time, "if the current code expires sooner, wait for the next one",
                      default=None)  # main() tells whether it was given
-    time.add_argument("--server-time", action="store_true",
-                      help="make the code for Angel One's clock, measured from one request "
-                           "that carries no secret; prints the offset on stderr")
+    instant.add_argument("--server-time", action="store_true",
+                         help="make the code for Angel One's clock, measured from one "
+                              "request that carries no secret; prints the offset on stderr")
     time.add_argument("--base-url", metavar="URL",
                       help="with --server-time: the SmartAPI root (default: ANGEL_BASE_URL, "
                            "else https://apiconnect.angelone.in)")
@@ -227,9 +228,6 @@ def check_options(args: Namespace) -> float | None:
     if args.time is not None and (args.write or args.save_secret):
         fail("--time makes a code for another instant; it is not written to the env file",
              hint="drop --write and --save-secret to just print it")
-    if args.time is not None and args.server_time:
-        fail("--time and --server-time cannot be combined: --time fixes the instant")
-    check_env_file(args.env_file)
     if args.server_time:
         from .network import check_server_time_room  # the network stack: only when used
         check_server_time_room(args)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from argparse import ArgumentTypeError, Namespace
+from argparse import Namespace
 from typing import Any
 
 from .. import protocol
@@ -35,7 +35,7 @@ from ..session import (
 from ..settings import DEFAULT_ENV_FILE, Settings
 from . import console, network
 from .console import EXIT_OK, CommandError, fail, out, shown, warn
-from .options import Parser, add_min_validity, add_timeout, check_env_file, manual, program_name
+from .options import Parser, add_min_validity, add_timeout, manual, path_argument, program_name
 from .waiting import Waiter
 
 DESCRIPTION = """\
@@ -82,14 +82,14 @@ WAYS = "credentials are never arguments: set ANGEL_API_KEY, ANGEL_CLIENT_CODE, A
        "on a terminal"
 
 # --store without a path: the per-user default for the client code (not a string:
-# argparse would pass it through store_path, which refuses an empty one)
+# argparse would pass it through path_argument, which refuses an empty one)
 STORE_DEFAULT = True
 
 
 def parser() -> Parser:
     parser = Parser(prog=program_name("angel-login-check"), description=DESCRIPTION,
                     epilog=EPILOG, secrets=WAYS)
-    parser.add_argument("--env-file", metavar="PATH",
+    parser.add_argument("--env-file", type=path_argument, metavar="PATH",
                         help="where to read settings the environment does not set "
                              "(default: .env in the current folder)")
     parser.add_argument("--base-url", metavar="URL",
@@ -108,19 +108,12 @@ def parser() -> Parser:
     sending.add_argument("--dry-run", action="store_true",
                          help="print the requests that would be sent, with the key, PIN and "
                               "code masked; send nothing")
-    sending.add_argument("--store", nargs="?", const=STORE_DEFAULT, type=store_path,
+    sending.add_argument("--store", nargs="?", const=STORE_DEFAULT, type=path_argument,
                          metavar="PATH",
                          help="keep the session for today's bots instead of logging out, in "
                               "PATH (default: a per-user state folder); a second run reuses "
                               "it after one profile request")
     return parser
-
-
-def store_path(text: str) -> str:
-    # --store= (a variable that expanded to nothing) is a slip, not the default store.
-    if not text.strip():
-        raise ArgumentTypeError("the path is empty (give none for the default store)")
-    return text
 
 
 def check_store(store: str, env_file: str) -> None:
@@ -175,7 +168,6 @@ def main(argv: list[str]) -> int:
 
 def check(args: Namespace, report: Report) -> int:
     network.check_server_time_room(args)
-    check_env_file(args.env_file)
     path = args.env_file or DEFAULT_ENV_FILE
     if isinstance(args.store, str):
         check_store(args.store, path)
