@@ -140,6 +140,10 @@ def check_store(store: str, env_file: str) -> None:
 
 PLACEHOLDER_TOKEN = "<token from the login reply>"
 
+# What to do about an env file that cannot be read, by EnvFileError.reason.
+READ_HINTS = {"not_utf8": "save it as UTF-8 text",
+              "syntax": "fix that line: python-dotenv cannot read it either"}
+
 # The settings a login needs, by the name login() gives each.
 SETTINGS = {name: key for key, name in SETTING_NAMES.items() if key != "base_url"}
 # What is asked for on a terminal when missing: prompt, words for errors, hidden?
@@ -175,7 +179,11 @@ def check(args: Namespace, report: Report) -> int:
     try:  # now: a file that cannot be read or parsed exits 2, before anything is sent
         found = settings.file()
     except EnvFileError as error:
-        raise network.env_file_unusable(error) from None
+        hint = READ_HINTS.get(error.reason) or error.hint or ""
+        if "untouched" in hint:  # words for a command that writes; this one never does
+            hint = ""
+        hint = f"{hint}; nothing was sent" if hint else "nothing was sent"
+        raise CommandError(shown(error.message, 400), shown(hint, 400)) from None
     if found is None and args.env_file is not None:
         fail(f"env file {shown(path)} does not exist", hint="check the path")
     console.warn_if_readable(found, path)
