@@ -1,23 +1,15 @@
 """Outside text made safe to show: the one rule, used by the library and the commands.
 
-A server, a file or the environment can send anything: escape sequences
-that rewrite the terminal, line breaks that forge a second line, bidi
-characters that reorder it, or our own credentials echoed back. :func:`clean`
-turns such text into one printable line of bounded length with every
-credential masked; :func:`scrub` does the same without joining lines or
-cutting, for text we composed around outside pieces.
-
-Masking looks through the forms an echo takes (URL and JSON escapes,
-base64, full-width letters, invisible characters or spaces between the
-letters, any case) and costs time linear in the text: each credential is
-prepared once, then the text is read once per credential.
+Masking looks through the forms an echo takes (URL and JSON escapes, base64,
+full-width letters, invisible characters or spaces between the letters, any
+case) in time linear in the text: each credential is prepared once, then the
+text is read once per credential.
 """
 
 from __future__ import annotations
 
 import base64
 import re
-from array import array
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
@@ -42,40 +34,45 @@ _CUT_MARGIN = 32
 # characters (the combining grapheme joiner, variation selectors, Hangul
 # fillers), line and paragraph separators. A test checks it against the
 # running Python's Unicode tables. (Surrogates, from undecodable bytes, are
-# left to the output's encoding, which replaces them.)
-CONTROL = re.compile(
+# left to the output's encoding, which replaces them.) Patterns are compiled on
+# first use (re caches them): a run that shows only plain text never pays for them.
+_CONTROL = (
     "[\x00-\x1f\x7f-\x9f\xad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2"
     "\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164"
     "\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
     "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]")
 # An ESC sequence (CSI, OSC, or a two-character one), a C1 CSI.
-_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|.?)"
-                     r"|\x9b[0-?]*[ -/]*[@-~]?", re.DOTALL)
-_SPACES = re.compile(r"\s+")
+_ESCAPE = (r"(?s)\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|.?)"
+           r"|\x9b[0-?]*[ -/]*[@-~]?")
 # A bearer token (JWT): three base64url parts, the first starting "eyJ". Looked
 # for in the folded text (see _bearers), so that one whose dots were escaped,
 # that was split over lines or written in full-width letters is found too.
-_BEARER = re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]*", re.ASCII)
-_WORD_RUN = re.compile(r"[\w-]*", re.ASCII)
+_BEARER = r"(?a)eyJ[\w-]*\.[\w-]+\.[\w-]*"
+_WORD_RUN = r"(?a)[\w-]*"
 # A session token is well over this; words that merely start "eyJ" are not.
 _SPLIT_TOKEN = 40
 # What an echo may have encoded: URL escapes (a run of non-ASCII bytes at
 # once), backslash escapes, HTML character references, and any character but
 # printable ASCII.
-_UNIT = re.compile(r"(?:%[89A-Fa-f][0-9A-Fa-f])+|%[0-7][0-9A-Fa-f]"
-                   r"|\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|U[0-9A-Fa-f]{8}|[^0-9A-Za-z])"
-                   r"|&#(?:[0-9]{1,7}|[xX][0-9A-Fa-f]{1,6});"
-                   r"|[^!-~]", re.DOTALL)
+_UNIT = (r"(?s)(?:%[89A-Fa-f][0-9A-Fa-f])+|%[0-7][0-9A-Fa-f]"
+         r"|\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|U[0-9A-Fa-f]{8}|[^0-9A-Za-z])"
+         r"|&#(?:[0-9]{1,7}|[xX][0-9A-Fa-f]{1,6});"
+         r"|[^!-~]")
+
+
+def __getattr__(name: str) -> re.Pattern[str]:
+    if name == "CONTROL":  # the rule, for other modules
+        return re.compile(_CONTROL)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def scrub(text: str, hidden: Iterable[str | Hidden] = ()) -> str:
-    """``text`` without control or format characters, and with ``hidden`` masked.
-
-    Controls and escape sequences become spaces (a line break must not join
-    two words); characters that show nothing are deleted.
-    """
-    text = _ESCAPE.sub(" ", text)
-    text = CONTROL.sub(_replacement, text)
+    """``text`` without control or format characters (for text we composed around
+    outside pieces), and with ``hidden`` masked. Controls and escape sequences become
+    spaces (a line break must not join two words); what shows nothing is deleted."""
+    if not (text.isascii() and text.isprintable()):  # plain text: nothing to drop
+        text = re.sub(_ESCAPE, " ", text)
+        text = re.sub(_CONTROL, _replacement, text)
     return mask(text, hidden)
 
 
@@ -85,17 +82,16 @@ def _replacement(found: re.Match[str]) -> str:
 
 
 def clean(text: object, hidden: Iterable[str | Hidden] = (), limit: int = LIMIT) -> str:
-    """Outside text as one printable line of at most ``limit`` characters.
+    """Outside text as one printable line of at most ``limit`` characters, masked.
 
-    Only the start of a long text is read (what could be shown of it), so a
-    megabyte from a server costs no more than a page; what a credential cut
-    there leaves is dropped with the end of that start.
+    Only the start of a long text is read (what could be shown of it); what a
+    credential cut there leaves is dropped with the end of that start.
     """
     text = str(text)
     start = max(4096, 32 * limit)
     cut = len(text) > start
     line = scrub(text[:start], hidden)[:-_CUT_MARGIN] if cut else scrub(text, hidden)
-    line = _SPACES.sub(" ", line).strip()
+    line = " ".join(line.split())
     if cut or len(line) > limit:
         line = line[:max(0, limit - 3)].rstrip() + "..."
     return line
@@ -103,11 +99,9 @@ def clean(text: object, hidden: Iterable[str | Hidden] = (), limit: int = LIMIT)
 
 def mask(text: str, hidden: Iterable[str | Hidden]) -> str:
     """``text`` with each credential in ``hidden`` masked, however it is echoed,
-    and any bearer token masked whoever it belongs to.
-
-    A short credential is masked only where it stands alone (see SHORT).
-    """
-    all_needles = [found for found in map(_needles_of, hidden) if found is not None]
+    and any bearer token masked whoever it belongs to."""
+    revealed = (value.reveal() if isinstance(value, Hidden) else value for value in hidden)
+    all_needles = [found for found in map(_needles, revealed) if found is not None]
     folded, starts, ends, gaps = _fold(text)
     found = _bearers(folded, gaps)
     if all_needles:
@@ -135,23 +129,22 @@ def mask(text: str, hidden: Iterable[str | Hidden]) -> str:
 # Folding: the text as an echo's reader would see it.
 
 def _fold(text: str) -> tuple[str, Sequence[int], Sequence[int], set[int]]:
-    """``text`` decoded and normalised, where each folded character came from.
-
-    Escapes are decoded, letters NFKC-normalised (full-width letters become
-    plain ones), white space, controls and invisible characters left out.
-    Returns the folded text, for each of its characters the start and end
-    of what it came from in ``text``, and the positions where white space
-    was left out just before (a word ends there).
+    """``text`` with escapes decoded, letters NFKC-normalised (full-width letters
+    become plain ones), white space, controls and invisible characters left out;
+    for each folded character the start and end of what it came from in ``text``;
+    the positions where white space was left out just before (a word ends there).
     """
     if text.isascii() and text.isprintable() and not any(c in text for c in " %\\&"):
         # printable ASCII with nothing escaped, no space: as it is
         return text, range(len(text)), range(1, len(text) + 1), set()
+    from array import array  # only for text beyond plain ASCII
+
     parts: list[str] = []
     starts, ends = array("q"), array("q")
     gaps: set[int] = set()
     size = done = 0
     space = False
-    for unit in _UNIT.finditer(text):
+    for unit in re.finditer(_UNIT, text):
         begin, stop = unit.span()
         if begin > done:  # printable ASCII: one for one
             if space:
@@ -202,7 +195,7 @@ def _fold_char(char: str) -> str | None:
     """What one character reads as: None for white space or a control, "" for nothing."""
     if char.isspace() or char <= "\x9f" and not char.isprintable():
         return None
-    if CONTROL.match(char):
+    if re.match(_CONTROL, char):
         return ""
     if char.isascii():
         return char
@@ -221,7 +214,7 @@ def _lower(text: str) -> str:
 # What to look for, prepared once per credential.
 
 class _Needles:
-    """The folded forms of one credential, and how to find them."""
+    """The folded forms of one credential (its repr never shows them)."""
 
     __slots__ = ("forms", "short", "pieces")
 
@@ -253,34 +246,28 @@ class _Needles:
 
 
 def _bearers(text: str, gaps: set[int]) -> list[tuple[int, int]]:
-    """Where bearer tokens are in folded text, read in linear time.
-
-    Only where a word starts is a token looked for; where none is found, no
-    later start in the same run of word characters can be one either.
-    """
+    """Where bearer tokens are in folded text, in linear time: only where a word
+    starts is one looked for; where none is, no later start in that word can be one."""
     found: list[tuple[int, int]] = []
     at = text.find("eyJ")
     while at >= 0:
         if at and at not in gaps and (text[at - 1].isalnum() or text[at - 1] in "_-"):
             at = text.find("eyJ", at + 1)
             continue
-        match = _BEARER.match(text, at)
+        match = re.compile(_BEARER).match(text, at)
         span = None if match is None else _bearer_span(text, match, gaps)
         if span is not None:
             found.append(span)
         elif match is None:
-            at = _WORD_RUN.match(text, at).end()  # type: ignore[union-attr]
+            at = re.compile(_WORD_RUN).match(text, at).end()  # type: ignore[union-attr]
         at = text.find("eyJ", span[1] if span else at + 1)
     return found
 
 
 def _bearer_span(text: str, match: re.Match[str], gaps: set[int]) -> tuple[int, int] | None:
-    """Where a bearer token found at a word's start in folded text is, or None.
-
-    White space left out inside it joined its parts (a token split over
-    lines): only a token-sized run counts then, and it ends at the first
-    white space after its second dot (the next word is not it).
-    """
+    """Where the bearer token ``match`` found is, or None. White space left out
+    inside it joined its parts (a token split over lines): only a token-sized run
+    counts then, and it ends at the first white space after its second dot."""
     start, stop = match.span()
     signature = text.index(".", text.index(".", start) + 1, stop)
     stop = next((at for at in range(signature + 1, stop) if at in gaps), stop)
@@ -289,13 +276,9 @@ def _bearer_span(text: str, match: re.Match[str], gaps: set[int]) -> tuple[int, 
 
 
 def _alone(text: str, start: int, stop: int, gaps: set[int]) -> bool:
-    """Whether ``text[start:stop]`` stands alone: no letter or digit joined on either side."""
+    # No letter or digit joined on either side.
     return ((start == 0 or start in gaps or not text[start - 1].isalnum())
             and (stop == len(text) or stop in gaps or not text[stop].isalnum()))
-
-
-def _needles_of(value: str | Hidden) -> _Needles | None:
-    return _needles(value.reveal() if isinstance(value, Hidden) else value)
 
 
 _URLSAFE = str.maketrans("+/", "-_")

@@ -539,7 +539,7 @@ def _dangling_symlink(folder: Path, mounts):
 
 
 def _empty_path(folder: Path, mounts):
-    return ["--env-file", ""], 2, "--env-file is empty"
+    return ["--env-file", ""], 2, "argument --env-file: the path is empty"
 
 
 def _read_only_file(folder: Path, mounts):

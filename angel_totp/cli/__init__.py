@@ -1,9 +1,8 @@
 """The two commands, ``angel-totp`` and ``angel-login-check``: options, prompts,
 output and exit codes, which the library beside them knows nothing of.
 
-Every entry point comes through :func:`angel_totp` or :func:`angel_login_check`,
-which import their command inside a ``try``: Ctrl-C while Python is still
-loading modules ends as ``interrupted`` (130), not as a traceback.
+Each entry point imports its command inside a ``try``: Ctrl-C while Python is
+still loading modules ends as ``interrupted`` (130), not as a traceback.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ EXIT_INTERRUPTED = 130  # Ctrl-C: what a shell shows for SIGINT
 
 
 def interrupted() -> int:
-    """Say a run was interrupted, on stderr if it is still there; the exit code."""
     try:
         print("\ninterrupted", file=sys.stderr, flush=True)
     except (OSError, ValueError, AttributeError):
@@ -23,7 +21,6 @@ def interrupted() -> int:
 
 
 def angel_totp() -> int:
-    """``angel-totp`` / ``generate_totp.py``: print the current code."""
     try:
         from .generate import run
     except KeyboardInterrupt:
@@ -32,7 +29,6 @@ def angel_totp() -> int:
 
 
 def angel_login_check() -> int:
-    """``angel-login-check`` / ``test_api_connection.py``: check a login."""
     try:
         from .login_check import run
     except KeyboardInterrupt:

@@ -1,16 +1,14 @@
 """The console: the one gate for outside text, the streams, exit codes, prompts.
 
-Everything a command shows goes through :func:`out` or :func:`err` (which
-mask the run's credentials and drop control characters), outside text
-through :func:`shown` first; every failure ends as ``error: ...`` with an
-exit code, never a traceback.
+Everything a command shows goes through :func:`out` or :func:`err`, which mask
+the run's credentials and drop control characters; outside text through
+:func:`shown` first.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import signal
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
@@ -23,11 +21,14 @@ from ..errors import (
     MissingSettingError,
     NoAnswerError,
 )
-from ..settings import missing_settings_error
 from . import interrupted
 
 if TYPE_CHECKING:
+    import signal as signals
+
     from ..envfile import EnvFile
+else:  # signal's C core: the signal module builds three enums at import, 0.7 ms a run
+    import _signal as signals
 
 EXIT_OK = 0
 EXIT_FAILED = 1         # the job ran and failed
@@ -43,8 +44,7 @@ ENDING_SIGNALS = ("SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGTERM
 
 
 class CommandError(Exception):
-    """A failure to report as one ``error:`` line, an optional hint, and an exit code
-    (by default 2: bad input or usage)."""
+    """A failure to report as one ``error:`` line, an optional hint, and an exit code."""
 
     def __init__(self, message: str, hint: str | None = None,
                  exit_code: int = EXIT_USAGE) -> None:
@@ -60,12 +60,13 @@ class Signalled(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.exit_code = 128 + signum
-        name = signal.Signals(signum).name
+        from signal import Signals
+        name = Signals(signum).name
         self.words = "terminated" if name == "SIGTERM" else f"terminated by {name}"
 
 
 class ClosedOutput(Exception):
-    """Standard output is closed or its reader went away."""
+    pass
 
 
 def fail(message: str, hint: str | None = None, exit_code: int = EXIT_USAGE) -> NoReturn:
@@ -90,8 +91,7 @@ def shown(text: object, limit: int = redact.LIMIT) -> str:
 
 
 def shown_number(value: float) -> float | None:
-    """A number from outside for --json: None if it would show a credential
-    (a server could shift its Date header by the PIN)."""
+    # None if it would show a credential (a server could shift its Date header by the PIN).
     return value if redact.mask(repr(value), _hidden) == repr(value) else None
 
 
@@ -100,26 +100,25 @@ def shown_number(value: float) -> float | None:
 _REPLACEMENTS = {"±": "+/-", "…": "...", "—": "-", "–": "-", "’": "'", "“": '"', "”": '"'}
 
 
-def _fit(text: str, stream: TextIO) -> str:
-    """The text in a form the stream's encoding can carry."""
+def _write(stream: TextIO, line: str, end: str) -> None:
+    text = redact.scrub(line, _hidden) + end
     encoding = getattr(stream, "encoding", None) or "utf-8"
     try:
         text.encode(encoding)
-        return text
-    except (UnicodeEncodeError, LookupError):
+    except (UnicodeEncodeError, LookupError):  # what the encoding cannot carry
         for wide, narrow in _REPLACEMENTS.items():
             text = text.replace(wide, narrow)
-        return text.encode(encoding, errors="replace").decode(encoding, errors="replace")
+        text = text.encode(encoding, errors="replace").decode(encoding, errors="replace")
+    stream.write(text)
+    stream.flush()
 
 
 def out(line: str = "", end: str = "\n") -> None:
     """A line of the result on stdout; a closed stdout raises ClosedOutput."""
-    stream = sys.stdout
-    if stream is None:
+    if sys.stdout is None:
         raise ClosedOutput()
     try:
-        stream.write(_fit(redact.scrub(line, _hidden), stream) + end)
-        stream.flush()
+        _write(sys.stdout, line, end)
     except (BrokenPipeError, ValueError) as error:  # ValueError: closed file
         raise ClosedOutput() from error
     except OSError as error:
@@ -133,12 +132,9 @@ def out(line: str = "", end: str = "\n") -> None:
 
 def err(line: str = "", end: str = "\n") -> None:
     """A message on stderr; dropped if stderr is closed, never sent to stdout."""
-    stream = sys.stderr
-    if stream is None:
-        return
     try:
-        stream.write(_fit(redact.scrub(line, _hidden), stream) + end)
-        stream.flush()
+        if sys.stderr is not None:
+            _write(sys.stderr, line, end)
     except (OSError, ValueError):
         pass
 
@@ -154,7 +150,6 @@ def report_error(message: str, hint: str | None = None) -> None:
 
 
 def warn_if_readable(found: EnvFile | None, path: str) -> None:
-    """Warn once about an env file that group or others can read: it holds secrets."""
     from ..envfile import readable_by_others
     if found is not None and readable_by_others(found):
         warn(f"{shown(path)} can be read by other users (mode {found.mode:04o}) and it "
@@ -163,14 +158,13 @@ def warn_if_readable(found: EnvFile | None, path: str) -> None:
 
 
 def missing(names: list[str], env_file: str, *, hint: str) -> CommandError:
-    """Settings set nowhere: exit 2, in the library's words, with the command's hint."""
+    from ..settings import missing_settings_error
     return CommandError(shown(missing_settings_error(names, env_file).message), hint=hint)
 
 
 # Running a command.
 
 def exit_code_for(error: CommandError | AngelTotpError) -> int:
-    """The exit code the contract gives each kind of error."""
     if isinstance(error, CommandError):
         return error.exit_code
     if isinstance(error, NoAnswerError):
@@ -234,15 +228,14 @@ def _bug(error: Exception) -> int:
 
 
 def _install_signal_handlers() -> dict[int, Any]:
-    """Each ending signal raises Signalled once (a second one would cut the cleanup
-    short); returns the handlers to restore."""
+    # Each ending signal raises Signalled once: a second one would cut the cleanup short.
     def end(signum: int, frame: object) -> None:
         for number in previous:
-            _set_handler(number, signal.SIG_IGN)
+            _set_handler(number, signals.SIG_IGN)
         raise Signalled(signum)
     previous: dict[int, Any] = {}
     for name in ENDING_SIGNALS:
-        number = getattr(signal, name, None)
+        number = getattr(signals, name, None)
         if number is not None:
             previous[number] = _set_handler(number, end)
     return previous
@@ -250,7 +243,7 @@ def _install_signal_handlers() -> dict[int, Any]:
 
 def _set_handler(number: int, handler: Any) -> Any:
     try:
-        return signal.signal(number, handler)
+        return signals.signal(number, handler)
     except (ValueError, OSError):  # not the main thread
         return None
 
@@ -262,7 +255,7 @@ def _restore_signals(previous: dict[int, Any]) -> None:
         if handler is not None:
             _set_handler(number, handler)
     for name in ("SIGINT", "SIGTERM"):
-        _set_handler(getattr(signal, name), signal.SIG_IGN)
+        _set_handler(getattr(signals, name), signals.SIG_IGN)
 
 
 def _silence_stdout() -> None:
@@ -291,50 +284,50 @@ def terminal_width(stream: TextIO | None) -> int:
 
 
 def ask_hidden(prompt: str, what: str) -> str:
-    """Read a line without echo. EOF or an empty answer is a usage error."""
-    what = what.removeprefix("the ")  # "no PIN was entered", not "no the PIN"
+    """A line typed without echo, stripped; EOF or nothing is a usage error."""
     import getpass  # only when a prompt is shown: it loads termios
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # getpass's "can not control echo"
         try:
-            answer = getpass.getpass(prompt, stream=sys.stderr)
+            line: str | None = getpass.getpass(prompt, stream=sys.stderr)
         except EOFError:
-            err("")
-            fail(f"no {what} was entered (end of input)", hint=f"type the {what} and press Enter")
-    if not answer.strip():
-        fail(f"no {what} was entered")
-    return answer
+            line = None
+    return _answer(line, what)
 
 
 def ask_line(prompt: str, what: str | None) -> str:
     """A line typed, stripped; EOF or nothing is a usage error unless ``what`` is None."""
-    what = what and what.removeprefix("the ")
     err(prompt, end="")
-    answer = sys.stdin.readline() if sys.stdin is not None else ""
-    if not answer:
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    return _answer(line or None, what)  # "": the input ended
+
+
+def _answer(line: str | None, what: str | None) -> str:
+    if line is None:  # the input ended
         err("")
+    what = what and what.removeprefix("the ")  # "no PIN was entered", not "no the PIN"
+    if what and line is None:
+        fail(f"no {what} was entered (end of input)", hint=f"type the {what} and press Enter")
+    answer = (line or "").strip()
     if what and not answer:
-        fail(f"no {what} was entered (end of input)")
-    if what and not answer.strip():
         fail(f"no {what} was entered")
-    return answer.strip()
+    return answer
 
 
 def ask_yes_no(question: str) -> bool:
-    """A [y/N] question on the terminal; anything but yes is no."""
     return ask_line(f"{question} [y/N] ", None).lower() in ("y", "yes")
 
 
 def redraw(line: str, on_stdout: bool) -> None:
     """Redraw the current line of stdout or stderr in place; "" clears it."""
-    # The text is cut to the terminal's width: a wrapped line cannot be redrawn.
     stream, write = (sys.stdout, out) if on_stdout else (sys.stderr, err)
     if stream is None:
         write("", end="")  # out() raises ClosedOutput; err() drops it
         return
-    # Cut, not shortened with "...": in a 1 to 3 column terminal even that wraps.
+    # Cut to the width (a wrapped line cannot be redrawn), not shortened with "...":
+    # in a 1 to 3 column terminal even that wraps.
     text = shown(line)[:terminal_width(stream) - 1] if line else ""
     try:
         stream.write("\r")

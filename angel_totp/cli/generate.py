@@ -6,22 +6,23 @@ import math
 import os
 import sys
 from argparse import Namespace
-from typing import TYPE_CHECKING, NamedTuple
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from .. import checks
 from ..codes import DEFAULT_MIN_VALIDITY, Code, code_at, fresh_code, parse_when
 from ..errors import EnvFileError, InvalidInputError, InvalidSecretError
 from ..hidden import Hidden
 from ..secret import MAX_SECRET_LENGTH, TotpSecret, parse_secret
-from ..settings import DEFAULT_ENV_FILE, Settings, absolute_path
 from . import console, waiting
 from .console import EXIT_OK, CommandError, err, fail, out, shown, warn
-from .options import Parser, add_min_validity, add_timeout, check_env_file, manual, program_name
+from .options import Parser, add_min_validity, add_timeout, manual, path_argument, program_name
 from .waiting import Waiter
 
-if TYPE_CHECKING:  # loaded only on the paths that read or write the env file
+if TYPE_CHECKING:  # loaded only on the paths that need them
     from ..clock import ClockOffset
     from ..envfile import EnvFile
+    from ..settings import Settings
 
 DESCRIPTION = """\
 Print the current TOTP code for your Angel One SmartAPI login, and how long
@@ -70,7 +71,7 @@ def parser() -> Parser:
     source = parser.add_argument_group("secret")
     source.add_argument("--secret-stdin", action="store_true",
                         help="read the secret from the first line of standard input")
-    source.add_argument("--env-file", metavar="PATH",
+    source.add_argument("--env-file", type=path_argument, metavar="PATH",
                         help="the env file to read TOTP_SECRET from and write TOTP to "
                              "(default: .env in the current folder)")
     output = parser.add_argument_group("output")
@@ -83,14 +84,15 @@ def parser() -> Parser:
     output.add_argument("--watch", action="store_true",
                         help="keep showing the current code with a countdown until Ctrl-C")
     time = parser.add_argument_group("time")
-    time.add_argument("--time", metavar="WHEN",
-                      help="the code for that instant: Unix seconds or ISO 8601 with a zone "
-                           "(2005-03-18T01:58:29Z), 1970 to 9999; never waits")
-    add_min_validity(time, DEFAULT_MIN_VALIDITY,
-                     "if the current code expires sooner, wait for the next one")
-    time.add_argument("--server-time", action="store_true",
-                      help="make the code for Angel One's clock, measured from one request "
-                           "that carries no secret; prints the offset on stderr")
+    instant = time.add_mutually_exclusive_group()  # --time fixes the instant
+    instant.add_argument("--time", metavar="WHEN",
+                         help="the code for that instant: Unix seconds or ISO 8601 with a "
+                              "zone (2005-03-18T01:58:29Z), 1970 to 9999; never waits")
+    add_min_validity(time, "if the current code expires sooner, wait for the next one",
+                     default=None)  # main() tells whether it was given
+    instant.add_argument("--server-time", action="store_true",
+                         help="make the code for Angel One's clock, measured from one "
+                              "request that carries no secret; prints the offset on stderr")
     time.add_argument("--base-url", metavar="URL",
                       help="with --server-time: the SmartAPI root (default: ANGEL_BASE_URL, "
                            "else https://apiconnect.angelone.in)")
@@ -110,14 +112,7 @@ def parser() -> Parser:
 # much more than --min-validity left, so that what is printed after the file was
 # written and read back still shows at least --min-validity seconds.
 WRITE_MARGIN = 0.5
-
-
-class Secret(NamedTuple):
-    """The secret, whether it was typed, and the text given (masked)."""
-
-    value: TotpSecret
-    typed: bool
-    given: Hidden
+WRITE_ATTEMPTS = 3  # a code that expired while it was written is written again
 
 
 class Run:
@@ -127,15 +122,27 @@ class Run:
         self.args = args
         self.min_validity_given = min_validity_given
         self.named = args.env_file is not None
-        self.path: str = args.env_file if self.named else DEFAULT_ENV_FILE
-        self.shown_path = shown(self.path)
-        self.settings = Settings(self.path)  # cheap: the file is read only when needed
         self._read = False
+        self.typed = False  # the secret was typed at the prompt
+        self.given = Hidden("")  # the secret as given, for _storable
+
+    # The settings are loaded only when used: --secret-stdin never needs them (start-up).
+    @cached_property
+    def path(self) -> str:
+        from ..settings import DEFAULT_ENV_FILE
+        return self.args.env_file if self.named else DEFAULT_ENV_FILE
+
+    @cached_property
+    def settings(self) -> Settings:
+        from ..settings import Settings
+        return Settings(self.path)
+
+    @cached_property
+    def shown_path(self) -> str:
+        return shown(self.path)
 
     def file_error(self, error: EnvFileError) -> CommandError:
-        """A library file error in people's words, with the contract's exit code:
-        2 for a bad path the user named (empty, a folder, missing without
-        --write, in a folder that does not exist), else 1."""
+        # Exit 2 for a bad path the user named, else 1.
         reason = error.reason
         hint = "check the path, or add --write to create it" if reason == "missing" \
             else error.hint
@@ -147,7 +154,6 @@ class Run:
                             console.EXIT_USAGE if bad_path else console.EXIT_FAILED)
 
     def file(self) -> EnvFile | None:
-        """The env file as read (warning once if others can read it); None if absent."""
         if self._read:
             return self.settings.file()
         try:
@@ -194,24 +200,20 @@ def main(argv: list[str]) -> int:
             and not args.secret_stdin)
     secret = obtain_secret(job)
     if when is None and not args.watch:
-        check_min_validity(job, secret.value)
+        check_min_validity(job, secret)
     clock = network.measure_clock_for_people(args, url) if url is not None else None
 
     if args.watch:
-        return watch(secret.value, args, clock)
+        return watch(secret, args, clock)
     if when is not None:
-        instant = code_at(secret.value, when)
+        instant = code_at(secret, when)
         out(render(instant, args, instant.seconds_left))
         return EXIT_OK
-    if args.write:
-        written = write_env(job, secret, clock, write_code=True,
-                            save_secret=args.save_secret)
-        assert written is not None
-        out(render(written, args, _seconds_left(written, clock)))
-        return EXIT_OK
-    if args.save_secret:
-        write_env(job, secret, clock, write_code=False, save_secret=True)
-    code = make_code(secret.value, args, clock)
+    code = None
+    if args.write or args.save_secret:
+        code = write_env(job, secret, clock, write_code=args.write, save_secret=args.save_secret)
+    if code is None:
+        code = make_code(secret, args, clock)
     out(render(code, args, _seconds_left(code, clock)))
     if asks:
         offer_update(job, secret, clock, code, saved=args.save_secret)
@@ -219,16 +221,13 @@ def main(argv: list[str]) -> int:
 
 
 def check_options(args: Namespace) -> float | None:
-    """Every check on the options alone, before anything else happens."""
+    """Every check on the options alone; the instant of --time."""
     if args.watch and (args.write or args.save_secret or args.time is not None):
         fail("--watch cannot be combined with --write, --save-secret or --time",
              hint="run once with --write to update the env file")
     if args.time is not None and (args.write or args.save_secret):
         fail("--time makes a code for another instant; it is not written to the env file",
              hint="drop --write and --save-secret to just print it")
-    if args.time is not None and args.server_time:
-        fail("--time and --server-time cannot be combined: --time fixes the instant")
-    check_env_file(args.env_file)
     if args.server_time:
         from .network import check_server_time_room  # the network stack: only when used
         check_server_time_room(args)
@@ -245,11 +244,11 @@ def check_options(args: Namespace) -> float | None:
         fail(f"--time: {error.message}", hint=error.hint)
 
 
-def obtain_secret(run: Run) -> Secret:
-    """The secret from the first source that has one (see --help)."""
-    def typed() -> Secret:
-        return _parse(console.ask_hidden("TOTP secret (input hidden): ", "secret"),
-                      "the secret you typed", typed=True)
+def obtain_secret(run: Run) -> TotpSecret:
+    def typed() -> TotpSecret:
+        run.typed = True
+        return _parse(run, console.ask_hidden("TOTP secret (input hidden): ", "secret"),
+                      "the secret you typed")
     if run.args.secret_stdin:
         if console.is_terminal(sys.stdin):
             return typed()
@@ -258,16 +257,17 @@ def obtain_secret(run: Run) -> Secret:
             fail("--secret-stdin: standard input had no secret on its first line",
                  hint=f"pipe the secret in, e.g.: pass show angel/totp | "
                       f"{program_name('angel-totp')} --secret-stdin")
-        return _parse(line, "the secret from standard input", typed=False)
+        return _parse(run, line, "the secret from standard input")
     if "TOTP_SECRET" not in os.environ:  # the file decides: read it, with its warnings
         run.file()
     setting = run.settings.get("TOTP_SECRET")
     where = "the environment" if setting.source == "environment" else run.shown_path
     if setting.value is not None:
-        return _parse(setting.value, f"TOTP_SECRET in {where}", typed=False)
+        return _parse(run, setting.value, f"TOTP_SECRET in {where}")
     if console.is_terminal(sys.stdin):
         return typed()
     if setting.empty:
+        from ..settings import absolute_path
         where = "the environment" if setting.source == "environment" else \
             shown(absolute_path(run.path))
         fail(f"TOTP_SECRET in {where} is empty", hint=WAYS)
@@ -290,7 +290,7 @@ def _first_line(limit: int = 4 * MAX_SECRET_LENGTH) -> str:
         return ""
 
 
-def _parse(text: str, source: str, typed: bool) -> Secret:
+def _parse(run: Run, text: str, source: str) -> TotpSecret:
     # Masked in every output from now on; not a text too long to be a secret,
     # which is refused at once and whose words no message repeats.
     if len(text) <= MAX_SECRET_LENGTH:
@@ -305,7 +305,8 @@ def _parse(text: str, source: str, typed: bool) -> Secret:
     caution = secret.compatibility_warning()
     if caution:
         warn(caution)
-    return Secret(secret, typed, Hidden(text.strip()))
+    run.given = Hidden(text.strip())
+    return secret
 
 
 def _secret_part(text: str) -> str:
@@ -322,8 +323,7 @@ def _secret_part(text: str) -> str:
 
 
 def check_min_validity(run: Run, secret: TotpSecret) -> None:
-    """A --min-validity this secret's codes cannot meet: exit 2, before any wait,
-    in words that fit whether the user gave --min-validity or not."""
+    # Before any wait, in words that fit whether the user gave --min-validity or not.
     option = "--min-validity" if run.min_validity_given else \
         f"the default --min-validity {DEFAULT_MIN_VALIDITY}"
     try:
@@ -366,7 +366,7 @@ def make_code(secret: TotpSecret, args: Namespace, clock: ClockOffset | None,
 
 
 def missed(args: Namespace, clock: ClockOffset | None) -> CommandError:
-    """A wait for the next code that did not give one lasting --min-validity."""
+    """The one wait for the next code did not give one lasting --min-validity."""
     if clock is not None:
         return CommandError(
             f"no code lasts --min-validity {args.min_validity:g} s with Angel One's clock "
@@ -378,20 +378,15 @@ def missed(args: Namespace, clock: ClockOffset | None) -> CommandError:
 
 
 def _local_expiry(code: Code, clock: ClockOffset | None) -> float:
-    """When, by this machine's clock, the code surely still works until."""
+    """Until when, by this machine's clock, the code surely works."""
     return code.valid_until + (clock.low if clock is not None else 0.0)
 
 
-WRITE_ATTEMPTS = 3
-
-
 def _seconds_left(code: Code, clock: ClockOffset | None) -> float:
-    """How long the code surely stays valid from now (never below 0)."""
     return max(0.0, _local_expiry(code, clock) - waiting.clock.now())
 
 
 def render(code: Code, args: Namespace, left: float) -> str:
-    """The code in the chosen format, ``left`` seconds before it expires."""
     valid_for = max(0, math.floor(left))
     if args.quiet:
         return code.totp
@@ -401,7 +396,7 @@ def render(code: Code, args: Namespace, left: float) -> str:
     return f"TOTP {code.totp} (valid for {valid_for} s)"
 
 
-def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code: bool,
+def write_env(run: Run, secret: TotpSecret, clock: ClockOffset | None, *, write_code: bool,
               save_secret: bool, printed: Code | None = None) -> Code | None:
     """Update the env file; the code is chosen under its lock. Returns what was written."""
     from ..envfile import update_env_file
@@ -410,19 +405,19 @@ def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code
     chosen: list[Code] = []
     # No margin with --min-validity 0 (it never waits) or where no code could have it.
     uncertainty = clock.uncertainty if clock is not None else 0.0
-    room = 2 * uncertainty + args.min_validity + WRITE_MARGIN < secret.value.period
+    room = 2 * uncertainty + args.min_validity + WRITE_MARGIN < secret.period
     margin = WRITE_MARGIN if write_code and args.min_validity > 0 and room else 0.0
 
     def compute(parsed: EnvFile) -> tuple[dict[str, str], float]:
         values: dict[str, str] = {}
         good_until = float("inf")
         if write_code:
-            code = make_code(secret.value, args, clock, margin, may_wait=False)
+            code = make_code(secret, args, clock, margin, may_wait=False)
             chosen.append(code)
             values["TOTP"] = code.totp
             good_until = _local_expiry(code, clock) - args.min_validity - margin
         if save_secret and not parsed.has_nonempty("TOTP_SECRET"):
-            values["TOTP_SECRET"] = _storable(secret)
+            values["TOTP_SECRET"] = _storable(run, secret)
         return values, good_until
 
     waited = False
@@ -433,7 +428,7 @@ def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code
             if waited:
                 raise missed(args, clock) from None
             waited = True
-            make_code(secret.value, args, clock, margin)  # waits for the next code
+            make_code(secret, args, clock, margin)  # waits for the next code
             continue
         except EnvFileError as error:
             raise run.file_error(error) from None
@@ -461,23 +456,23 @@ def write_env(run: Run, secret: Secret, clock: ClockOffset | None, *, write_code
     return code
 
 
-def _storable(secret: Secret) -> str:
+def _storable(run: Run, secret: TotpSecret) -> str:
     """What to save as TOTP_SECRET: a URI with values other than Angel One's whole,
     as given, where python-dotenv reads back exactly that; else the key."""
     from ..envfile import can_store
-    given = secret.given.reveal()
+    given = run.given.reveal()
     uri = given[:10].lower() == "otpauth://"
-    if uri and not secret.value.is_angel_one_compatible and can_store(given):
+    if uri and not secret.is_angel_one_compatible and can_store(given):
         return given
-    return secret.value.storable_text()
+    return secret.storable_text()
 
 
-def offer_update(run: Run, secret: Secret, clock: ClockOffset | None, printed: Code,
+def offer_update(run: Run, secret: TotpSecret, clock: ClockOffset | None, printed: Code,
                  saved: bool) -> None:
-    """Interactively: offer to save a typed secret first, then to write the code."""
+    """Offer to save a typed secret first, then to write the code."""
     path = run.shown_path
     save = False
-    if secret.typed and not saved:
+    if run.typed and not saved:
         found = run.file()
         if found is None or not found.has_nonempty("TOTP_SECRET"):
             save = console.ask_yes_no(
@@ -491,9 +486,8 @@ def offer_update(run: Run, secret: Secret, clock: ClockOffset | None, printed: C
 
 
 def watch_line(code: Code, width: int) -> str:
-    """The code and its countdown in the widest form that fits ``width`` columns
-    less one (a line that fills the last column may wrap), so that the line can
-    be redrawn in place on a terminal of any width."""
+    """The widest form that fits ``width`` columns less one (a full line may wrap,
+    and a wrapped line cannot be redrawn in place)."""
     left = code.valid_for
     forms = (f"TOTP {code.totp} (valid for {left} s)", f"TOTP {code.totp} ({left} s)",
              f"{code.totp} ({left} s)", f"{code.totp} {left}s", code.totp)
@@ -501,7 +495,6 @@ def watch_line(code: Code, width: int) -> str:
 
 
 def watch(secret: TotpSecret, args: Namespace, clock: ClockOffset | None) -> int:
-    """Show the current code until Ctrl-C; redraw in place on a terminal."""
     offset = clock.estimate if clock is not None else 0.0  # codes for Angel One's time
     redraw = console.is_terminal(sys.stdout) and not (args.quiet or args.json)
     last_step = None

@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-from argparse import ArgumentTypeError, Namespace
+from argparse import Namespace
 from typing import Any
 
 from .. import protocol
 from ..clock import ClockOffset
-from ..codes import DEFAULT_MIN_VALIDITY
 from ..diagnosis import clock_warning
 from ..errors import (
     AngelTotpError,
@@ -24,6 +23,7 @@ from ..errors import (
     LoginRefusedError,
     NoAnswerError,
 )
+from ..redact import MASK
 from ..session import (
     SETTING_NAMES,
     Credentials,
@@ -33,10 +33,10 @@ from ..session import (
     login,
     reworded,
 )
-from ..settings import Settings
+from ..settings import DEFAULT_ENV_FILE, Settings
 from . import console, network
 from .console import EXIT_OK, CommandError, fail, out, shown, warn
-from .options import Parser, add_min_validity, add_timeout, check_env_file, manual, program_name
+from .options import Parser, add_min_validity, add_timeout, manual, path_argument, program_name
 from .waiting import Waiter
 
 DESCRIPTION = """\
@@ -83,50 +83,43 @@ WAYS = "credentials are never arguments: set ANGEL_API_KEY, ANGEL_CLIENT_CODE, A
        "on a terminal"
 
 # --store without a path: the per-user default for the client code (not a string:
-# argparse would pass it through store_path, which refuses an empty one)
+# argparse would pass it through path_argument, which refuses an empty one)
 STORE_DEFAULT = True
 
 
 def parser() -> Parser:
     parser = Parser(prog=program_name("angel-login-check"), description=DESCRIPTION,
                     epilog=EPILOG, secrets=WAYS)
-    parser.add_argument("--env-file", metavar="PATH",
+    parser.add_argument("--env-file", type=path_argument, metavar="PATH",
                         help="where to read settings the environment does not set "
                              "(default: .env in the current folder)")
     parser.add_argument("--base-url", metavar="URL",
                         help="the SmartAPI root (default: ANGEL_BASE_URL, else "
                              "https://apiconnect.angelone.in)")
     add_timeout(parser, "give up on a request after this long, in wall-clock time")
-    add_min_validity(parser, DEFAULT_MIN_VALIDITY,
-                     "with TOTP_SECRET, wait for the next code if the current one expires "
-                     "sooner")
+    add_min_validity(parser, "with TOTP_SECRET, wait for the next code if the current one "
+                             "expires sooner")
     parser.add_argument("--server-time", action="store_true",
                         help="read Angel One's clock first (one request with no credential, "
                              "on the same connection) and make the code for its time")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object whatever happens: ok, and errorcode, "
                              "message, hint on failure, or client_code, name on success")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print the requests that would be sent, with the key, PIN and "
-                             "code masked; send nothing")
-    parser.add_argument("--store", nargs="?", const=STORE_DEFAULT, type=store_path,
-                        metavar="PATH",
-                        help="keep the session for today's bots instead of logging out, in "
-                             "PATH (default: a per-user state folder); a second run reuses "
-                             "it after one profile request")
+    sending = parser.add_mutually_exclusive_group()
+    sending.add_argument("--dry-run", action="store_true",
+                         help="print the requests that would be sent, with the key, PIN and "
+                              "code masked; send nothing")
+    sending.add_argument("--store", nargs="?", const=STORE_DEFAULT, type=path_argument,
+                         metavar="PATH",
+                         help="keep the session for today's bots instead of logging out, in "
+                              "PATH (default: a per-user state folder); a second run reuses "
+                              "it after one profile request")
     return parser
 
 
-def store_path(text: str) -> str:
-    # --store= (a variable that expanded to nothing) is a slip, not the default store.
-    if not text.strip():
-        raise ArgumentTypeError("the path is empty (give none for the default store)")
-    return text
-
-
 def check_store(store: str, env_file: str) -> None:
-    """What the path alone tells, before any prompt or request: a folder, a path under
-    a file, or the env file (a store that is not a session is replaced) is refused."""
+    """A folder, a path under a file, or the env file (a store that is not a session
+    is replaced) is refused before any prompt or request."""
     hint = "name a file, or give --store without a path for the default"
     if os.path.isdir(store):
         fail(f"--store {shown(store)} is a folder", hint=hint)
@@ -148,9 +141,12 @@ def check_store(store: str, env_file: str) -> None:
 
 PLACEHOLDER_TOKEN = "<token from the login reply>"
 
+# What to do about an env file that cannot be read, by EnvFileError.reason.
+READ_HINTS = {"not_utf8": "save it as UTF-8 text",
+              "syntax": "fix that line: python-dotenv cannot read it either"}
+
 # The settings a login needs, by the name login() gives each.
-SETTINGS = {"ANGEL_API_KEY": "api_key", "ANGEL_CLIENT_CODE": "client_code",
-            "ANGEL_PIN": "pin", "TOTP_SECRET": "secret", "TOTP": "totp"}
+SETTINGS = {name: key for key, name in SETTING_NAMES.items() if key != "base_url"}
 # What is asked for on a terminal when missing: prompt, words for errors, hidden?
 PROMPTS = {"ANGEL_API_KEY": ("API key (input hidden): ", "the API key", True),
            "ANGEL_CLIENT_CODE": ("Client code (e.g. A123456): ", "the client code", False),
@@ -161,8 +157,6 @@ def main(argv: list[str]) -> int:
     report = Report("--json" in argv)  # no abbreviation: this is the only spelling
     try:
         args = parser().parse(argv)
-        if args.min_validity is None:
-            args.min_validity = DEFAULT_MIN_VALIDITY
         report.server_time = args.server_time
         return check(args, report)
     except (CommandError, AngelTotpError) as error:
@@ -178,23 +172,24 @@ def main(argv: list[str]) -> int:
 
 
 def check(args: Namespace, report: Report) -> int:
-    """The run, once the options are read."""
     network.check_server_time_room(args)
-    check_env_file(args.env_file)
-    if args.store is not None and args.dry_run:
-        fail("--store and --dry-run cannot be combined: --dry-run sends nothing")
+    path = args.env_file or DEFAULT_ENV_FILE
     if isinstance(args.store, str):
-        check_store(args.store, args.env_file if args.env_file is not None else ".env")
-    settings = Settings(args.env_file if args.env_file is not None else ".env")
+        check_store(args.store, path)
+    settings = Settings(path)
     try:  # now: a file that cannot be read or parsed exits 2, before anything is sent
         found = settings.file()
     except EnvFileError as error:
-        raise network.env_file_unusable(error) from None
+        hint = READ_HINTS.get(error.reason) or error.hint or ""
+        if "untouched" in hint:  # words for a command that writes; this one never does
+            hint = ""
+        hint = f"{hint}; nothing was sent" if hint else "nothing was sent"
+        raise CommandError(shown(error.message, 400), shown(hint, 400)) from None
     if found is None and args.env_file is not None:
-        fail(f"env file {shown(args.env_file)} does not exist", hint="check the path")
-    console.warn_if_readable(found, settings.env_file or ".env")
+        fail(f"env file {shown(path)} does not exist", hint="check the path")
+    console.warn_if_readable(found, path)
     url = network.base_url(args, settings)
-    credentials = gather_credentials(settings)
+    credentials = gather_credentials(settings, path)
     if args.dry_run:
         return dry_run(url, credentials, args.server_time)
     return check_login(args, url, credentials, report)
@@ -202,16 +197,15 @@ def check(args: Namespace, report: Report) -> int:
 
 # The settings.
 
-def gather_credentials(settings: Settings) -> Credentials:
+def gather_credentials(settings: Settings, path: str) -> Credentials:
     """Every setting, each checked as it is read; on a terminal, what is missing is asked for."""
-    path = shown(settings.env_file or ".env")
     values: dict[str, str | None] = {}
     missing: list[str] = []
     for name in SETTINGS:
         setting = settings.get(name)
         values[name] = setting.value
         if setting.value is None and name in PROMPTS:
-            where = "the environment" if setting.source == "environment" else path
+            where = "the environment" if setting.source == "environment" else shown(path)
             missing.append(f"{name} (empty in {where})" if setting.empty else name)
     has_code = values["TOTP_SECRET"] is not None or values["TOTP"] is not None
     if values["TOTP_SECRET"] is not None:
@@ -222,7 +216,7 @@ def gather_credentials(settings: Settings) -> Credentials:
             check_value(SETTINGS[name], value, SETTING_NAMES)
     if not console.is_terminal(sys.stdin) and (missing or not has_code):
         names = missing + ([] if has_code else ["TOTP_SECRET (or TOTP)"])
-        raise console.missing(names, settings.env_file or ".env",
+        raise console.missing(names, path,
                               hint="set them in the env file (see .env.example) or the "
                                    "environment, or run in a terminal to be asked")
     for name, (prompt, what, hidden) in PROMPTS.items():
@@ -240,11 +234,6 @@ def gather_credentials(settings: Settings) -> Credentials:
         except InvalidInputError:
             fail("the code must be 6 digits",
                  hint="type the code your authenticator app shows now, or set TOTP_SECRET")
-    return _checked_credentials(values)
-
-
-def _checked_credentials(values: dict[str, str | None]) -> Credentials:
-    """The library's checks on the whole set, and the warnings people need."""
     credentials = check_credentials(values["ANGEL_API_KEY"], values["ANGEL_CLIENT_CODE"],
                                     values["ANGEL_PIN"], values["TOTP_SECRET"],
                                     totp=values["TOTP"], names=SETTING_NAMES)
@@ -264,14 +253,12 @@ def _checked_credentials(values: dict[str, str | None]) -> Credentials:
 # --dry-run.
 
 def dry_run(url: str, credentials: Credentials, server_time: bool) -> int:
-    """The requests, masked; nothing is resolved or sent."""
-    mask = "********"
     local_ip = "<this machine's IPv4>"
     requests = [protocol.clock_request()] if server_time else []
     requests += [
-        protocol.login_request(mask, local_ip, credentials.client_code, mask, mask),
-        protocol.profile_request(mask, local_ip, PLACEHOLDER_TOKEN),
-        protocol.logout_request(mask, local_ip, PLACEHOLDER_TOKEN, credentials.client_code)]
+        protocol.login_request(MASK, local_ip, credentials.client_code, MASK, MASK),
+        protocol.profile_request(MASK, local_ip, PLACEHOLDER_TOKEN),
+        protocol.logout_request(MASK, local_ip, PLACEHOLDER_TOKEN, credentials.client_code)]
     for request in requests:
         out(f"{request.method} {shown(url)}{request.path}")
         for name, value in request.headers:
@@ -335,7 +322,7 @@ class Report:
         self.printed = False
 
     def problem(self, errorcode: str, message: str, hint: str | None) -> None:
-        """With --json, the object for a run that ended another way (usage, a signal)."""
+        # With --json, the object for a run that ended another way (usage, a signal).
         if self.as_json and not self.printed:
             self._json({"ok": False, "errorcode": errorcode, "message": shown(message, 400),
                         "hint": shown(hint or "", 400)}, None)

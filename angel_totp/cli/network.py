@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 from .. import protocol
 from ..connection import Connection
-from ..errors import EnvFileError, InvalidInputError
+from ..errors import InvalidInputError
 from ..secret import ANGEL_ONE_PERIOD
 from ..servertime import MIN_UNCERTAINTY_ROOM, check_room, measure
-from .console import CommandError, err, shown, warn
+from .console import CommandError, err, warn
 
 if TYPE_CHECKING:
     from ..clock import ClockOffset
@@ -41,11 +41,6 @@ def base_url(args: Namespace, settings: Settings) -> str:
     return checked
 
 
-# What to do about an env file the login check cannot read, by EnvFileError.reason.
-_READ_HINTS = {"not_utf8": "save it as UTF-8 text",
-               "syntax": "fix that line: python-dotenv cannot read it either"}
-
-
 def check_server_time_room(args: Namespace) -> None:
     """--server-time with a --min-validity that no measured clock can satisfy: exit 2 now."""
     if not args.server_time:
@@ -57,15 +52,6 @@ def check_server_time_room(args: Namespace) -> None:
         raise CommandError(f"--min-validity {args.min_validity} leaves no room for the "
                            f"uncertainty of Angel One's clock with --server-time",
                            hint=f"use --min-validity {highest} or less") from None
-
-
-def env_file_unusable(error: EnvFileError) -> CommandError:
-    """An env file the login check cannot read or parse: exit 2, nothing was sent."""
-    hint = _READ_HINTS.get(error.reason) or error.hint or ""
-    if "untouched" in hint:  # words for a command that writes; this one never does
-        hint = ""
-    hint = f"{hint}; nothing was sent" if hint else "nothing was sent"
-    return CommandError(shown(error.message, 400), shown(hint, 400))
 
 
 def show_clock(clock: ClockOffset) -> None:

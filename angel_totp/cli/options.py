@@ -12,9 +12,10 @@ from typing import Any, NoReturn
 
 from .. import __version__
 from ..checks import check_min_validity, check_timeout
+from ..codes import DEFAULT_MIN_VALIDITY
 from ..errors import InvalidInputError
 from . import console
-from .console import CommandError, fail
+from .console import CommandError
 
 
 def manual(page: str) -> str:
@@ -85,9 +86,11 @@ def min_validity_seconds(text: str) -> float:
         raise argparse.ArgumentTypeError("not a whole number of seconds") from None
 
 
-def add_min_validity(parser: argparse._ActionsContainer, default: int, help: str) -> None:
-    parser.add_argument("--min-validity", type=min_validity_seconds,
-                        metavar="SECONDS", help=f"{help} (default: {default}; 0 turns it off)")
+def add_min_validity(parser: argparse._ActionsContainer, help: str,
+                     default: int | None = DEFAULT_MIN_VALIDITY) -> None:
+    parser.add_argument("--min-validity", type=min_validity_seconds, default=default,
+                        metavar="SECONDS",
+                        help=f"{help} (default: {DEFAULT_MIN_VALIDITY}; 0 turns it off)")
 
 
 def add_timeout(parser: argparse._ActionsContainer, help: str) -> None:
@@ -95,10 +98,11 @@ def add_timeout(parser: argparse._ActionsContainer, help: str) -> None:
                         metavar="SECONDS", help=f"{help} (default: 10)")
 
 
-def check_env_file(path: str | None) -> None:
-    # (A NUL cannot reach a program's arguments: the library's path check covers main([...]).)
-    if path is not None and not path.strip():
-        fail("--env-file is empty", hint="give the path of a .env file")
+def path_argument(text: str) -> str:
+    # --env-file= (a variable that expanded to nothing) is a slip, not the default.
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the path is empty")
+    return text
 
 
 def program_name(default: str) -> str:
