@@ -5,7 +5,6 @@ Angel One's login needs the code still valid when the request lands, so
 expire, at both ends of the clock's uncertainty.
 """
 
-from __future__ import annotations
 
 import math
 import time

@@ -4,7 +4,6 @@ Errors say what is wrong and where, but never repeat the secret, any
 character of it, or any value of a URI parameter (a secret pasted there).
 """
 
-from __future__ import annotations
 
 from typing import NamedTuple
 

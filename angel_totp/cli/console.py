@@ -27,8 +27,11 @@ if TYPE_CHECKING:
     import signal as signals
 
     from ..envfile import EnvFile
-else:  # signal's C core: the signal module builds three enums at import, 0.7 ms a run
-    import _signal as signals
+else:
+    try:  # signal's C core: the signal module builds three enums at import, 0.7 ms a run
+        import _signal as signals
+    except ImportError:  # a Python other than CPython
+        import signal as signals
 
 EXIT_OK = 0
 EXIT_FAILED = 1         # the job ran and failed
