@@ -65,7 +65,18 @@ def daily_session(env_file: object = ".env", *, store: object = None, verify: bo
                   min_validity: float = DEFAULT_MIN_VALIDITY, server_time: bool = False,
                   environ: Mapping[str, str] | None = None) -> Session:
     """Today's session for the account in the settings (read as
-    :func:`~angel_totp.login_from_env` reads them), logging in only if no process has."""
+    :func:`~angel_totp.login_from_env` reads them), logging in only if no process has.
+
+    Under the store's lock, a session stored for the same client code and API
+    key, made today in India (IST), is returned (``reused=True``), after one
+    profile request that proves it works (``verify=True``) or none. Otherwise
+    this logs in once, never with the step of the store's last code, and saves
+    the session atomically. Leaving a ``with`` block does not log out;
+    :meth:`~angel_totp.Session.logout` does, and removes the store if it still
+    holds this session. Raises what ``login_from_env()`` raises, and
+    :class:`~angel_totp.errors.SessionStoreError` for a store that is unsafe,
+    cannot be written, or stayed locked longer than a login takes.
+    """
     if store is not None and env_file is not None:
         store, env_file = check_path(store, "store"), check_path(env_file, "env_file")
         with contextlib.suppress(OSError):  # the current folder was removed: reading says so
