@@ -545,6 +545,10 @@ def update_env_file(path: PathLike, compute: Compute, *, lock_timeout: float = L
     except EnvFileError:
         raise
     except OSError as error:
+        if job.replaced:  # the new file is in place: never "untouched"
+            raise EnvFileError(f"{shown} was replaced, but checking it afterwards failed: "
+                               f"{strerror(error)}", hint="check the disk, then run again",
+                               path=shown, reason="io") from None
         raise _os_error("write", shown, error) from None
     finally:
         job.close()
@@ -573,6 +577,7 @@ class _Update:
         self.lock = lock
         self.temp: _Temp | None = None
         self.computes = 0
+        self.replaced = False  # once, errors must not say the file was left untouched
 
     def close(self) -> None:
         try:
@@ -590,9 +595,12 @@ class _Update:
         return {key: Hidden(value) for key, value in values.items()}, float(good_until)
 
     def _changing(self, attempts: int, extra: str = "") -> EnvFileError:
-        return _refused(self.shown, "changing", f"{self.shown} kept changing while it was "
-                        f"being updated ({attempts} attempts){extra}", "another program keeps "
-                        "writing it; try again when it is done")
+        message = f"{self.shown} kept changing while it was being updated ({attempts} " \
+                  f"attempts){extra}"
+        hint = "another program keeps writing it; try again when it is done"
+        if self.replaced:
+            return EnvFileError(message, hint=hint, path=self.shown, reason="changing")
+        return _refused(self.shown, "changing", message, hint)
 
     def run(self, attempts: int) -> UpdateResult:
         # File contents stay in _Seen, whose repr hides them from error trackers.
@@ -635,6 +643,7 @@ class _Update:
                 self.temp.remove()
                 self.temp = None
                 continue
+            self.replaced = True
             # From now on the lock held is the new file's.
             old_fd, self.lock.fd, self.temp.fd = self.lock.fd, self.temp.fd, None
             undeletable, self.temp = self.temp.undeletable, None

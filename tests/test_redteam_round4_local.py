@@ -45,3 +45,53 @@ def test_a_bind_mounted_store_reached_through_a_linked_folder_is_refused_before_
     assert_clean_output(result.stdout)
     assert result.stdout.startswith("SessionStoreError"), output[-300:]
     assert "mount" in result.stdout and standin.count("login") == 0
+
+
+# A disk that fails the read-back after the new file took the old one's place: the
+# error must not say the file was left untouched (the user would trust the old code).
+
+@pytest.mark.time_bound(10)
+@pytest.mark.parametrize("swap", [True, False], ids=["atomic swap", "plain rename"])
+def test_a_failed_read_back_never_claims_the_file_was_untouched(tmp_path, monkeypatch, swap):
+    from angel_totp import envfile
+    from angel_totp.errors import EnvFileError
+    if not swap:
+        monkeypatch.setattr(envfile, "_exchange", lambda source, target: False)
+    path = tmp_path / ".env"
+    path.write_bytes(b"A=1\nTOTP=000000\n")
+    real = envfile.read_start
+
+    def failing_on_the_new_file(fd: int, limit: int) -> bytes:
+        data = real(fd, limit)
+        if b"654321" in data:  # the read-back of the file just written
+            raise OSError(5, "Input/output error")
+        return data
+    monkeypatch.setattr(envfile, "read_start", failing_on_the_new_file)
+    with pytest.raises(EnvFileError) as caught:
+        envfile.update_env_file(path, lambda current: ({"TOTP": "654321"}, float("inf")))
+    text = f"{caught.value}\n{caught.value.hint}"
+    assert_clean_output(text)
+    assert path.read_bytes() == b"A=1\nTOTP=654321\n"  # it was replaced ...
+    assert "untouched" not in text and "left as it was" not in text  # ... so never this
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
+
+
+@pytest.mark.time_bound(10)
+def test_a_change_lost_after_the_swap_never_claims_the_file_was_untouched(tmp_path,
+                                                                          monkeypatch):
+    # Another program writes into the old file during each swap: the run gives up,
+    # but the file holds the new code by then.
+    from angel_totp import envfile
+    from angel_totp.errors import EnvFileError
+    path = tmp_path / ".env"
+    path.write_bytes(b"A=1\nTOTP=000000\n")
+    monkeypatch.setattr(envfile, "_changed",
+                        lambda fd, seen: envfile._Seen(os.fstat(fd), b"A=2\n"))
+    with pytest.raises(EnvFileError) as caught:
+        envfile.update_env_file(path, lambda current: ({"TOTP": "654321"}, float("inf")),
+                                attempts=1)
+    text = f"{caught.value}\n{caught.value.hint}"
+    assert_clean_output(text)
+    assert caught.value.reason == "changing"
+    assert b"TOTP=654321" in path.read_bytes()
+    assert "untouched" not in text and "left as it was" not in text
