@@ -413,18 +413,16 @@ def _resolve(shown: str) -> str:
     refuse to follow (``fs.protected_symlinks``) is refused."""
     path = shown
     try:
+        ancestor = os.path.dirname(os.path.abspath(shown))
+        while ancestor != os.path.dirname(ancestor):  # the folders on the way, too
+            _check_link(shown, ancestor, os.lstat(ancestor))
+            ancestor = os.path.dirname(ancestor)
         for _ in range(40):
             info = os.lstat(path)
             if not stat.S_ISLNK(info.st_mode):
                 break
-            folder = os.path.dirname(path) or "."
-            where = os.stat(folder)
-            if (where.st_mode & stat.S_ISVTX and where.st_mode & stat.S_IWOTH
-                    and info.st_uid not in (os.geteuid(), where.st_uid)):
-                raise _refused(shown, "permission", f"{shown} is a symbolic link that "
-                               "another user owns, in a folder everyone may write; it is not "
-                               "followed", "remove the link, or give the path of the file itself")
-            path = os.path.join(folder, os.readlink(path))
+            _check_link(shown, path, info)
+            path = os.path.join(os.path.dirname(path) or ".", os.readlink(path))
         else:
             raise OSError(errno.ELOOP, "too many levels of symbolic links")
     except FileNotFoundError:
@@ -440,6 +438,19 @@ def _resolve(shown: str) -> str:
                            hint="change to an existing folder, or give an absolute path",
                            path=shown, reason="no_folder") from None
     return os.path.join(folder, os.path.basename(path))
+
+
+def _check_link(shown: str, path: str, info: os.stat_result) -> None:
+    """Refuse a link at ``path`` that the kernel would not follow (fs.protected_symlinks)."""
+    if not stat.S_ISLNK(info.st_mode):
+        return
+    where = os.stat(os.path.dirname(path) or ".")
+    if (where.st_mode & stat.S_ISVTX and where.st_mode & stat.S_IWOTH
+            and info.st_uid not in (os.geteuid(), where.st_uid)):
+        what = "is a symbolic link" if path == shown else f"goes through {path}, a link"
+        raise _refused(shown, "permission", f"{shown} {what} that another user owns, in a "
+                       "folder everyone may write; it is not followed",
+                       "remove the link, or give the path of the file itself")
 
 
 def _check_folder(shown: str, folder: str) -> None:

@@ -95,3 +95,38 @@ def test_a_change_lost_after_the_swap_never_claims_the_file_was_untouched(tmp_pa
     assert caught.value.reason == "changing"
     assert b"TOTP=654321" in path.read_bytes()
     assert "untouched" not in text and "left as it was" not in text
+
+
+# Another user's link in a folder everyone may write (/tmp), as a folder of the path:
+# the kernel (fs.protected_symlinks) refuses to follow it, so must the writer.
+
+@pytest.mark.time_bound(10)
+def test_a_folder_link_the_kernel_would_refuse_to_follow_is_refused(tmp_path):
+    import shutil
+    import subprocess
+    from angel_totp import envfile
+    from angel_totp.errors import EnvFileError
+    if not sys.platform.startswith("linux") or os.geteuid() != 0 or not shutil.which("runuser"):
+        pytest.skip("needs root, Linux and runuser")
+    base = Path("/tmp") / f"rt4-{os.getpid()}-{tmp_path.name}"  # reachable by nobody
+    base.mkdir(mode=0o755)
+    try:
+        shared, victim = base / "shared", base / "victim"
+        shared.mkdir()
+        shared.chmod(0o1777)  # like /tmp
+        victim.mkdir(mode=0o700)
+        made = subprocess.run(["runuser", "-u", "nobody", "--", "ln", "-s", str(victim),
+                               str(shared / "project")], capture_output=True)
+        if made.returncode:
+            pytest.skip("nobody cannot make a link here")
+        env_path = shared / "project" / ".env"
+        for attempt in (envfile.check_writable, lambda p: envfile.update_env_file(
+                p, lambda current: ({"TOTP": "123456"}, float("inf")))):
+            with pytest.raises(EnvFileError) as caught:
+                attempt(env_path)
+            text = f"{caught.value}\n{caught.value.hint}"
+            assert_clean_output(text)
+            assert caught.value.reason == "permission" and "not followed" in text
+        assert list(victim.iterdir()) == []
+    finally:
+        shutil.rmtree(base)
