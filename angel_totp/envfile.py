@@ -600,10 +600,13 @@ class _Update:
     def _choose(self, current: EnvFile) -> tuple[dict[str, Hidden], float]:
         self.computes += 1
         values, good_until = self.compute(current)
-        if not all(isinstance(key, str) and isinstance(value, str)
-                   for key, value in values.items()):
-            raise TypeError("compute() must return a mapping of str to str")
-        return {key: Hidden(value) for key, value in values.items()}, float(good_until)
+        hidden = {key: Hidden(value) for key, value in values.items()}
+        del values  # error trackers record this frame's locals: the values only as Hidden
+        if not all(isinstance(key, str) and isinstance(value.reveal(), str)
+                   for key, value in hidden.items()):
+            raise InvalidInputError("compute() must return a mapping of str to str",
+                                    what="compute")
+        return hidden, float(good_until)
 
     def _changing(self, attempts: int, extra: str = "") -> EnvFileError:
         message = f"{self.shown} kept changing while it was being updated ({attempts} " \

@@ -130,3 +130,30 @@ def test_a_folder_link_the_kernel_would_refuse_to_follow_is_refused(tmp_path):
         assert list(victim.iterdir()) == []
     finally:
         shutil.rmtree(base)
+
+
+# A careless bot's compute() returns a code as a number beside its secret: the error
+# an error tracker records must hold the secret nowhere, and be the library's own.
+
+@pytest.mark.time_bound(10)
+def test_a_compute_returning_a_number_beside_the_secret_leaks_nothing(tmp_path):
+    from conftest import assert_no_plain_credentials
+
+    import angel_totp
+    from angel_totp import envfile
+    path = tmp_path / ".env"
+    path.write_bytes(b"A=1\n")
+
+    def compute(current):
+        return {"TOTP_SECRET": ANGEL_SECRET, "TOTP": 123456}, float("inf")
+    try:
+        envfile.update_env_file(path, compute)
+    except Exception as error:  # noqa: BLE001 - whatever it is, the test checks it
+        caught = error
+    else:
+        raise AssertionError("no error was raised")
+    assert_no_plain_credentials(caught, ANGEL_SECRET)  # no frame holds it
+    assert isinstance(caught, angel_totp.AngelTotpError), repr(caught)
+    assert_clean_output(str(caught))
+    assert_no_leak(str(caught), ANGEL_SECRET)
+    assert path.read_bytes() == b"A=1\n"
