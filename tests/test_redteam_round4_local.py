@@ -17,6 +17,15 @@ from conftest import ANGEL_SECRET
 from test_redteam_local import BROKEN_STORE, MOUNTED_CHILD, _in_a_mount_namespace
 
 POSIX = os.name == "posix"
+
+
+def _raised(call) -> BaseException | None:
+    """The error ``call`` raised, caught here: no frame of the test holds the values."""
+    try:
+        call()
+    except Exception as error:  # noqa: BLE001 - whatever it is, the test checks it
+        return error
+    return None
 needs_posix = pytest.mark.skipif(not POSIX, reason="POSIX folders, links and mounts")
 
 
@@ -157,3 +166,23 @@ def test_a_compute_returning_a_number_beside_the_secret_leaks_nothing(tmp_path):
     assert_clean_output(str(caught))
     assert_no_leak(str(caught), ANGEL_SECRET)
     assert path.read_bytes() == b"A=1\n"
+
+
+# A bot that builds its TotpSecret by hand from a file it read: over 1,024 characters is
+# refused as a pasted file is, whatever way the text comes in.
+
+@pytest.mark.time_bound(10)
+def test_a_hand_made_secret_over_the_length_limit_is_refused():
+    from conftest import assert_no_plain_credentials
+
+    from angel_totp.errors import InvalidSecretError
+    from angel_totp.hidden import Hidden
+    from angel_totp.secret import MAX_SECRET_LENGTH, TotpSecret, parse_secret
+    times = MAX_SECRET_LENGTH // len(ANGEL_SECRET) + 1
+    for made in (lambda: TotpSecret(ANGEL_SECRET * times),
+                 lambda: TotpSecret(Hidden(ANGEL_SECRET * times)), lambda: ANGEL_SECRET * times):
+        error = _raised(lambda: parse_secret(made()))
+        assert isinstance(error, InvalidSecretError) and "too long" in error.message, error
+        assert_clean_output(f"{error}\n{error.hint}")
+        assert_no_leak(f"{error}\n{error.hint}", ANGEL_SECRET)
+        assert_no_plain_credentials(error, ANGEL_SECRET)
