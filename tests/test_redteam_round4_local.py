@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import API_KEY, CLIENT_CODE, PIN, assert_clean_output, assert_no_leak
-from conftest import ANGEL_SECRET
+from conftest import ANGEL_SECRET, API_KEY, CLIENT_CODE, PIN, assert_clean_output, assert_no_leak
 from test_redteam_local import BROKEN_STORE, MOUNTED_CHILD, _in_a_mount_namespace
 
 POSIX = os.name == "posix"
@@ -113,6 +112,7 @@ def test_a_change_lost_after_the_swap_never_claims_the_file_was_untouched(tmp_pa
 def test_a_folder_link_the_kernel_would_refuse_to_follow_is_refused(tmp_path):
     import shutil
     import subprocess
+
     from angel_totp import envfile
     from angel_totp.errors import EnvFileError
     if not sys.platform.startswith("linux") or os.geteuid() != 0 or not shutil.which("runuser"):
@@ -181,7 +181,7 @@ def test_a_hand_made_secret_over_the_length_limit_is_refused():
     times = MAX_SECRET_LENGTH // len(ANGEL_SECRET) + 1
     for made in (lambda: TotpSecret(ANGEL_SECRET * times),
                  lambda: TotpSecret(Hidden(ANGEL_SECRET * times)), lambda: ANGEL_SECRET * times):
-        error = _raised(lambda: parse_secret(made()))
+        error = _raised(lambda made=made: parse_secret(made()))
         assert isinstance(error, InvalidSecretError) and "too long" in error.message, error
         assert_clean_output(f"{error}\n{error.hint}")
         assert_no_leak(f"{error}\n{error.hint}", ANGEL_SECRET)
