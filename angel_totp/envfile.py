@@ -556,7 +556,7 @@ def update_env_file(path: PathLike, compute: Compute, *, lock_timeout: float = L
     except EnvFileError:
         raise
     except OSError as error:
-        if job.replaced:  # the new file is in place: never "untouched"
+        if job.replaced or (job.temp is not None and job.temp.swapped):  # never "untouched"
             raise EnvFileError(f"{shown} was replaced, but checking it afterwards failed: "
                                f"{strerror(error)}", hint="check the disk, then run again",
                                path=shown, reason="io") from None
@@ -692,6 +692,7 @@ def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, _Seen |
     if not _rename_over(temp.name, target):
         temp.name = None  # renamed: nothing to remove any more
         return True, None
+    temp.swapped = True
     fd = os.open(temp.name, READ | O_NOFOLLOW)  # now the displaced old file
     try:
         lost = _changed(fd, seen)
@@ -784,6 +785,7 @@ class _Temp:
         self.fd: int | None = None
         self.prefix = os.path.join(folder, _temp_prefix(target))
         self.undeletable: str | None = None  # the displaced old file, if it could not go
+        self.swapped = False  # it took the target's place: its name is the old file's
 
     def create(self) -> None:
         for _ in range(100):

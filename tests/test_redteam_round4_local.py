@@ -186,3 +186,30 @@ def test_a_hand_made_secret_over_the_length_limit_is_refused():
         assert_clean_output(f"{error}\n{error.hint}")
         assert_no_leak(f"{error}\n{error.hint}", ANGEL_SECRET)
         assert_no_plain_credentials(error, ANGEL_SECRET)
+
+
+@pytest.mark.time_bound(10)
+def test_a_failed_check_of_the_displaced_file_never_claims_the_file_was_untouched(
+        tmp_path, monkeypatch):
+    # After the atomic swap the old file, now under the temporary name, is opened to
+    # see whether another program wrote into it meanwhile: that open fails (EMFILE).
+    from angel_totp import envfile
+    from angel_totp.errors import EnvFileError
+    path = tmp_path / ".env"
+    path.write_bytes(b"A=1\nTOTP=000000\n")
+    real = os.open
+
+    def failing_on_the_displaced_file(name, flags, *args, **kwargs):
+        if ".totp-tmp-" in os.fspath(name) and not flags & os.O_CREAT:
+            raise OSError(24, "Too many open files")
+        return real(name, flags, *args, **kwargs)
+    monkeypatch.setattr(envfile.os, "open", failing_on_the_displaced_file)
+    error = _raised(lambda: envfile.update_env_file(
+        path, lambda current: ({"TOTP": "654321"}, float("inf"))))
+    monkeypatch.undo()
+    assert isinstance(error, EnvFileError), error
+    text = f"{error}\n{error.hint}"
+    assert_clean_output(text)
+    if path.read_bytes() == b"A=1\nTOTP=654321\n":  # swapped (Linux): never "untouched"
+        assert "untouched" not in text and "left as it was" not in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
