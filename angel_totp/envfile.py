@@ -553,14 +553,20 @@ def update_env_file(path: PathLike, compute: Compute, *, lock_timeout: float = L
     job = _Update(shown, target, compute, clock, _Lock(shown, target, lock_timeout))
     try:
         return job.run(attempts)
-    except EnvFileError:
-        raise
-    except OSError as error:
-        if job.replaced or (job.temp is not None and job.temp.swapped):  # never "untouched"
-            raise EnvFileError(f"{shown} was replaced, but checking it afterwards failed: "
-                               f"{strerror(error)}", hint="check the disk, then run again",
-                               path=shown, reason="io") from None
-        raise _os_error("write", shown, error) from None
+    except (EnvFileError, OSError) as error:
+        if not (job.replaced or (job.temp is not None and job.temp.swapped)):
+            if isinstance(error, EnvFileError):
+                raise
+            raise _os_error("write", shown, error) from None
+        # The new file took the old one's place: whatever failed after, never "untouched".
+        if isinstance(error, EnvFileError):
+            message, reason = error.message, error.reason
+            hint = (error.hint or "").removesuffix(_UNTOUCHED).removesuffix("; ")
+        else:
+            message, reason = f"{shown} was replaced, but checking it afterwards failed: " \
+                              f"{strerror(error)}", "io"
+            hint = "check the disk, then run again"
+        raise EnvFileError(message, hint=hint or None, path=shown, reason=reason) from None
     finally:
         job.close()
 
@@ -609,12 +615,9 @@ class _Update:
         return hidden, float(good_until)
 
     def _changing(self, attempts: int, extra: str = "") -> EnvFileError:
-        message = f"{self.shown} kept changing while it was being updated ({attempts} " \
-                  f"attempts){extra}"
-        hint = "another program keeps writing it; try again when it is done"
-        if self.replaced:
-            return EnvFileError(message, hint=hint, path=self.shown, reason="changing")
-        return _refused(self.shown, "changing", message, hint)
+        return _refused(self.shown, "changing", f"{self.shown} kept changing while it was "
+                        f"being updated ({attempts} attempts){extra}", "another program keeps "
+                        "writing it; try again when it is done")
 
     def run(self, attempts: int) -> UpdateResult:
         # File contents stay in _Seen, whose repr hides them from error trackers.

@@ -213,3 +213,23 @@ def test_a_failed_check_of_the_displaced_file_never_claims_the_file_was_untouche
     if path.read_bytes() == b"A=1\nTOTP=654321\n":  # swapped (Linux): never "untouched"
         assert "untouched" not in text and "left as it was" not in text
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
+
+
+@pytest.mark.time_bound(10)
+def test_text_another_program_wrote_during_the_swap_never_claims_untouched(tmp_path,
+                                                                            monkeypatch):
+    # What another program wrote into the old file in the instant of the swap cannot be
+    # parsed: the run stops, but the file already holds the new code.
+    from angel_totp import envfile
+    from angel_totp.errors import EnvFileError
+    path = tmp_path / ".env"
+    path.write_bytes(b"A=1\nTOTP=000000\n")
+    monkeypatch.setattr(envfile, "_changed",
+                        lambda fd, seen: envfile._Seen(os.fstat(fd), b"A='unclosed\n"))
+    error = _raised(lambda: envfile.update_env_file(
+        path, lambda current: ({"TOTP": "654321"}, float("inf"))))
+    assert isinstance(error, EnvFileError), error
+    text = f"{error}\n{error.hint}"
+    assert_clean_output(text)
+    assert b"TOTP=654321" in path.read_bytes()
+    assert "untouched" not in text and "left as it was" not in text
