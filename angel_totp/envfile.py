@@ -554,7 +554,7 @@ def update_env_file(path: PathLike, compute: Compute, *, lock_timeout: float = L
     try:
         return job.run(attempts)
     except (EnvFileError, OSError) as error:
-        if not (job.replaced or (job.temp is not None and job.temp.swapped)):
+        if not (job.replaced or (job.temp is not None and job.temp.placed)):
             if isinstance(error, EnvFileError):
                 raise
             raise _os_error("write", shown, error) from None
@@ -563,7 +563,7 @@ def update_env_file(path: PathLike, compute: Compute, *, lock_timeout: float = L
             message, reason = error.message, error.reason
             hint = (error.hint or "").removesuffix(_UNTOUCHED).removesuffix("; ")
         else:
-            message, reason = f"{shown} was replaced, but checking it afterwards failed: " \
+            message, reason = f"{shown} was written, but checking it afterwards failed: " \
                               f"{strerror(error)}", "io"
             hint = "check the disk, then run again"
         raise EnvFileError(message, hint=hint or None, path=shown, reason=reason) from None
@@ -695,7 +695,7 @@ def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, _Seen |
     if not _rename_over(temp.name, target):
         temp.name = None  # renamed: nothing to remove any more
         return True, None
-    temp.swapped = True
+    temp.placed = True
     fd = os.open(temp.name, READ | O_NOFOLLOW)  # now the displaced old file
     try:
         lost = _changed(fd, seen)
@@ -788,7 +788,7 @@ class _Temp:
         self.fd: int | None = None
         self.prefix = os.path.join(folder, _temp_prefix(target))
         self.undeletable: str | None = None  # the displaced old file, if it could not go
-        self.swapped = False  # it took the target's place: its name is the old file's
+        self.placed = False  # it became the target (made, or swapped with the old file)
 
     def create(self) -> None:
         for _ in range(100):
@@ -848,6 +848,7 @@ class _Temp:
             os.replace(self.name, target)
             self.name = None
             return True
+        self.placed = True
         self.remove_name()
         return True
 

@@ -233,3 +233,33 @@ def test_text_another_program_wrote_during_the_swap_never_claims_untouched(tmp_p
     assert_clean_output(text)
     assert b"TOTP=654321" in path.read_bytes()
     assert "untouched" not in text and "left as it was" not in text
+
+
+@pytest.mark.time_bound(10)
+def test_a_new_file_made_before_a_failure_never_claims_untouched(tmp_path, monkeypatch):
+    # --save-secret on a new .env: the file is made (a hard link to the temporary one),
+    # then removing the temporary name fails once (EIO).
+    from angel_totp import envfile
+    from angel_totp.errors import EnvFileError
+    path = tmp_path / ".env"
+    real, failed = os.unlink, []
+
+    def failing_once(name, *args, **kwargs):
+        if ".totp-tmp-" in os.fspath(name) and not failed:
+            failed.append(name)
+            raise OSError(5, "Input/output error")
+        return real(name, *args, **kwargs)
+    monkeypatch.setattr(envfile.os, "unlink", failing_once)
+    error = _raised(lambda: envfile.update_env_file(
+        path, lambda current: ({"TOTP_SECRET": ANGEL_SECRET}, float("inf"))))
+    monkeypatch.undo()
+    if error is None:  # done in spite of it: then the file is whole, and alone
+        assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
+        return
+    assert isinstance(error, EnvFileError), error
+    text = f"{error}\n{error.hint}"
+    assert_clean_output(text)
+    assert_no_leak(text, ANGEL_SECRET)
+    if path.exists():
+        assert "untouched" not in text and "left as it was" not in text
+    assert sorted(p.name for p in tmp_path.iterdir()) in ([".env"], [])
