@@ -669,8 +669,9 @@ class _Update:
                     lost = _changed(old_fd, seen) if lost is None and seen else lost
                 finally:
                     os.close(old_fd)
-            if undeletable is not None:  # at least it keeps no secret
+            if undeletable is not None:  # emptied (it keeps no secret), then tried again
                 _empty(undeletable)
+                remove_quietly(undeletable)
             _fsync_folder(self.folder)
             self.lock.verify(new.data)
             if lost is not None:  # written into the old file during the rename itself

@@ -263,3 +263,26 @@ def test_a_new_file_made_before_a_failure_never_claims_untouched(tmp_path, monke
     if path.exists():
         assert "untouched" not in text and "left as it was" not in text
     assert sorted(p.name for p in tmp_path.iterdir()) in ([".env"], [])
+
+
+@pytest.mark.time_bound(10)
+def test_a_displaced_old_file_whose_removal_failed_once_is_not_left_behind(tmp_path,
+                                                                          monkeypatch):
+    # A transient EIO on removing the old file (swapped out under the temporary name):
+    # the run succeeds, and no temporary file stays beside .env.
+    from angel_totp import envfile
+    path = tmp_path / ".env"
+    path.write_bytes(f"TOTP_SECRET={ANGEL_SECRET}\nTOTP=000000\n".encode())
+    real, failed = os.unlink, []
+
+    def failing_once(name, *args, **kwargs):
+        if ".totp-tmp-" in os.fspath(name) and not failed:
+            failed.append(name)
+            raise OSError(5, "Input/output error")
+        return real(name, *args, **kwargs)
+    monkeypatch.setattr(envfile.os, "unlink", failing_once)
+    envfile.update_env_file(path, lambda current: ({"TOTP": "654321"}, float("inf")))
+    monkeypatch.undo()
+    assert failed, "the fault was not injected"
+    assert path.read_bytes() == f"TOTP_SECRET={ANGEL_SECRET}\nTOTP=654321\n".encode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]
