@@ -413,18 +413,16 @@ def _resolve(shown: str) -> str:
     refuse to follow (``fs.protected_symlinks``) is refused."""
     path = shown
     try:
+        ancestor = os.path.dirname(os.path.abspath(shown))
+        while ancestor != os.path.dirname(ancestor):  # the folders on the way, too
+            _check_link(shown, ancestor, os.lstat(ancestor))
+            ancestor = os.path.dirname(ancestor)
         for _ in range(40):
             info = os.lstat(path)
             if not stat.S_ISLNK(info.st_mode):
                 break
-            folder = os.path.dirname(path) or "."
-            where = os.stat(folder)
-            if (where.st_mode & stat.S_ISVTX and where.st_mode & stat.S_IWOTH
-                    and info.st_uid not in (os.geteuid(), where.st_uid)):
-                raise _refused(shown, "permission", f"{shown} is a symbolic link that "
-                               "another user owns, in a folder everyone may write; it is not "
-                               "followed", "remove the link, or give the path of the file itself")
-            path = os.path.join(folder, os.readlink(path))
+            _check_link(shown, path, info)
+            path = os.path.join(os.path.dirname(path) or ".", os.readlink(path))
         else:
             raise OSError(errno.ELOOP, "too many levels of symbolic links")
     except FileNotFoundError:
@@ -440,6 +438,19 @@ def _resolve(shown: str) -> str:
                            hint="change to an existing folder, or give an absolute path",
                            path=shown, reason="no_folder") from None
     return os.path.join(folder, os.path.basename(path))
+
+
+def _check_link(shown: str, path: str, info: os.stat_result) -> None:
+    """Refuse a link at ``path`` that the kernel would not follow (fs.protected_symlinks)."""
+    if not stat.S_ISLNK(info.st_mode):
+        return
+    where = os.stat(os.path.dirname(path) or ".")
+    if (where.st_mode & stat.S_ISVTX and where.st_mode & stat.S_IWOTH
+            and info.st_uid not in (os.geteuid(), where.st_uid)):
+        what = "is a symbolic link" if path == shown else f"goes through {path}, a link"
+        raise _refused(shown, "permission", f"{shown} {what} that another user owns, in a "
+                       "folder everyone may write; it is not followed",
+                       "remove the link, or give the path of the file itself")
 
 
 def _check_folder(shown: str, folder: str) -> None:
@@ -542,10 +553,20 @@ def update_env_file(path: PathLike, compute: Compute, *, lock_timeout: float = L
     job = _Update(shown, target, compute, clock, _Lock(shown, target, lock_timeout))
     try:
         return job.run(attempts)
-    except EnvFileError:
-        raise
-    except OSError as error:
-        raise _os_error("write", shown, error) from None
+    except (EnvFileError, OSError) as error:
+        if not (job.replaced or (job.temp is not None and job.temp.placed)):
+            if isinstance(error, EnvFileError):
+                raise
+            raise _os_error("write", shown, error) from None
+        # The new file took the old one's place: whatever failed after, never "untouched".
+        if isinstance(error, EnvFileError):
+            message, reason = error.message, error.reason
+            hint = (error.hint or "").removesuffix(_UNTOUCHED).removesuffix("; ")
+        else:
+            message, reason = f"{shown} was written, but checking it afterwards failed: " \
+                              f"{strerror(error)}", "io"
+            hint = "check the disk, then run again"
+        raise EnvFileError(message, hint=hint or None, path=shown, reason=reason) from None
     finally:
         job.close()
 
@@ -573,6 +594,7 @@ class _Update:
         self.lock = lock
         self.temp: _Temp | None = None
         self.computes = 0
+        self.replaced = False  # once, errors must not say the file was left untouched
 
     def close(self) -> None:
         try:
@@ -584,10 +606,13 @@ class _Update:
     def _choose(self, current: EnvFile) -> tuple[dict[str, Hidden], float]:
         self.computes += 1
         values, good_until = self.compute(current)
-        if not all(isinstance(key, str) and isinstance(value, str)
-                   for key, value in values.items()):
-            raise TypeError("compute() must return a mapping of str to str")
-        return {key: Hidden(value) for key, value in values.items()}, float(good_until)
+        hidden = {key: Hidden(value) for key, value in values.items()}
+        del values  # error trackers record this frame's locals: the values only as Hidden
+        if not all(isinstance(key, str) and isinstance(value.reveal(), str)
+                   for key, value in hidden.items()):
+            raise InvalidInputError("compute() must return a mapping of str to str",
+                                    what="compute")
+        return hidden, float(good_until)
 
     def _changing(self, attempts: int, extra: str = "") -> EnvFileError:
         return _refused(self.shown, "changing", f"{self.shown} kept changing while it was "
@@ -635,6 +660,7 @@ class _Update:
                 self.temp.remove()
                 self.temp = None
                 continue
+            self.replaced = True
             # From now on the lock held is the new file's.
             old_fd, self.lock.fd, self.temp.fd = self.lock.fd, self.temp.fd, None
             undeletable, self.temp = self.temp.undeletable, None
@@ -643,8 +669,9 @@ class _Update:
                     lost = _changed(old_fd, seen) if lost is None and seen else lost
                 finally:
                     os.close(old_fd)
-            if undeletable is not None:  # at least it keeps no secret
+            if undeletable is not None:  # emptied (it keeps no secret), then tried again
                 _empty(undeletable)
+                remove_quietly(undeletable)
             _fsync_folder(self.folder)
             self.lock.verify(new.data)
             if lost is not None:  # written into the old file during the rename itself
@@ -669,6 +696,7 @@ def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, _Seen |
     if not _rename_over(temp.name, target):
         temp.name = None  # renamed: nothing to remove any more
         return True, None
+    temp.placed = True
     fd = os.open(temp.name, READ | O_NOFOLLOW)  # now the displaced old file
     try:
         lost = _changed(fd, seen)
@@ -761,6 +789,7 @@ class _Temp:
         self.fd: int | None = None
         self.prefix = os.path.join(folder, _temp_prefix(target))
         self.undeletable: str | None = None  # the displaced old file, if it could not go
+        self.placed = False  # it became the target (made, or swapped with the old file)
 
     def create(self) -> None:
         for _ in range(100):
@@ -820,6 +849,7 @@ class _Temp:
             os.replace(self.name, target)
             self.name = None
             return True
+        self.placed = True
         self.remove_name()
         return True
 

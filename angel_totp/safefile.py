@@ -121,7 +121,12 @@ def mount_point(path: str) -> bool:
             table = handle.read()
     except OSError:
         return False
-    wanted = os.fsencode(path)
+    # The table names real paths: a folder reached through a link is resolved first.
+    try:
+        folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    except OSError:  # the current folder was removed
+        return False
+    wanted = os.fsencode(os.path.join(folder, os.path.basename(path)))
     for line in table.splitlines():
         fields = line.split(b" ")
         if len(fields) > 4 and re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m[1], 8)]),

@@ -91,16 +91,16 @@ def hide_secret(given: str | Hidden | TotpSecret) -> Hidden | TotpSecret:
 
 
 def _parse(given: object) -> TotpSecret:
-    if isinstance(given, TotpSecret):
-        key = given.key.reveal() if isinstance(given.key, Hidden) else given.key
-        return _secret(key, given.algorithm, given.digits, given.period)
-    text = given.reveal() if isinstance(given, Hidden) else given
-    if not isinstance(text, str):
-        raise InvalidSecretError("the secret must be text", _HINT)
-    if len(text) > MAX_SECRET_LENGTH:
+    held = given.key if isinstance(given, TotpSecret) else given  # a key made by hand too
+    text = held.reveal() if isinstance(held, Hidden) else held
+    if isinstance(text, str) and len(text) > MAX_SECRET_LENGTH:
         raise InvalidSecretError(
             f"too long: over {MAX_SECRET_LENGTH:,} characters; a TOTP secret is 26 letters, "
             "an otpauth:// URI a few dozen", "paste only the secret, or only the otpauth:// URI")
+    if isinstance(given, TotpSecret):
+        return _secret(text, given.algorithm, given.digits, given.period)
+    if not isinstance(text, str):
+        raise InvalidSecretError("the secret must be text", _HINT)
     stripped = text.strip()  # str.strip() removes every Unicode space
     if not stripped:
         raise InvalidSecretError("the secret is empty", _HINT)
