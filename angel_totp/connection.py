@@ -72,6 +72,8 @@ _CLOSE_WAIT = 1.0
 # The status line and headers of a reply (interim replies included), together.
 _HEADER_CAP = 64 * 1024
 _CHUNK = 64 * 1024
+_OUT_OF_STEP = "the server sent more than one reply to a request, so the replies cannot " \
+    "be told apart"
 
 # RFC 9110 token: what a method and a header name may be made of.
 _FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -267,6 +269,24 @@ class Connection:
             self.close()
             raise
 
+    def check_in_step(self) -> None:
+        """After a reply that ends this connection's use though it was not ``last``
+        (a refused login after the clock request): BAD_REPLY if bytes follow it.
+
+        On a kept-alive connection such a reply may be bytes the server sent
+        after an earlier one, with the real answer behind it; waits for them at
+        most a second (within the request's time), then closes the connection.
+        """
+        link = self._link
+        if link is None:
+            return
+        try:
+            in_step = link.replies < 2 or link.closes_within(_CLOSE_WAIT)
+        finally:
+            self.close()
+        if not in_step:
+            raise TransportError("BAD_REPLY", _OUT_OF_STEP, sent=True)
+
     def local_ipv4(self) -> str:
         """The IPv4 address of this end of the connection, connecting if needed.
 
@@ -403,8 +423,7 @@ class Connection:
         if stray and link.replies > 1:
             # On a kept-alive connection this "reply" may be bytes the server
             # sent after the last one, not the answer to this request.
-            raise TransportError("BAD_REPLY", "the server sent more than one reply to a "
-                                 "request, so the replies cannot be told apart", sent=True)
+            raise TransportError("BAD_REPLY", _OUT_OF_STEP, sent=True)
         return HttpReply(response.status, response.reason, response.getheaders(),
                          body.getvalue(), sent, received)
 

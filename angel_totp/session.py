@@ -292,10 +292,19 @@ class _Exchange:
             answer = protocol.read_reply(reply.status, reply.header("Content-Type") or "",
                                          reply.body)
         except protocol.BadReply as bad:
+            self.check_in_step(stage)
             raise self.bad_reply(bad, stage) from None
         if not answer.ok:
+            self.check_in_step(stage)
             raise self.refused(answer, stage)
         return answer
+
+    def check_in_step(self, stage: str) -> None:
+        """A failure ends this connection: first, was its reply the answer to this request?"""
+        try:
+            self.connection.check_in_step()
+        except TransportError as error:
+            raise self.no_answer(error, stage) from None
 
     def no_answer(self, error: TransportError, stage: str) -> NoAnswerError:
         return self._no_answer(error.errorcode, clean(error.detail, self.hidden),
