@@ -7,9 +7,12 @@ login check, and an error tracker, against what this session changed.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
-from conftest import assert_clean_output
+from conftest import LOGIN_CHECK, assert_clean_output, clean_env
 from login_helpers import run_in_process, settings_for
 from test_redteam_net import (
     DONE,
@@ -73,3 +76,45 @@ def test_an_honest_refusal_after_the_clock_request_is_still_the_refusal(monkeypa
     assert result.returncode == 1 and result.json()["errorcode"] == "AB1050"
     assert server.connections == 1
     assert_clean_output(json.dumps(result.json()))
+
+
+# (3) Ctrl-C and SIGTERM in the first milliseconds, while the command is still loading.
+
+SIGNAL_HOOK = '''
+import os, signal, sys
+
+class SignalWhileLoading:
+    """Sends this process a signal as the given module starts to load."""
+
+    def find_spec(self, name, path, target=None):
+        if name == os.environ["RT_SIGNAL_AT"]:
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), getattr(signal, os.environ["RT_SIGNAL"]))
+        return None
+
+sys.meta_path.insert(0, SignalWhileLoading())
+'''
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+@pytest.mark.time_bound(10)
+@pytest.mark.parametrize("module", ["angel_totp.cli.login_check", "angel_totp.session"])
+@pytest.mark.parametrize("name, status, errorcode", [("SIGINT", 130, "INTERRUPTED"),
+                                                     ("SIGTERM", 143, "TERMINATED")])
+def test_json_is_one_object_when_a_signal_comes_while_the_command_loads(
+        tmp_path, module, name, status, errorcode):
+    """Broke: Ctrl-C while the command was still being imported printed "interrupted"
+    and no JSON; SIGTERM then killed the process outright (status -15, no object)."""
+    (tmp_path / "hook").mkdir()
+    (tmp_path / "hook" / "sitecustomize.py").write_text(SIGNAL_HOOK)
+    env = {**clean_env(), "PYTHONPATH": str(tmp_path / "hook"), "RT_SIGNAL_AT": module,
+           "RT_SIGNAL": name, "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run([sys.executable, str(LOGIN_CHECK), "--json"], cwd=tmp_path,
+                            env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                            text=True, timeout=8)
+    assert result.returncode == status, result
+    assert json.loads(result.stdout) == {"ok": False, "errorcode": errorcode,
+                                         "message": "interrupted" if status == 130
+                                         else "terminated", "hint": ""}
+    assert "Traceback" not in result.stderr
+    assert_clean_output(result.stdout + result.stderr)

@@ -34,7 +34,7 @@ from ..session import (
     reworded,
 )
 from ..settings import DEFAULT_ENV_FILE, Settings
-from . import console, network
+from . import console, network, problem
 from .console import EXIT_OK, CommandError, fail, out, shown, warn
 from .options import Parser, add_min_validity, add_timeout, manual, path_argument, program_name
 from .waiting import Waiter
@@ -324,8 +324,7 @@ class Report:
     def problem(self, errorcode: str, message: str, hint: str | None) -> None:
         # With --json, the object for a run that ended another way (usage, a signal).
         if self.as_json and not self.printed:
-            self._json({"ok": False, "errorcode": errorcode, "message": shown(message, 400),
-                        "hint": shown(hint or "", 400)}, None)
+            self._json(problem(errorcode, shown(message, 400), shown(hint or "", 400)), None)
 
     def success(self, session: Session) -> int:
         clock = session.clock
