@@ -118,3 +118,30 @@ def test_json_is_one_object_when_a_signal_comes_while_the_command_loads(
                                          else "terminated", "hint": ""}
     assert "Traceback" not in result.stderr
     assert_clean_output(result.stdout + result.stderr)
+
+
+# (c) An error tracker walks the frames of a Ctrl-C that lands while the library works.
+
+class _Interrupting:
+    """Stands in for a module: its every function is Ctrl-C arriving at that moment."""
+
+    def __getattr__(self, name: str):
+        def interrupted(*args, **kwargs):
+            raise KeyboardInterrupt
+        return interrupted
+
+
+@pytest.mark.time_bound(10)
+def test_ctrl_c_while_a_refusal_is_masked_leaves_no_credential_in_the_frames(monkeypatch):
+    """Broke: Ctrl-C while the mask prepared the run's credentials (base64 of each, in
+    redact._needles) left a traceback whose frames held the API key, the PIN and the
+    secret as plain text, which a bot's error tracker records."""
+    from angel_totp import redact
+    redact._needles.cache_clear()  # prepared afresh, as in a bot's first failure
+    monkeypatch.setattr(redact, "base64", _Interrupting())
+    with Scripted(refusal("Invalid totp", "AB1050")) as server:
+        error = caught(angel_totp.login_from_env, None, environ=settings(server.url),
+                       min_validity=0, timeout=3)
+    redact._needles.cache_clear()  # nothing prepared with the stand-in stays
+    assert isinstance(error, KeyboardInterrupt)
+    assert_safe(error)
