@@ -327,17 +327,19 @@ class Connection:
         for name, value in headers:
             _check_header(name, value)
         target = self._target.prefix + path
-        data = body.reveal().encode("utf-8") if isinstance(body, Hidden) else body
+        # Held as a _Payload from the start: a tracker that walks this frame sees no PIN.
+        data = _Payload(body.reveal().encode("utf-8") if isinstance(body, Hidden)
+                        else body or b"")
         extra: list[tuple[str, HeaderValue]] = []
-        if data is not None or method in _BODY_METHODS:
-            extra.append(("Content-Length", str(len(data or b""))))
+        if body is not None or method in _BODY_METHODS:
+            extra.append(("Content-Length", str(len(data.data))))
         if self._proxy is not None and self._target.scheme == "http":
             target = f"http://{self._target.hostport}{target}"  # absolute form, for the proxy
             if self._proxy.authorization is not None:
                 extra.append(("Proxy-Authorization", self._proxy.authorization))
         return _Payload(_head(f"{method} {target} HTTP/1.1",
                               [("Host", self._target.host_header), *headers, *extra])
-                        + (data or b""))
+                        + data.data)
 
     # Sending and reading.
 

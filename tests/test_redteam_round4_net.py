@@ -145,3 +145,24 @@ def test_ctrl_c_while_a_refusal_is_masked_leaves_no_credential_in_the_frames(mon
     redact._needles.cache_clear()  # nothing prepared with the stand-in stays
     assert isinstance(error, KeyboardInterrupt)
     assert_safe(error)
+
+
+@pytest.mark.time_bound(10)
+def test_ctrl_c_while_the_login_request_is_built_leaves_no_credential_in_the_frames(
+        monkeypatch):
+    """Broke: Ctrl-C as the login request's bytes were put together left the connection's
+    frame holding the JSON body, PIN and code and all, as plain bytes."""
+    from angel_totp import connection
+    head = connection._head
+
+    def interrupted(line, headers):
+        if "loginByPassword" in line:
+            raise KeyboardInterrupt
+        return head(line, headers)
+
+    monkeypatch.setattr(connection, "_head", interrupted)
+    with Scripted(LOGIN_OK, PROFILE_OK) as server:
+        error = caught(angel_totp.login_from_env, None, environ=settings(server.url),
+                       min_validity=0, timeout=3)
+    assert isinstance(error, KeyboardInterrupt)
+    assert_safe(error)
