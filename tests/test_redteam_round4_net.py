@@ -166,3 +166,15 @@ def test_ctrl_c_while_the_login_request_is_built_leaves_no_credential_in_the_fra
                        min_validity=0, timeout=3)
     assert isinstance(error, KeyboardInterrupt)
     assert_safe(error)
+
+
+# A careless user of the login check.
+
+@pytest.mark.time_bound(10)
+@pytest.mark.parametrize("argv", [["--json", "--dry-run"], ["--dry-run", "--json"]])
+def test_json_with_dry_run_is_one_object_not_the_requests_as_text(monkeypatch, capsys, argv):
+    """Broke: --json --dry-run printed the requests as text lines and exited 0, so a
+    script that parses the one JSON object --json promises failed on the first line."""
+    result = run_in_process(monkeypatch, capsys, *argv, settings=settings_for(None))
+    assert result.returncode == 2
+    assert result.json()["errorcode"] == "USAGE" and "--dry-run" in result.json()["message"]

@@ -104,7 +104,8 @@ def parser() -> Parser:
                              "on the same connection) and make the code for its time")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object whatever happens: ok, and errorcode, "
-                             "message, hint on failure, or client_code, name on success")
+                             "message, hint on failure, or client_code, name on success "
+                             "(not with --dry-run)")
     sending = parser.add_mutually_exclusive_group()
     sending.add_argument("--dry-run", action="store_true",
                          help="print the requests that would be sent, with the key, PIN and "
@@ -156,7 +157,10 @@ PROMPTS = {"ANGEL_API_KEY": ("API key (input hidden): ", "the API key", True),
 def main(argv: list[str]) -> int:
     report = Report("--json" in argv)  # no abbreviation: this is the only spelling
     try:
-        args = parser().parse(argv)
+        options = parser()
+        args = options.parse(argv)
+        if args.json and args.dry_run:  # the requests are text: no one JSON object
+            options.error("argument --json: not allowed with argument --dry-run")
         report.server_time = args.server_time
         return check(args, report)
     except (CommandError, AngelTotpError) as error:
