@@ -288,14 +288,17 @@ class _Exchange:
         bound = offset_from_reply(reply.sent, reply.received, reply.date)
         if bound is not None:
             self.bounds.append(bound)
+        answer: protocol.Answer | protocol.BadReply
         try:
             answer = protocol.read_reply(reply.status, reply.header("Content-Type") or "",
                                          reply.body)
-        except protocol.BadReply as bad:
-            self.check_in_step(stage)
-            raise self.bad_reply(bad, stage) from None
+        except protocol.BadReply as bad:  # without the frames that read the reply
+            answer = bad.with_traceback(None)
+        if isinstance(answer, protocol.BadReply) or not answer.ok:
+            self.check_in_step(stage)  # out of the except: Ctrl-C here chains no reply
+        if isinstance(answer, protocol.BadReply):
+            raise self.bad_reply(answer, stage)
         if not answer.ok:
-            self.check_in_step(stage)
             raise self.refused(answer, stage)
         return answer
 

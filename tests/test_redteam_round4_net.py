@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import LOGIN_CHECK, assert_clean_output, clean_env
+from conftest import LOGIN_CHECK, PIN, assert_clean_output, clean_env
 from login_helpers import run_in_process, settings_for
 from test_redteam_net import (
     DONE,
@@ -178,3 +178,22 @@ def test_json_with_dry_run_is_one_object_not_the_requests_as_text(monkeypatch, c
     result = run_in_process(monkeypatch, capsys, *argv, settings=settings_for(None))
     assert result.returncode == 2
     assert result.json()["errorcode"] == "USAGE" and "--dry-run" in result.json()["message"]
+
+
+@pytest.mark.time_bound(10)
+def test_ctrl_c_while_waiting_behind_a_bad_login_reply_chains_no_echoed_pin(monkeypatch):
+    """A firewall page that quotes the login's body back (PIN and all) on a kept-alive
+    connection: Ctrl-C while looking for bytes behind it must not chain the page's
+    reading, whose frames hold the page, to the interrupt a tracker records."""
+    from angel_totp import connection
+
+    def interrupted(self, seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(connection._Link, "closes_within", interrupted)
+    page = http_reply(f"<html>Request Rejected: password={PIN}</html>".encode())
+    with Scripted(CLOCK_PAGE, page) as server:
+        error = caught(angel_totp.login_from_env, None, environ=settings(server.url),
+                       min_validity=0, timeout=3, server_time=True)
+    assert isinstance(error, KeyboardInterrupt)
+    assert_safe(error)
