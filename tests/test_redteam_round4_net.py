@@ -197,3 +197,37 @@ def test_ctrl_c_while_waiting_behind_a_bad_login_reply_chains_no_echoed_pin(monk
                        min_validity=0, timeout=3, server_time=True)
     assert isinstance(error, KeyboardInterrupt)
     assert_safe(error)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+@pytest.mark.time_bound(10)
+@pytest.mark.parametrize("name, status, errorcode", [("SIGINT", 130, "INTERRUPTED"),
+                                                     ("SIGTERM", 143, "TERMINATED")])
+def test_a_signal_during_the_wait_for_the_close_is_one_json_object(tmp_path, name, status,
+                                                                   errorcode):
+    """The logout's reply is read and the check waits for the server to close, which this
+    one never does: Ctrl-C or SIGTERM then ends the run at once with its one object."""
+    import signal
+    import time
+    with Scripted(LOGIN_OK, PROFILE_OK, DONE, honours_close=False) as server:
+        env = {**clean_env(), **settings(server.url)}
+        proc = subprocess.Popen([sys.executable, str(LOGIN_CHECK), "--json", "--timeout", "5",
+                                 "--min-validity", "0"], cwd=tmp_path, env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 8
+            while len(server.requests) < 3:  # the logout has been asked for
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.01)
+            proc.send_signal(getattr(signal, name))
+            out, err = proc.communicate(timeout=5)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == status, err
+    assert json.loads(out)["errorcode"] == errorcode
+    assert "Traceback" not in err
+    assert_clean_output(out + err)
+    assert JWT not in out + err and PIN not in out + err
