@@ -231,3 +231,28 @@ def test_a_signal_during_the_wait_for_the_close_is_one_json_object(tmp_path, nam
     assert "Traceback" not in err
     assert_clean_output(out + err)
     assert JWT not in out + err and PIN not in out + err
+
+
+@pytest.mark.time_bound(10)
+@pytest.mark.parametrize("as_json", [False, True])
+def test_ctrl_c_just_after_the_login_still_logs_out(monkeypatch, capsys, as_json):
+    """Broke: Ctrl-C in the moment after login() returned and before the logout began
+    (while the check noted the session's tokens for its mask) ended the run with the
+    session open: no logout was tried."""
+    from angel_totp.cli import console
+    hide = console.hide
+
+    def interrupted(*values):
+        hide(*values)
+        if JWT in values:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(console, "hide", interrupted)
+    with Scripted(LOGIN_OK, PROFILE_OK, DONE) as server:
+        result = run_in_process(monkeypatch, capsys, "--timeout", "3",
+                                *(["--json"] if as_json else []),
+                                settings=settings_for(server), tokens=(JWT, REFRESH))
+    assert result.returncode == 130
+    assert server.lines()[-1] == "POST logout"
+    if as_json:
+        assert result.json()["errorcode"] == "INTERRUPTED"

@@ -25,6 +25,7 @@ from ..errors import (
 )
 from ..redact import MASK
 from ..session import (
+    LOGOUT_AFTER_INTERRUPT_S,
     SETTING_NAMES,
     Credentials,
     Session,
@@ -284,6 +285,8 @@ def check_login(args: Namespace, url: str, credentials: Credentials, report: Rep
         totp=credentials.totp, base_url=url, timeout=args.timeout,
         min_validity=args.min_validity, server_time=args.server_time, on_wait=waiter.announce,
         sleep=waiter.sleep, on_clock=network.show_clock, names=SETTING_NAMES)
+    session: Session | None = None
+    logout_tried = args.store is not None  # today's shared session is kept, not logged out
     try:
         if args.store is None:
             session = login(credentials.api_key, credentials.client_code, credentials.pin,
@@ -294,26 +297,32 @@ def check_login(args: Namespace, url: str, credentials: Credentials, report: Rep
                                   credentials.pin, credentials.secret,
                                   store=None if args.store is STORE_DEFAULT else args.store,
                                   **common)
+        waiter.done()
+        console.hide(session.jwt_token, session.refresh_token, session.feed_token)
+        if not logout_tried:
+            logout_tried = True
+            session.logout()
+            failure = session.logout_error
+            if isinstance(failure, NoAnswerError) and failure.errorcode == "BAD_REPLY":
+                # Out of step, or garbled: the profile's answer cannot be trusted either.
+                return report.failure(reworded(failure, network.TERMS))
+            if failure is not None:
+                why = f"{failure.errorcode} {failure.message}" if isinstance(
+                    failure, LoginRefusedError) else failure.errorcode.lower().replace("_", " ")
+                warn(f"could not log out ({shown(why)}); the session will expire on its own")
+        return report.success(session)
     except LoginError as error:
         return report.failure(reworded(error, network.TERMS))
     except InvalidInputError as error:
         option = {"min_validity": "--min-validity", "uncertainty": "--server-time",
                   "timeout": "--timeout"}.get(error.what, error.what)
         raise CommandError(f"{option}: {error.message}", error.hint) from None
+    except BaseException:  # Ctrl-C between the login and its logout: one short try
+        if session is not None and not logout_tried:
+            session.logout(LOGOUT_AFTER_INTERRUPT_S)
+        raise
     finally:
         waiter.done()
-    console.hide(session.jwt_token, session.refresh_token, session.feed_token)
-    if args.store is None:
-        session.logout()
-        failure = session.logout_error
-        if isinstance(failure, NoAnswerError) and failure.errorcode == "BAD_REPLY":
-            # Out of step, or garbled: the profile's answer cannot be trusted either.
-            return report.failure(reworded(failure, network.TERMS))
-        if failure is not None:
-            why = f"{failure.errorcode} {failure.message}" if isinstance(
-                failure, LoginRefusedError) else failure.errorcode.lower().replace("_", " ")
-            warn(f"could not log out ({shown(why)}); the session will expire on its own")
-    return report.success(session)
 
 
 class Report:
