@@ -608,11 +608,16 @@ def _final_response(buffered: io.BufferedReader, method: str) -> http.client.HTT
     holder = cast(socket.socket, _FileHolder(buffered))
     while True:
         response = http.client.HTTPResponse(holder, method=method)
-        response.begin()  # skips 100 itself; headers of other interim replies are read
-        if response.status == 101:
-            raise http.client.UnknownProtocol("switching protocols")
-        if not 100 <= response.status < 200:
-            return response
+        try:
+            response.begin()  # skips 100 itself; headers of other interim replies are read
+            if response.status == 101:
+                raise http.client.UnknownProtocol("switching protocols")
+            if not 100 <= response.status < 200:
+                return response
+        except BaseException:
+            response.close()  # now, not when collected: by then its file may be closed
+            raise
+        response.close()
 
 
 def _head(line: str, headers: Sequence[tuple[str, HeaderValue]]) -> bytes:

@@ -256,3 +256,27 @@ def test_ctrl_c_just_after_the_login_still_logs_out(monkeypatch, capsys, as_json
     assert server.lines()[-1] == "POST logout"
     if as_json:
         assert result.json()["errorcode"] == "INTERRUPTED"
+
+
+# Nothing a server does may print a traceback, not even in Python's development mode.
+
+@pytest.mark.time_bound(10)
+@pytest.mark.parametrize("steps", [["hang"], [b"HTTP/1.1 103 Early Hints\r\n\r\n", "hang"],
+                                   [b"HTTP/1.1 200 OK\r\nContent-Le", "close"]],
+                         ids=["silent", "interim-then-silent", "cut-in-the-headers"])
+def test_a_reply_that_never_completes_prints_no_traceback_in_development_mode(tmp_path,
+                                                                            steps):
+    """Broke: under python -X dev (PYTHONDEVMODE=1), a reply whose headers never came left
+    an HTTPResponse that, collected at exit, printed "Exception ignored in: <http.client.
+    HTTPResponse ...> Traceback ... ValueError: I/O operation on closed file" after the
+    one-line error (a bot's pytest reports the same as an unraisable exception)."""
+    with Scripted(steps) as server:
+        result = subprocess.run([sys.executable, "-X", "dev", str(LOGIN_CHECK), "--timeout",
+                                 "0.5", "--min-validity", "0"], cwd=tmp_path,
+                                env={**clean_env(), **settings(server.url)},
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                timeout=8)
+    assert result.returncode == 3, result
+    assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 2, \
+        result.stderr
+    assert_clean_output(result.stdout + result.stderr)
