@@ -46,8 +46,9 @@ def test_a_stray_after_the_clock_reply_is_not_taken_as_the_login_reply(monkeypat
     AB1050 "the code was used already") while the real login reply, and the session it
     opened, sat unread behind it. A failure that ends a kept-alive connection now looks
     for bytes behind its reply: the replies were out of step."""
-    with Scripted([CLOCK_PAGE, 0.05, STRAYS[stray]], [0.1, LOGIN_OK], PROFILE_OK,
-                  DONE) as server:
+    # The stray goes out once the login has arrived: sent earlier, it would be seen
+    # before the login is written (and the connection replaced), as it should be.
+    with Scripted(CLOCK_PAGE, [STRAYS[stray], 0.1, LOGIN_OK], PROFILE_OK, DONE) as server:
         result = run_in_process(monkeypatch, capsys, "--timeout", "3", "--server-time",
                                 *(["--json"] if as_json else []),
                                 settings=settings_for(server), tokens=(JWT, REFRESH))
@@ -60,7 +61,7 @@ def test_a_stray_after_the_clock_reply_is_not_taken_as_the_login_reply(monkeypat
 
 @pytest.mark.time_bound(10)
 def test_the_api_with_server_time_says_out_of_step_and_holds_no_credential():
-    with Scripted([CLOCK_PAGE, 0.05, CLOCK_PAGE], [0.1, LOGIN_OK], PROFILE_OK) as server:
+    with Scripted(CLOCK_PAGE, [CLOCK_PAGE, 0.1, LOGIN_OK], PROFILE_OK) as server:
         error = caught(angel_totp.login_from_env, None, environ=settings(server.url),
                        min_validity=0, timeout=3, server_time=True)
     assert isinstance(error, angel_totp.NoAnswerError) and error.errorcode == "BAD_REPLY"
