@@ -294,8 +294,10 @@ class _Exchange:
                                          reply.body)
         except protocol.BadReply as bad:  # without the frames that read the reply
             answer = bad.with_traceback(None)
-        if isinstance(answer, protocol.BadReply) or not answer.ok:
-            self.check_in_step(stage)  # out of the except: Ctrl-C here chains no reply
+        if stage == "login" and (isinstance(answer, protocol.BadReply) or not answer.ok):
+            # No logout follows a failed login to show the replies out of step, so look
+            # behind this one now (out of the except: Ctrl-C here chains no reply).
+            self.check_in_step(stage)
         if isinstance(answer, protocol.BadReply):
             raise self.bad_reply(answer, stage)
         if not answer.ok:
@@ -303,7 +305,7 @@ class _Exchange:
         return answer
 
     def check_in_step(self, stage: str) -> None:
-        """A failure ends this connection: first, was its reply the answer to this request?"""
+        """The connection ends here: first, was its last reply the answer to this request?"""
         try:
             self.connection.check_in_step()
         except TransportError as error:
