@@ -121,6 +121,37 @@ def test_json_is_one_object_when_a_signal_comes_while_the_command_loads(
     assert_clean_output(result.stdout + result.stderr)
 
 
+@pytest.mark.skipif(os.name == "nt", reason="POSIX signals and pipes")
+@pytest.mark.time_bound(10)
+@pytest.mark.parametrize("output", ["reader gone", "closed"])
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_loading_with_a_closed_output_ends_silently_with_141(tmp_path, name,
+                                                                            output):
+    """The reader of --json has gone (a broken pipe), or stdout is closed, when the signal
+    comes: the object cannot be written, so the run ends as any run with a closed output
+    does, silently with 141 (first version of the fix: 120 and "Exception ignored ...
+    BrokenPipeError"; a closed stdout: 130 with no object)."""
+    (tmp_path / "hook").mkdir()
+    (tmp_path / "hook" / "sitecustomize.py").write_text(SIGNAL_HOOK)
+    env = {**clean_env(), "PYTHONPATH": str(tmp_path / "hook"),
+           "RT_SIGNAL_AT": "angel_totp.cli.login_check", "RT_SIGNAL": name,
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    read, write = os.pipe()
+    os.close(read)  # the reader went away before anything was written
+    try:
+        command = [sys.executable, str(LOGIN_CHECK), "--json"]
+        if output == "closed":
+            command = ["sh", "-c", 'exec "$0" "$@" >&-', *command]
+        result = subprocess.run(command, cwd=tmp_path,
+                                env=env, stdin=subprocess.DEVNULL, stdout=write,
+                                stderr=subprocess.PIPE, text=True, timeout=8)
+    finally:
+        os.close(write)
+    assert result.returncode == 141, result
+    assert "Exception" not in result.stderr and "Traceback" not in result.stderr
+    assert_clean_output(result.stderr)
+
+
 # (c) An error tracker walks the frames of a Ctrl-C that lands while the library works.
 
 class _Interrupting:

@@ -22,6 +22,7 @@ else:
 
 EXIT_INTERRUPTED = 130  # Ctrl-C: what a shell shows for SIGINT
 EXIT_TERMINATED = 143   # SIGTERM
+EXIT_CLOSED_OUTPUT = 141  # what a shell shows for SIGPIPE
 
 
 def interrupted() -> int:
@@ -63,14 +64,31 @@ def _start(command: str) -> int:
 def _ended(errorcode: str, words: str, status: int, as_json: bool) -> int:
     if as_json:
         import json
-        _say(json.dumps(problem(errorcode, words, "")), sys.stdout)
+        try:
+            sys.stdout.write(json.dumps(problem(errorcode, words, "")) + "\n")
+            sys.stdout.flush()
+        except (OSError, ValueError, AttributeError):  # closed, or its reader went away
+            silence_stdout()
+            return EXIT_CLOSED_OUTPUT
     _say(f"\n{words}")
     return status
 
 
-def _say(text: str, stream: Any = None) -> None:
+def _say(text: str) -> None:
     try:
-        print(text, file=stream or sys.stderr, flush=True)
+        print(text, file=sys.stderr, flush=True)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def silence_stdout() -> None:
+    """Standard output to the null device: Python's last flush at exit must not complain
+    of a reader that went away."""
+    import os
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno() if sys.stdout is not None else 1)
+        os.close(devnull)
     except (OSError, ValueError, AttributeError):
         pass
 
