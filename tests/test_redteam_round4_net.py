@@ -312,3 +312,29 @@ def test_a_reply_that_never_completes_prints_no_traceback_in_development_mode(tm
     assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 2, \
         result.stderr
     assert_clean_output(result.stdout + result.stderr)
+
+
+class _JsonInterrupted:
+    """json, where Ctrl-C lands while a login's body is turned into text."""
+
+    def __getattr__(self, name: str):
+        return getattr(json, name)
+
+    @staticmethod
+    def dumps(obj, **kwargs):  # the frame json.dumps has: obj holds the body
+        if isinstance(obj, dict) and "password" in obj:
+            raise KeyboardInterrupt
+        return json.dumps(obj, **kwargs)
+
+
+@pytest.mark.time_bound(10)
+def test_ctrl_c_while_the_login_body_is_written_as_json_leaves_no_credential(monkeypatch):
+    """Broke: json.dumps's frame (which a tracker records like any other) held the login
+    body, PIN and code as plain text, when Ctrl-C landed as the body was made."""
+    from angel_totp import protocol
+    monkeypatch.setattr(protocol, "json", _JsonInterrupted())
+    with Scripted(LOGIN_OK, PROFILE_OK) as server:
+        error = caught(angel_totp.login_from_env, None, environ=settings(server.url),
+                       min_validity=0, timeout=3)
+    assert isinstance(error, KeyboardInterrupt)
+    assert_safe(error)
