@@ -338,3 +338,36 @@ def test_ctrl_c_while_the_login_body_is_written_as_json_leaves_no_credential(mon
                        min_validity=0, timeout=3)
     assert isinstance(error, KeyboardInterrupt)
     assert_safe(error)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+@pytest.mark.time_bound(10)
+def test_sigterm_as_the_run_gives_back_its_signal_handlers_shows_no_traceback(monkeypatch,
+                                                                            capsys):
+    """SIGTERM just as the console gave back the handler it found (the loader's, which
+    raises) and before it ignored SIGTERM for good: the run's end must not turn into an
+    escaping exception (a traceback) or a kill."""
+    import signal
+
+    import angel_totp.cli
+    from angel_totp.cli import console
+    set_handler = console._set_handler
+
+    def then_sigterm(number, handler):
+        previous = set_handler(number, handler)
+        if number == signal.SIGTERM and handler is angel_totp.cli._terminated:
+            os.kill(os.getpid(), signal.SIGTERM)  # delivered at the next instruction
+        return previous
+
+    saved = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    monkeypatch.setattr(console, "_set_handler", then_sigterm)
+    monkeypatch.setattr(sys, "argv", ["test_api_connection.py", "--version"])
+    try:
+        status = angel_totp.cli.angel_login_check()
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+    assert status == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("test_api_connection.py ") and err == ""
+    assert_clean_output(out + err)

@@ -251,13 +251,15 @@ def _set_handler(number: int, handler: Any) -> Any:
 
 
 def _restore_signals(previous: dict[int, Any]) -> None:
-    # The run is over: a late Ctrl-C or SIGTERM must not show a traceback, and
-    # the other signals get back what they had (their default: end quietly).
+    # The run is over: a late Ctrl-C or SIGTERM must not show a traceback (ignored
+    # first, never given back a handler that raises), and the other signals get
+    # back what they had (their default: end quietly).
+    ignored = [getattr(signals, name) for name in ("SIGINT", "SIGTERM")]
+    for number in ignored:
+        _set_handler(number, signals.SIG_IGN)
     for number, handler in previous.items():
-        if handler is not None:
+        if handler is not None and number not in ignored:
             _set_handler(number, handler)
-    for name in ("SIGINT", "SIGTERM"):
-        _set_handler(getattr(signals, name), signals.SIG_IGN)
 
 
 # Terminals and prompts (prompts go to stderr, so stdout carries only the result).
