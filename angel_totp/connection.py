@@ -72,6 +72,8 @@ _CLOSE_WAIT = 1.0
 # The status line and headers of a reply (interim replies included), together.
 _HEADER_CAP = 64 * 1024
 _CHUNK = 64 * 1024
+_OUT_OF_STEP = "the server sent more than one reply to a request, so the replies cannot " \
+    "be told apart"
 
 # RFC 9110 token: what a method and a header name may be made of.
 _FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -267,6 +269,24 @@ class Connection:
             self.close()
             raise
 
+    def check_in_step(self) -> None:
+        """After a reply that ends this connection's use though it was not ``last``
+        (a refused login after the clock request): BAD_REPLY if bytes follow it.
+
+        On a kept-alive connection such a reply may be bytes the server sent
+        after an earlier one, with the real answer behind it; waits for them at
+        most a second (within the request's time), then closes the connection.
+        """
+        link = self._link
+        if link is None:
+            return
+        try:
+            in_step = link.replies < 2 or link.closes_within(_CLOSE_WAIT)
+        finally:
+            self.close()
+        if not in_step:
+            raise TransportError("BAD_REPLY", _OUT_OF_STEP, sent=True)
+
     def local_ipv4(self) -> str:
         """The IPv4 address of this end of the connection, connecting if needed.
 
@@ -307,17 +327,19 @@ class Connection:
         for name, value in headers:
             _check_header(name, value)
         target = self._target.prefix + path
-        data = body.reveal().encode("utf-8") if isinstance(body, Hidden) else body
+        # Held as a _Payload from the start: a tracker that walks this frame sees no PIN.
+        data = _Payload(body.reveal().encode("utf-8") if isinstance(body, Hidden)
+                        else body or b"")
         extra: list[tuple[str, HeaderValue]] = []
-        if data is not None or method in _BODY_METHODS:
-            extra.append(("Content-Length", str(len(data or b""))))
+        if body is not None or method in _BODY_METHODS:
+            extra.append(("Content-Length", str(len(data.data))))
         if self._proxy is not None and self._target.scheme == "http":
             target = f"http://{self._target.hostport}{target}"  # absolute form, for the proxy
             if self._proxy.authorization is not None:
                 extra.append(("Proxy-Authorization", self._proxy.authorization))
         return _Payload(_head(f"{method} {target} HTTP/1.1",
                               [("Host", self._target.host_header), *headers, *extra])
-                        + (data or b""))
+                        + data.data)
 
     # Sending and reading.
 
@@ -403,8 +425,7 @@ class Connection:
         if stray and link.replies > 1:
             # On a kept-alive connection this "reply" may be bytes the server
             # sent after the last one, not the answer to this request.
-            raise TransportError("BAD_REPLY", "the server sent more than one reply to a "
-                                 "request, so the replies cannot be told apart", sent=True)
+            raise TransportError("BAD_REPLY", _OUT_OF_STEP, sent=True)
         return HttpReply(response.status, response.reason, response.getheaders(),
                          body.getvalue(), sent, received)
 
@@ -587,11 +608,16 @@ def _final_response(buffered: io.BufferedReader, method: str) -> http.client.HTT
     holder = cast(socket.socket, _FileHolder(buffered))
     while True:
         response = http.client.HTTPResponse(holder, method=method)
-        response.begin()  # skips 100 itself; headers of other interim replies are read
-        if response.status == 101:
-            raise http.client.UnknownProtocol("switching protocols")
-        if not 100 <= response.status < 200:
-            return response
+        try:
+            response.begin()  # skips 100 itself; headers of other interim replies are read
+            if response.status == 101:
+                raise http.client.UnknownProtocol("switching protocols")
+            if not 100 <= response.status < 200:
+                return response
+        except BaseException:
+            response.close()  # now, not when collected: by then its file may be closed
+            raise
+        response.close()
 
 
 def _head(line: str, headers: Sequence[tuple[str, HeaderValue]]) -> bytes:

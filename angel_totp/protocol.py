@@ -169,7 +169,10 @@ class Request:
         """The JSON body, credentials and all, for the connection to send."""
         if self.body is None:
             return None
-        return Hidden(json.dumps({key: _plain(value) for key, value in self.body.items()}))
+        try:
+            return Hidden(json.dumps({key: _plain(value) for key, value in self.body.items()}))
+        except BaseException as error:  # Ctrl-C: json's frames hold the body in plain text
+            raise error.with_traceback(None) from None  # the same error, without them
 
     def shown_headers(self) -> list[tuple[str, str]]:
         """The headers, with every hidden value masked (for --dry-run and logs)."""

@@ -100,14 +100,17 @@ def clean(text: object, hidden: Iterable[str | Hidden] = (), limit: int = LIMIT)
 def mask(text: str, hidden: Iterable[str | Hidden]) -> str:
     """``text`` with each credential in ``hidden`` masked, however it is echoed,
     and any bearer token masked whoever it belongs to."""
-    revealed = (value.reveal() if isinstance(value, Hidden) else value for value in hidden)
-    all_needles = [found for found in map(_needles, revealed) if found is not None]
     folded, starts, ends, gaps = _fold(text)
     found = _bearers(folded, gaps)
-    if all_needles:
-        lowered = _lower(folded)
-        for needles in all_needles:
-            found += needles.find(lowered, gaps)
+    revealed = (value.reveal() if isinstance(value, Hidden) else value for value in hidden)
+    try:
+        all_needles = [needles for needles in map(_needles, revealed) if needles is not None]
+        if all_needles:
+            lowered = _lower(folded)
+            for needles in all_needles:
+                found += needles.find(lowered, gaps)
+    except BaseException as error:  # Ctrl-C: the frames below hold credentials in plain text
+        raise error.with_traceback(None) from None  # the same error, without those frames
     if not found:
         return text
     spans = [(starts[i], ends[j - 1]) for i, j in found]

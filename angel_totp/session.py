@@ -288,14 +288,28 @@ class _Exchange:
         bound = offset_from_reply(reply.sent, reply.received, reply.date)
         if bound is not None:
             self.bounds.append(bound)
+        answer: protocol.Answer | protocol.BadReply
         try:
             answer = protocol.read_reply(reply.status, reply.header("Content-Type") or "",
                                          reply.body)
-        except protocol.BadReply as bad:
-            raise self.bad_reply(bad, stage) from None
+        except protocol.BadReply as bad:  # without the frames that read the reply
+            answer = bad.with_traceback(None)
+        if stage == "login" and (isinstance(answer, protocol.BadReply) or not answer.ok):
+            # No logout follows a failed login to show the replies out of step, so look
+            # behind this one now (out of the except: Ctrl-C here chains no reply).
+            self.check_in_step(stage)
+        if isinstance(answer, protocol.BadReply):
+            raise self.bad_reply(answer, stage)
         if not answer.ok:
             raise self.refused(answer, stage)
         return answer
+
+    def check_in_step(self, stage: str) -> None:
+        """The connection ends here: first, was its last reply the answer to this request?"""
+        try:
+            self.connection.check_in_step()
+        except TransportError as error:
+            raise self.no_answer(error, stage) from None
 
     def no_answer(self, error: TransportError, stage: str) -> NoAnswerError:
         return self._no_answer(error.errorcode, clean(error.detail, self.hidden),

@@ -551,8 +551,8 @@ def test_a_planted_lock_file_is_refused_before_any_request(standin, store, tmp_p
 @pytest.mark.time_bound(10)
 def test_the_login_check_refuses_a_var_bomb_as_a_file_it_cannot_read(workdir):
     write_env_file(workdir, _expansion_bomb(2))
-    result = subprocess.run([sys.executable, str(ROOT / "test_api_connection.py"), "--json",
-                             "--dry-run"], capture_output=True, text=True, cwd=workdir,
+    result = subprocess.run([sys.executable, str(ROOT / "test_api_connection.py"), "--json"],
+                            capture_output=True, text=True, cwd=workdir,
                             env=clean_env(), timeout=8)
     assert result.returncode == 2, result.stderr
     answer = json.loads(result.stdout)

@@ -21,7 +21,7 @@ from ..errors import (
     MissingSettingError,
     NoAnswerError,
 )
-from . import interrupted
+from . import EXIT_CLOSED_OUTPUT, interrupted, silence_stdout
 
 if TYPE_CHECKING:
     import signal as signals
@@ -37,7 +37,6 @@ EXIT_OK = 0
 EXIT_FAILED = 1         # the job ran and failed
 EXIT_USAGE = 2          # bad input, missing setting, bad option
 EXIT_NO_ANSWER = 3      # no usable answer from the server
-EXIT_CLOSED_OUTPUT = 141  # what a shell shows for SIGPIPE
 # Ctrl-C is EXIT_INTERRUPTED (130); another signal that ends a run, 128 + its
 # number, as a shell shows it: SIGTERM 143, SIGHUP 129...
 
@@ -196,7 +195,7 @@ def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
         err(ended.words)
         return ended.exit_code
     except ClosedOutput:
-        _silence_stdout()
+        silence_stdout()
         return EXIT_CLOSED_OUTPUT
     except SystemExit as done:  # --help and --version, once printed
         return done.code if isinstance(done.code, int) else EXIT_OK
@@ -216,7 +215,7 @@ def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
             if sys.stdout is not None:
                 sys.stdout.flush()
         except (OSError, ValueError):
-            _silence_stdout()
+            silence_stdout()
 
 
 def _bug(error: Exception) -> int:
@@ -252,22 +251,15 @@ def _set_handler(number: int, handler: Any) -> Any:
 
 
 def _restore_signals(previous: dict[int, Any]) -> None:
-    # The run is over: a late Ctrl-C or SIGTERM must not show a traceback, and
-    # the other signals get back what they had (their default: end quietly).
+    # The run is over: a late Ctrl-C or SIGTERM must not show a traceback (ignored
+    # first, never given back a handler that raises), and the other signals get
+    # back what they had (their default: end quietly).
+    ignored = [getattr(signals, name) for name in ("SIGINT", "SIGTERM")]
+    for number in ignored:
+        _set_handler(number, signals.SIG_IGN)
     for number, handler in previous.items():
-        if handler is not None:
+        if handler is not None and number not in ignored:
             _set_handler(number, handler)
-    for name in ("SIGINT", "SIGTERM"):
-        _set_handler(getattr(signals, name), signals.SIG_IGN)
-
-
-def _silence_stdout() -> None:
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno() if sys.stdout is not None else 1)
-        os.close(devnull)
-    except (OSError, ValueError, AttributeError):
-        pass
 
 
 # Terminals and prompts (prompts go to stderr, so stdout carries only the result).

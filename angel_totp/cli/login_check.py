@@ -25,6 +25,7 @@ from ..errors import (
 )
 from ..redact import MASK
 from ..session import (
+    LOGOUT_AFTER_INTERRUPT_S,
     SETTING_NAMES,
     Credentials,
     Session,
@@ -34,7 +35,7 @@ from ..session import (
     reworded,
 )
 from ..settings import DEFAULT_ENV_FILE, Settings
-from . import console, network
+from . import console, network, problem
 from .console import EXIT_OK, CommandError, fail, out, shown, warn
 from .options import Parser, add_min_validity, add_timeout, manual, path_argument, program_name
 from .waiting import Waiter
@@ -104,7 +105,8 @@ def parser() -> Parser:
                              "on the same connection) and make the code for its time")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object whatever happens: ok, and errorcode, "
-                             "message, hint on failure, or client_code, name on success")
+                             "message, hint on failure, or client_code, name on success "
+                             "(not with --dry-run)")
     sending = parser.add_mutually_exclusive_group()
     sending.add_argument("--dry-run", action="store_true",
                          help="print the requests that would be sent, with the key, PIN and "
@@ -156,7 +158,10 @@ PROMPTS = {"ANGEL_API_KEY": ("API key (input hidden): ", "the API key", True),
 def main(argv: list[str]) -> int:
     report = Report("--json" in argv)  # no abbreviation: this is the only spelling
     try:
-        args = parser().parse(argv)
+        options = parser()
+        args = options.parse(argv)
+        if args.json and args.dry_run:  # the requests are text: no one JSON object
+            options.error("argument --json: not allowed with argument --dry-run")
         report.server_time = args.server_time
         return check(args, report)
     except (CommandError, AngelTotpError) as error:
@@ -280,6 +285,8 @@ def check_login(args: Namespace, url: str, credentials: Credentials, report: Rep
         totp=credentials.totp, base_url=url, timeout=args.timeout,
         min_validity=args.min_validity, server_time=args.server_time, on_wait=waiter.announce,
         sleep=waiter.sleep, on_clock=network.show_clock, names=SETTING_NAMES)
+    session: Session | None = None
+    logout_tried = args.store is not None  # today's shared session is kept, not logged out
     try:
         if args.store is None:
             session = login(credentials.api_key, credentials.client_code, credentials.pin,
@@ -290,26 +297,32 @@ def check_login(args: Namespace, url: str, credentials: Credentials, report: Rep
                                   credentials.pin, credentials.secret,
                                   store=None if args.store is STORE_DEFAULT else args.store,
                                   **common)
+        waiter.done()
+        console.hide(session.jwt_token, session.refresh_token, session.feed_token)
+        if not logout_tried:
+            logout_tried = True
+            session.logout()
+            failure = session.logout_error
+            if isinstance(failure, NoAnswerError) and failure.errorcode == "BAD_REPLY":
+                # Out of step, or garbled: the profile's answer cannot be trusted either.
+                return report.failure(reworded(failure, network.TERMS))
+            if failure is not None:
+                why = f"{failure.errorcode} {failure.message}" if isinstance(
+                    failure, LoginRefusedError) else failure.errorcode.lower().replace("_", " ")
+                warn(f"could not log out ({shown(why)}); the session will expire on its own")
+        return report.success(session)
     except LoginError as error:
         return report.failure(reworded(error, network.TERMS))
     except InvalidInputError as error:
         option = {"min_validity": "--min-validity", "uncertainty": "--server-time",
                   "timeout": "--timeout"}.get(error.what, error.what)
         raise CommandError(f"{option}: {error.message}", error.hint) from None
+    except BaseException:  # Ctrl-C between the login and its logout: one short try
+        if session is not None and not logout_tried:
+            session.logout(LOGOUT_AFTER_INTERRUPT_S)
+        raise
     finally:
         waiter.done()
-    console.hide(session.jwt_token, session.refresh_token, session.feed_token)
-    if args.store is None:
-        session.logout()
-        failure = session.logout_error
-        if isinstance(failure, NoAnswerError) and failure.errorcode == "BAD_REPLY":
-            # Out of step, or garbled: the profile's answer cannot be trusted either.
-            return report.failure(reworded(failure, network.TERMS))
-        if failure is not None:
-            why = f"{failure.errorcode} {failure.message}" if isinstance(
-                failure, LoginRefusedError) else failure.errorcode.lower().replace("_", " ")
-            warn(f"could not log out ({shown(why)}); the session will expire on its own")
-    return report.success(session)
 
 
 class Report:
@@ -324,8 +337,7 @@ class Report:
     def problem(self, errorcode: str, message: str, hint: str | None) -> None:
         # With --json, the object for a run that ended another way (usage, a signal).
         if self.as_json and not self.printed:
-            self._json({"ok": False, "errorcode": errorcode, "message": shown(message, 400),
-                        "hint": shown(hint or "", 400)}, None)
+            self._json(problem(errorcode, shown(message, 400), shown(hint or "", 400)), None)
 
     def success(self, session: Session) -> int:
         clock = session.clock
