@@ -178,3 +178,39 @@ def test_json_usage_error_from_a_real_run_is_one_object(tmp_path):
                             capture_output=True, text=True, cwd=tmp_path, timeout=10,
                             env=clean_env())
     assert result.returncode == 2 and json.loads(result.stdout)["errorcode"] == "USAGE"
+
+
+FLAKY_STDOUT = '''
+import errno, io, os, sys
+
+class Flaky(io.RawIOBase):
+    """Standard output whose first write fails with EIO; later ones reach fd 1."""
+    failed = False
+
+    def writable(self):
+        return True
+
+    def fileno(self):
+        return 1
+
+    def write(self, data):
+        if not Flaky.failed:
+            Flaky.failed = True
+            raise OSError(errno.EIO, "Input/output error")
+        return os.write(1, data)
+
+sys.stdout = io.TextIOWrapper(io.BufferedWriter(Flaky()), encoding="utf-8")
+'''
+
+
+@pytest.mark.time_bound(20)
+def test_a_failed_write_of_the_code_is_never_followed_by_the_code_at_exit(tmp_path):
+    """Broke (round four): the write of the code failed with EIO, the command said
+    "could not write the output" and exited 1, and Python's flush at exit then wrote
+    the code anyway, after the error."""
+    (tmp_path / "sitecustomize.py").write_text(FLAKY_STDOUT)
+    result = shell('"$@" --secret-stdin -q', *COMMANDS["generate"], stdin=ANGEL_SECRET.encode(),
+                   cwd=tmp_path, env=clean_env(PYTHONPATH=f"{tmp_path}{os.pathsep}{ROOT}"))
+    assert result.returncode == 1
+    assert result.stderr.decode().startswith("error: could not write the output")
+    assert result.stdout == b""

@@ -127,6 +127,7 @@ def out(line: str = "", end: str = "\n") -> None:
         if error.errno in (errno.EPIPE, errno.EBADF, errno.EINVAL):
             raise ClosedOutput() from error
         reason = (error.strerror or type(error).__name__).lower()
+        silence_stdout()  # what stayed in the buffer must not follow the error at exit
         raise CommandError(f"could not write the output: {reason}",
                            hint="check where standard output goes (a full disk?)",
                            exit_code=EXIT_FAILED) from None
