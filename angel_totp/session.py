@@ -252,6 +252,8 @@ class _Exchange:
         self.local_ip = ""
         self.step: int | None = None  # the step of the code it logged in with
         self.previous_step: int | None = None
+        # The login was refused, or never written: its code surely opened no session.
+        self.code_unused = False
         self.connection = self.connect(timeout)
         self.hidden.extend(self.connection.hidden)  # a proxy may echo its password
 
@@ -284,6 +286,7 @@ class _Exchange:
             reply = self.connection.request(request.method, request.path, request.headers,
                                             request.body_bytes(), last=last)
         except TransportError as error:
+            self.code_unused = stage == "login" and not error.sent
             raise self.no_answer(error, stage) from None
         bound = offset_from_reply(reply.sent, reply.received, reply.date)
         if bound is not None:
@@ -301,6 +304,7 @@ class _Exchange:
         if isinstance(answer, protocol.BadReply):
             raise self.bad_reply(answer, stage)
         if not answer.ok:
+            self.code_unused = stage == "login"
             raise self.refused(answer, stage)
         return answer
 
@@ -513,7 +517,8 @@ def log_in(credentials: Credentials, options: Options, environ: Mapping[str, str
                          last_step)
     except BaseException:
         exchange.connection.close()
-        _release_step(exchange, credentials)
+        if exchange.code_unused:
+            _release_step(exchange, credentials)
         raise
     session = Session(exchange, credentials, tokens)
     session._finish_login(tokens, keep_open)
@@ -609,8 +614,16 @@ def _unused_code(exchange: _Exchange, credentials: Credentials, min_validity: fl
         sleep(wait)
 
 
+def last_login_step(url: str, client_code: str) -> int | None:
+    """The step of this process's last login for the account, failed ones included
+    unless their code surely opened no session."""
+    with _steps_lock:
+        return _last_steps.get((url, client_code))
+
+
 def _release_step(exchange: _Exchange, credentials: Credentials) -> None:
-    """A login that failed gives its step back: only a session's code surely was used."""
+    """A login refused, or never written, gives its step back: its code opened nothing.
+    One whose answer never came keeps it: the server may have taken the code."""
     account = (exchange.url, credentials.client_code)
     with _steps_lock:
         if exchange.step is not None and _last_steps.get(account) == exchange.step:

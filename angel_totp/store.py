@@ -48,6 +48,7 @@ from .session import (
     _hide,
     check_credentials,
     check_options,
+    last_login_step,
     log_in,
     login_settings,
     resume,
@@ -136,10 +137,12 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
             last_step = max(lock.spent, lock.spent if last_step is None else last_step)
         _check_replaceable(path)
         lock.record(_highest_step(credentials, last_step))
+        before = last_login_step(options.url, credentials.client_code)
         try:
             session = log_in(credentials, options, environ, on_wait, on_clock, sleep, last_step)
         except BaseException:
-            lock.record(lock.spent, quiet=True)  # a failed login gives its step back
+            if last_login_step(options.url, credentials.client_code) == before:
+                lock.record(lock.spent, quiet=True)  # its code surely opened no session
             raise
         step = session._exchange.step
         try:

@@ -87,6 +87,10 @@ def isolated(tmp_path_factory, monkeypatch):
     # SIGTERM handler: neither may carry over to the next test.
     from angel_totp.cli import console
     monkeypatch.setattr(console, "_hidden", [])
+    # Each test is a process of its own as to code steps: a login another test sent
+    # and never saw answered keeps its step, and would make this test's login wait.
+    from angel_totp import session
+    monkeypatch.setattr(session, "_last_steps", {})
     import signal
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     yield folder

@@ -141,7 +141,10 @@ def run_in_process(monkeypatch, capsys, *argv: str, settings: dict[str, str | No
     """
     import signal
 
+    from angel_totp import session
     from angel_totp.cli import console, login_check
+    # A run of the command is a process of its own: no code step of an earlier one.
+    monkeypatch.setattr(session, "_last_steps", {})
     for name, value in settings.items():
         if value is None:
             monkeypatch.delenv(name, raising=False)

@@ -302,6 +302,34 @@ def test_a_refused_login_gives_its_step_back(standin, clock):
     assert clock.slept == []  # the refused login's code was not taken as a login
 
 
+def test_a_login_whose_answer_never_came_keeps_its_step(standin, clock):
+    """Broke (round four): a login sent but never answered gave its step back, though
+    the server may have taken its code: the next login of the process used it again."""
+    standin.close("login")  # the request is read, then the connection closed
+    with pytest.raises(angel_totp.NoAnswerError):
+        angel_totp.login(API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET, base_url=standin.url,
+                         min_validity=0, sleep=clock.sleep)
+    standin.force.pop("login")
+    angel_totp.login(API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET, base_url=standin.url,
+                     min_validity=0, sleep=clock.sleep).logout()
+    assert len(clock.slept) == 1  # waited for the next step
+    first, second = standin.login_codes()
+    assert first != second
+
+
+def test_through_the_store_a_login_never_answered_keeps_its_step(
+        standin, store, clock, monkeypatch):
+    standin.close("login")
+    with pytest.raises(angel_totp.NoAnswerError):
+        daily(standin, store, clock)
+    standin.force.pop("login")
+    monkeypatch.setattr(session_module, "_last_steps", {})  # as another process would be
+    daily(standin, store, clock)
+    assert len(clock.slept) == 1
+    first, second = standin.login_codes()
+    assert first != second
+
+
 def test_through_the_store_a_login_waits_for_the_step_after_the_stores_last(
         standin, store, clock, monkeypatch):
     daily(standin, store, clock)
