@@ -141,8 +141,12 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
         try:
             session = log_in(credentials, options, environ, on_wait, on_clock, sleep, last_step)
         except BaseException:
-            if last_login_step(options.url, credentials.client_code) == before:
-                lock.record(lock.spent, quiet=True)  # its code surely opened no session
+            # The step this login kept, if it kept one (its code may have been taken),
+            # rather than the highest it might have reached: no second wait for the next.
+            after = last_login_step(options.url, credentials.client_code)
+            kept = None if after == before else after
+            lock.record(max((step for step in (kept, lock.spent) if step is not None),
+                            default=None), quiet=True)
             raise
         step = session._exchange.step
         try:

@@ -1,0 +1,51 @@
+"""Red team, round five: what the change of this session (a login's code step kept
+unless its code surely opened nothing, stdout silenced after a failed write, the
+last request's close) left open. Each test does what broke, on a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ANGEL_SECRET, API_KEY, CLIENT_CODE, PIN
+from test_daily_session import clock, daily, store  # noqa: F401 - fixtures
+
+import angel_totp
+from angel_totp import session as session_module
+
+
+def _login(standin, clock):  # noqa: F811 - the fixture's value
+    return angel_totp.login(API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET, base_url=standin.url,
+                            min_validity=0, sleep=clock.sleep)
+
+
+# A step kept or given back.
+
+@pytest.mark.time_bound(15)
+def test_a_retry_after_ab1050_never_sends_the_refused_code_again(standin, clock):  # noqa: F811
+    """AB1050 says this code is not accepted (most often: already used). A bot that
+    does what the hint says, tries again, sent the very same code (its step was given
+    back), which Angel One refuses again for certain."""
+    standin.used_timecodes.add(int(clock.now // 30))  # another app used this step's code
+    with pytest.raises(angel_totp.LoginRefusedError) as refused:
+        _login(standin, clock)
+    assert refused.value.errorcode == "AB1050"
+    _login(standin, clock).logout()
+    first, second = standin.login_codes()
+    assert first != second and len(clock.slept) == 1
+
+
+@pytest.mark.time_bound(15)
+def test_after_a_login_never_answered_the_next_process_waits_one_step_not_two(
+        standin, store, clock, monkeypatch):  # noqa: F811
+    """The lock file kept the step a login *might* reach (one past now, written before
+    the code is chosen) when the login timed out: the next process waited almost
+    60 s for a step two ahead, where the code actually sent needs one step's wait."""
+    standin.close("login")
+    with pytest.raises(angel_totp.NoAnswerError):
+        daily(standin, store, clock)
+    standin.force.pop("login")
+    monkeypatch.setattr(session_module, "_last_steps", {})  # as another process would be
+    start = clock.now
+    daily(standin, store, clock)
+    assert len(clock.slept) == 1 and clock.now - start < 30
+    first, second = standin.login_codes()
+    assert first != second
