@@ -6,7 +6,21 @@ from __future__ import annotations
 
 import pytest
 from conftest import ANGEL_SECRET, API_KEY, CLIENT_CODE, PIN
+from login_helpers import run_in_process, settings_for
 from test_daily_session import clock, daily, store  # noqa: F401 - fixtures
+from test_redteam_net import (
+    DONE,
+    JWT,
+    LOGIN_OK,
+    PROFILE_OK,
+    REFRESH,
+    Scripted,
+    assert_safe,
+    caught,
+    http_reply,
+    refusal,
+    settings,
+)
 
 import angel_totp
 from angel_totp import session as session_module
@@ -49,3 +63,38 @@ def test_after_a_login_never_answered_the_next_process_waits_one_step_not_two(
     assert len(clock.slept) == 1 and clock.now - start < 30
     first, second = standin.login_codes()
     assert first != second
+
+
+# A stray reply that says "Connection: close".
+
+CLOSING = b"Connection: close\r\n"
+FORGED_PROFILE_CLOSING = http_reply({"status": True, "message": "SUCCESS", "errorcode": "",
+                                     "data": {"clientcode": CLIENT_CODE, "name": "FORGED"}},
+                                    extra=CLOSING)
+CLOCK_PAGE = http_reply(b"<html><body>home</body></html>")
+
+
+@pytest.mark.time_bound(10)
+def test_a_stray_profile_that_says_connection_close_is_never_the_profile(monkeypatch, capsys):
+    """Broke: issue 16 item 11's forged reply with one more header, "Connection: close":
+    a reply that ends the connection was never looked behind, so the login check (whose
+    profile request is not the last, the logout is) printed "Login OK: FORGED"."""
+    with Scripted(LOGIN_OK, [FORGED_PROFILE_CLOSING, 0.1, PROFILE_OK], DONE) as server:
+        result = run_in_process(monkeypatch, capsys, "--timeout", "3",
+                                settings=settings_for(server), tokens=(JWT, REFRESH))
+    assert "FORGED" not in result.output
+    assert result.returncode == 3 and "more than one reply" in result.output
+
+
+@pytest.mark.time_bound(10)
+def test_with_server_time_a_stray_refusal_that_says_close_is_not_the_login_answer():
+    """The same after the clock request: a stray AB1050 with "Connection: close" was the
+    login's answer ("the code may have been used") while the real login reply, and the
+    session it opened, sat unread behind it."""
+    stray = refusal("Invalid totp", "AB1050")
+    stray = stray.replace(b"\r\n\r\n", b"\r\n" + CLOSING + b"\r\n", 1)
+    with Scripted(CLOCK_PAGE, [stray, 0.1, LOGIN_OK], PROFILE_OK, DONE) as server:
+        error = caught(angel_totp.login_from_env, None, environ=settings(server.url),
+                       min_validity=0, timeout=3, server_time=True)
+    assert isinstance(error, angel_totp.NoAnswerError) and error.errorcode == "BAD_REPLY"
+    assert_safe(error)
