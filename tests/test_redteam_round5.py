@@ -48,6 +48,19 @@ def test_a_retry_after_ab1050_never_sends_the_refused_code_again(standin, clock)
 
 
 @pytest.mark.time_bound(15)
+def test_through_the_store_a_retry_after_ab1050_waits_for_the_next_code(
+        standin, store, clock, monkeypatch):  # noqa: F811
+    standin.used_timecodes.add(int(clock.now // 30))
+    with pytest.raises(angel_totp.LoginRefusedError):
+        daily(standin, store, clock)
+    monkeypatch.setattr(session_module, "_last_steps", {})  # as another process would be
+    start = clock.now
+    daily(standin, store, clock)
+    first, second = standin.login_codes()
+    assert first != second and len(clock.slept) == 1 and clock.now - start < 30
+
+
+@pytest.mark.time_bound(15)
 def test_after_a_login_never_answered_the_next_process_waits_one_step_not_two(
         standin, store, clock, monkeypatch):  # noqa: F811
     """The lock file kept the step a login *might* reach (one past now, written before
