@@ -435,7 +435,7 @@ class _Lock:
                     f"the session store {self.store} stayed locked for {self.wait:g} s "
                     f"by {holder}", "that process is logging in or is stuck: "
                     "try again, or end it", path=self.store, reason="locked")
-            fields = self._content().split()
+            fields = self._content().partition("\n")[0].split()  # not a longer one's tail
             self.spent = int(fields[1]) if len(fields) == 2 and fields[1].isdigit() else None
             self.record(self.spent)
         except BaseException as error:
@@ -457,10 +457,11 @@ class _Lock:
             self.fd = -1
 
     def record(self, spent: int | None, quiet: bool = False) -> None:
-        try:
-            os.ftruncate(self.fd, 0)
+        line = f"{os.getpid()}{'' if spent is None else f' {spent}'}\n".encode()
+        try:  # over the old record, then cut: a Ctrl-C or kill between never leaves none
             os.lseek(self.fd, 0, os.SEEK_SET)
-            os.write(self.fd, f"{os.getpid()}{'' if spent is None else f' {spent}'}\n".encode())
+            os.write(self.fd, line)
+            os.ftruncate(self.fd, len(line))
         except OSError as error:
             if not quiet:
                 raise _unusable(self.path, error, self.store) from None

@@ -111,3 +111,45 @@ def test_with_server_time_a_stray_refusal_that_says_close_is_not_the_login_answe
                        min_validity=0, timeout=3, server_time=True)
     assert isinstance(error, angel_totp.NoAnswerError) and error.errorcode == "BAD_REPLY"
     assert_safe(error)
+
+
+# The lock file's record of a step a login kept, and a second Ctrl-C.
+
+@pytest.mark.time_bound(15)
+@pytest.mark.parametrize("call", ["write", "ftruncate"])
+def test_a_second_ctrl_c_while_the_kept_step_is_recorded_never_empties_the_record(
+        standin, store, clock, monkeypatch, call):  # noqa: F811
+    """Broke: the lock file's record was cut to nothing, then written. A second Ctrl-C
+    (or a kill) between the two, as the record of a login that kept its step was
+    written, left it empty: the next process took the spent step for unused and sent
+    the same code again."""
+    import os
+
+    from angel_totp import store as store_module
+    armed = []
+    real_log_in, real_call = store_module.log_in, getattr(os, call)
+
+    def failing_log_in(*args, **kwargs):
+        try:
+            return real_log_in(*args, **kwargs)
+        finally:
+            armed.append(True)  # from here on: the record after the failed login
+
+    def interrupted(*args):
+        if armed and len(armed) == 1:
+            armed.append(False)
+            raise KeyboardInterrupt
+        return real_call(*args)
+
+    monkeypatch.setattr(store_module, "log_in", failing_log_in)
+    monkeypatch.setattr(os, call, interrupted)
+    standin.close("login")
+    with pytest.raises(KeyboardInterrupt):
+        daily(standin, store, clock)
+    monkeypatch.setattr(os, call, real_call)
+    monkeypatch.setattr(store_module, "log_in", real_log_in)
+    standin.force.pop("login")
+    monkeypatch.setattr(session_module, "_last_steps", {})  # as another process would be
+    daily(standin, store, clock)
+    first, second = standin.login_codes()
+    assert first != second and len(clock.slept) == 1
