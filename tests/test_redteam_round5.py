@@ -4,8 +4,22 @@ last request's close) left open. Each test does what broke, on a fake clock."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
-from conftest import ANGEL_SECRET, API_KEY, CLIENT_CODE, PIN
+from conftest import (
+    ANGEL_SECRET,
+    API_KEY,
+    CLIENT_CODE,
+    GENERATE,
+    LOGIN_CHECK,
+    PIN,
+    ROOT,
+    assert_clean_output,
+    clean_env,
+)
 from login_helpers import run_in_process, settings_for
 from test_daily_session import clock, daily, store  # noqa: F401 - fixtures
 from test_redteam_net import (
@@ -123,8 +137,6 @@ def test_a_second_ctrl_c_while_the_kept_step_is_recorded_never_empties_the_recor
     (or a kill) between the two, as the record of a login that kept its step was
     written, left it empty: the next process took the spent step for unused and sent
     the same code again."""
-    import os
-
     from angel_totp import store as store_module
     armed = []
     real_log_in, real_call = store_module.log_in, getattr(os, call)
@@ -153,3 +165,47 @@ def test_a_second_ctrl_c_while_the_kept_step_is_recorded_never_empties_the_recor
     daily(standin, store, clock)
     first, second = standin.login_codes()
     assert first != second and len(clock.slept) == 1
+
+
+# A standard error that cannot be written (a full disk): messages are dropped, and the
+# exit status is still the run's, not Python's 120 for a failed flush at exit.
+
+needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"),
+                                    reason="needs /dev/full, a device that is always full")
+
+
+def buffered_env() -> dict[str, str]:
+    """As a user runs it: PYTHONUNBUFFERED (which the suite may run under) left out."""
+    env = clean_env(PYTHONPATH=str(ROOT))
+    env.pop("PYTHONUNBUFFERED", None)
+    return env
+
+
+@needs_dev_full
+@pytest.mark.time_bound(20)
+@pytest.mark.parametrize("command, argv, status", [
+    (LOGIN_CHECK, ["--timeout", "0"], 2),
+    (GENERATE, ["--bogus"], 2),
+    (LOGIN_CHECK, ["--json", "--timeout", "0"], 2),
+], ids=["login check, bad value", "generate, bad option", "login check --json"])
+def test_a_full_standard_error_keeps_the_exit_status(tmp_path, command, argv, status):
+    """Broke: stderr on a full disk (2>/dev/full) made every error exit 120: the failed
+    message stayed in stderr's buffer and Python's flush at exit failed on it."""
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run([sys.executable, str(command), *argv], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=full, cwd=tmp_path, timeout=15,
+                                env=buffered_env())
+    assert result.returncode == status
+    assert_clean_output(result.stdout.decode())
+    assert b"error" not in result.stdout or b'"ok": false' in result.stdout  # no message moved
+
+
+@needs_dev_full
+@pytest.mark.time_bound(20)
+def test_output_and_errors_both_on_a_full_disk_exit_1(tmp_path):
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run([sys.executable, str(GENERATE), "--secret-stdin", "-q",
+                                 "--min-validity", "0"], input=ANGEL_SECRET.encode(),
+                                stdout=full, stderr=full, cwd=tmp_path, timeout=15,
+                                env=buffered_env())
+    assert result.returncode == 1
