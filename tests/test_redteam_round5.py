@@ -209,3 +209,20 @@ def test_output_and_errors_both_on_a_full_disk_exit_1(tmp_path):
                                 stdout=full, stderr=full, cwd=tmp_path, timeout=15,
                                 env=buffered_env())
     assert result.returncode == 1
+
+
+@needs_dev_full
+@pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+@pytest.mark.time_bound(20)
+@pytest.mark.parametrize("name, status", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_with_a_full_standard_error_keeps_its_exit_status(tmp_path, name, status):
+    from test_redteam_round4_net import SIGNAL_HOOK
+    (tmp_path / "hook").mkdir()
+    (tmp_path / "hook" / "sitecustomize.py").write_text(SIGNAL_HOOK)
+    env = {**buffered_env(), "PYTHONPATH": f"{tmp_path / 'hook'}{os.pathsep}{ROOT}",
+           "RT_SIGNAL_AT": "angel_totp.session", "RT_SIGNAL": name}
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run([sys.executable, str(LOGIN_CHECK)], cwd=tmp_path, env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=full, timeout=15)
+    assert result.returncode == status and result.stdout == b""
