@@ -17,8 +17,9 @@ what the login check needs and urllib does not give:
   make the connection unusable: it is closed, never read as the next reply.
   Stray bytes that come only once the next request is written cannot be
   told from its answer, so the last request asks the server to close and
-  is read to the end: a byte after its reply means the replies on this
-  connection were out of step (BAD_REPLY);
+  is read to the end, as is any reply that closes a kept-alive connection
+  (a stray may say "Connection: close"): a byte after such a reply means the
+  replies on this connection were out of step (BAD_REPLY);
 * 1xx interim replies skipped (RFC 9110 section 15.2), on CONNECT too;
 * headers sent exactly as given (case and order), checked before anything
   is sent; no Accept-Encoding, no redirects, TLS verification always on;
@@ -416,9 +417,11 @@ class Connection:
         finally:
             response.close()
         reader.waiting = False
-        stray = (last or not will_close) and bool(buffered.peek(1))
+        stray = bool(buffered.peek(1))
         link.replies += 1
-        if last and not stray and link.replies > 1:
+        # A reply that ends a kept-alive connection may be a stray that says so
+        # ("Connection: close") with the real answer behind it: read on to the end.
+        if (last or will_close) and not stray and link.replies > 1:
             stray = not link.closes_within(_CLOSE_WAIT)
         if will_close or stray or last:
             self.close()  # the server said so, or sent more than the reply

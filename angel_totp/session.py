@@ -252,7 +252,8 @@ class _Exchange:
         self.local_ip = ""
         self.step: int | None = None  # the step of the code it logged in with
         self.previous_step: int | None = None
-        # The login was refused, or never written: its code surely opened no session.
+        # The login was refused (not for its code), or never written: its code opened
+        # no session, and may be sent again.
         self.code_unused = False
         self.connection = self.connect(timeout)
         self.hidden.extend(self.connection.hidden)  # a proxy may echo its password
@@ -304,7 +305,9 @@ class _Exchange:
         if isinstance(answer, protocol.BadReply):
             raise self.bad_reply(answer, stage)
         if not answer.ok:
-            self.code_unused = stage == "login"
+            # AB1050 says this very code is not accepted (most often: used already):
+            # sent again, it is refused again for certain, so its step stays taken.
+            self.code_unused = stage == "login" and answer.errorcode != "AB1050"
             raise self.refused(answer, stage)
         return answer
 
@@ -622,8 +625,9 @@ def last_login_step(url: str, client_code: str) -> int | None:
 
 
 def _release_step(exchange: _Exchange, credentials: Credentials) -> None:
-    """A login refused, or never written, gives its step back: its code opened nothing.
-    One whose answer never came keeps it: the server may have taken the code."""
+    """A login refused (not for its code, AB1050), or never written, gives its step back:
+    its code opened nothing. One whose answer never came keeps it: the server may have
+    taken the code."""
     account = (exchange.url, credentials.client_code)
     with _steps_lock:
         if exchange.step is not None and _last_steps.get(account) == exchange.step:

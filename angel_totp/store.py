@@ -141,8 +141,12 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
         try:
             session = log_in(credentials, options, environ, on_wait, on_clock, sleep, last_step)
         except BaseException:
-            if last_login_step(options.url, credentials.client_code) == before:
-                lock.record(lock.spent, quiet=True)  # its code surely opened no session
+            # The step this login kept, if it kept one (its code may have been taken),
+            # rather than the highest it might have reached: no second wait for the next.
+            after = last_login_step(options.url, credentials.client_code)
+            kept = None if after == before else after
+            lock.record(max((step for step in (kept, lock.spent) if step is not None),
+                            default=None), quiet=True)
             raise
         step = session._exchange.step
         try:
@@ -431,7 +435,7 @@ class _Lock:
                     f"the session store {self.store} stayed locked for {self.wait:g} s "
                     f"by {holder}", "that process is logging in or is stuck: "
                     "try again, or end it", path=self.store, reason="locked")
-            fields = self._content().split()
+            fields = self._content().partition("\n")[0].split()  # not a longer one's tail
             self.spent = int(fields[1]) if len(fields) == 2 and fields[1].isdigit() else None
             self.record(self.spent)
         except BaseException as error:
@@ -453,10 +457,11 @@ class _Lock:
             self.fd = -1
 
     def record(self, spent: int | None, quiet: bool = False) -> None:
-        try:
-            os.ftruncate(self.fd, 0)
+        line = f"{os.getpid()}{'' if spent is None else f' {spent}'}\n".encode()
+        try:  # over the old record, then cut: a Ctrl-C or kill between never leaves none
             os.lseek(self.fd, 0, os.SEEK_SET)
-            os.write(self.fd, f"{os.getpid()}{'' if spent is None else f' {spent}'}\n".encode())
+            os.write(self.fd, line)
+            os.ftruncate(self.fd, len(line))
         except OSError as error:
             if not quiet:
                 raise _unusable(self.path, error, self.store) from None

@@ -209,7 +209,9 @@ def test_a_failed_write_of_the_code_is_never_followed_by_the_code_at_exit(tmp_pa
     "could not write the output" and exited 1, and Python's flush at exit then wrote
     the code anyway, after the error."""
     (tmp_path / "sitecustomize.py").write_text(FLAKY_STDOUT)
-    result = shell('"$@" --secret-stdin -q', *COMMANDS["generate"], stdin=ANGEL_SECRET.encode(),
+    # --min-validity 0: no wait for the next code (and no word of it) near a step's end.
+    result = shell('"$@" --secret-stdin -q --min-validity 0', *COMMANDS["generate"],
+                   stdin=ANGEL_SECRET.encode(),
                    cwd=tmp_path, env=clean_env(PYTHONPATH=f"{tmp_path}{os.pathsep}{ROOT}"))
     assert result.returncode == 1
     assert result.stderr.decode().startswith("error: could not write the output")

@@ -68,7 +68,7 @@ def _ended(errorcode: str, words: str, status: int, as_json: bool) -> int:
             sys.stdout.write(json.dumps(problem(errorcode, words, "")) + "\n")
             sys.stdout.flush()
         except (OSError, ValueError, AttributeError):  # closed, or its reader went away
-            silence_stdout()
+            silence()
             return EXIT_CLOSED_OUTPUT
     _say(f"\n{words}")
     return status
@@ -78,16 +78,18 @@ def _say(text: str) -> None:
     try:
         print(text, file=sys.stderr, flush=True)
     except (OSError, ValueError, AttributeError):
-        pass
+        silence("stderr")
 
 
-def silence_stdout() -> None:
-    """Standard output to the null device: Python's last flush at exit must not complain
-    of a reader that went away."""
+def silence(name: str = "stdout") -> None:
+    """A standard stream ("stdout" or "stderr") to the null device, once a write to it
+    failed: what stayed in its buffer must not follow at exit, nor make Python's last
+    flush fail (exit status 120 instead of the run's)."""
     import os
+    stream = getattr(sys, name)
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno() if sys.stdout is not None else 1)
+        os.dup2(devnull, stream.fileno() if stream is not None else 1 + (name == "stderr"))
         os.close(devnull)
     except (OSError, ValueError, AttributeError):
         pass

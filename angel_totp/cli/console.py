@@ -21,7 +21,7 @@ from ..errors import (
     MissingSettingError,
     NoAnswerError,
 )
-from . import EXIT_CLOSED_OUTPUT, interrupted, silence_stdout
+from . import EXIT_CLOSED_OUTPUT, interrupted, silence
 
 if TYPE_CHECKING:
     import signal as signals
@@ -127,7 +127,7 @@ def out(line: str = "", end: str = "\n") -> None:
         if error.errno in (errno.EPIPE, errno.EBADF, errno.EINVAL):
             raise ClosedOutput() from error
         reason = (error.strerror or type(error).__name__).lower()
-        silence_stdout()  # what stayed in the buffer must not follow the error at exit
+        silence()  # what stayed in the buffer must not follow the error at exit
         raise CommandError(f"could not write the output: {reason}",
                            hint="check where standard output goes (a full disk?)",
                            exit_code=EXIT_FAILED) from None
@@ -139,7 +139,7 @@ def err(line: str = "", end: str = "\n") -> None:
         if sys.stderr is not None:
             _write(sys.stderr, line, end)
     except (OSError, ValueError):
-        pass
+        silence("stderr")
 
 
 def warn(message: str) -> None:
@@ -196,7 +196,7 @@ def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
         err(ended.words)
         return ended.exit_code
     except ClosedOutput:
-        silence_stdout()
+        silence()
         return EXIT_CLOSED_OUTPUT
     except SystemExit as done:  # --help and --version, once printed
         return done.code if isinstance(done.code, int) else EXIT_OK
@@ -216,7 +216,7 @@ def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
             if sys.stdout is not None:
                 sys.stdout.flush()
         except (OSError, ValueError):
-            silence_stdout()
+            silence()
 
 
 def _bug(error: Exception) -> int:
@@ -333,3 +333,4 @@ def redraw(line: str, on_stdout: bool) -> None:
     except (OSError, ValueError):
         if write is out:
             raise ClosedOutput() from None
+        silence("stderr")
