@@ -106,6 +106,10 @@ def pytest_configure(config) -> None:
     # the default, as a user's terminal gives it.
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    # The scripts run hundreds of times: with PYTHONDONTWRITEBYTECODE (set on some
+    # machines, this one included) each run compiled the package again, a third of
+    # the suite's CPU time. As on a user's machine, they keep their bytecode.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 @pytest.fixture(autouse=True)
