@@ -258,7 +258,7 @@ def test_ctrl_c_while_a_reply_is_read_leaks_nothing_and_logs_out(monkeypatch, pa
         error = caught(log_in_and_out)
         assert isinstance(error, KeyboardInterrupt)
         assert_safe(error)
-        waited = time.monotonic() + 1  # the server may not have read the last one yet
+        waited = time.monotonic() + 3  # the server may not have read the last one yet
         while len(server.requests) < len(sent) and time.monotonic() < waited:
             time.sleep(0.01)
         # The logout goes on a new connection: the server may read it before the
