@@ -87,10 +87,6 @@ def isolated(tmp_path_factory, monkeypatch):
     # SIGTERM handler: neither may carry over to the next test.
     from angel_totp.cli import console
     monkeypatch.setattr(console, "_hidden", [])
-    # Each test is a process of its own as to code steps: a login another test sent
-    # and never saw answered keeps its step, and would make this test's login wait.
-    from angel_totp import session
-    monkeypatch.setattr(session, "_last_steps", {})
     import signal
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     yield folder
@@ -274,6 +270,15 @@ def _plain_texts(value: object, depth: int = 0):
         return
 
 
+def _holds(text: str, credential: str) -> bool:
+    """Whether ``text`` holds ``credential``; one of digits only (a PIN, a code) counts
+    where it stands alone, not inside a longer number (a timestamp, a port)."""
+    if not credential.isdigit():
+        return credential in text
+    import re
+    return re.search(rf"(?<!\d){credential}(?!\d)", text) is not None
+
+
 def assert_no_plain_credentials(error: BaseException, *credentials: str) -> None:
     """No frame of ``error``'s traceback (or the chain a tracker shows) holds a credential.
 
@@ -291,7 +296,8 @@ def assert_no_plain_credentials(error: BaseException, *credentials: str) -> None
             tb = tb.tb_next
         for text in texts:
             for credential in credentials:
-                assert credential not in text, f"a credential is held in plain text: {text[:80]}"
+                assert not _holds(text, credential), \
+                    f"a credential is held in plain text: {text[:80]}"
         seen = seen.__cause__ if seen.__cause__ is not None else (
             None if seen.__suppress_context__ else seen.__context__)
 
