@@ -349,13 +349,20 @@ class Connection:
         """Send on the kept-alive connection, or a new one, and read the reply.
 
         An idle connection the server has closed, or that holds bytes nobody
-        asked for, is replaced before anything is written. If the first write
+        asked for, is replaced before anything is written; bytes behind a
+        second reply or a later one fail as BAD_REPLY, since that reply may
+        have been a stray. If the first write
         finds it closed, nothing was written, so one new connection is opened
         and the request sent there; once any byte may have gone out, a
         failure is reported and never retried.
         """
-        if self._link is not None and not self._link.quiet():
+        link = self._link
+        if link is not None and not link.quiet():
             self.close()  # closed by the server, or out of step: nothing was lost
+            if link.stray and link.replies > 1:
+                # The last reply taken may itself have been a stray, with its real
+                # answer the bytes waiting now: every answer since the first is suspect.
+                raise TransportError("BAD_REPLY", _OUT_OF_STEP)
         for attempt in range(2):
             reused = self._link is not None
             if self._link is None:
@@ -759,6 +766,7 @@ class _Link:
         self.deadline = deadline
         self.replies = 0               # replies read here: 0 means a fresh connection
         self.may_have_sent = False     # for the current request
+        self.stray = False             # quiet() found bytes nobody asked for
 
     def _arm(self) -> None:
         self.sock.settimeout(self.deadline.slice())
@@ -832,9 +840,11 @@ class _Link:
         A TLS 1.3 session ticket is the exception: readable, but no data.
         """
         try:
-            return self.recv_into(memoryview(bytearray(1)), wait=False) is None
+            got = self.recv_into(memoryview(bytearray(1)), wait=False)
         except (OSError, ValueError):
             return False
+        self.stray = got == 1  # bytes, not an end of file
+        return got is None
 
     def closes_within(self, seconds: float) -> bool:
         """Whether the stream ends, or nothing comes, before a byte does."""

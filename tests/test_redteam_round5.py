@@ -226,3 +226,23 @@ def test_a_signal_with_a_full_standard_error_keeps_its_exit_status(tmp_path, nam
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=full, timeout=15)
     assert result.returncode == status and result.stdout == b""
+
+
+@pytest.mark.time_bound(10)
+def test_the_real_answer_waiting_behind_a_stray_before_the_logout_fails_the_logout():
+    """Broke (a loaded machine, once in six runs of the suite): a stray profile was read
+    as the profile; the real one came in before the logout was written, and the check
+    before writing took the connection for one the server had closed: it opened a new
+    one, the logout succeeded there, and the check printed "Login OK: FORGED"."""
+    import select
+
+    from test_redteam_net import FORGED_PROFILE
+    with Scripted(LOGIN_OK, [FORGED_PROFILE, 0.2, PROFILE_OK], DONE) as server:
+        session = angel_totp.login(API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET, base_url=server.url,
+                                   min_validity=0, timeout=3, _keep_open=True)
+        link = session._exchange.connection._link
+        assert link is not None and select.select([link.sock], [], [], 3)[0]  # it has come
+        assert session.logout() is False
+    error = session.logout_error
+    assert isinstance(error, angel_totp.NoAnswerError) and error.errorcode == "BAD_REPLY"
+    assert_safe(error)
