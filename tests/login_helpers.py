@@ -172,4 +172,5 @@ def run_in_process(monkeypatch, capsys, *argv: str, settings: dict[str, str | No
 def without_numbers(text: str) -> str:
     """Text with its numbers blanked: two runs measure the clock slightly differently,
     and an offset near 0 s may fall either side of it."""
-    return re.sub(r"\d+(\.\d+)?", "N", re.sub(r"\b(ahead of|behind)\b", "off", text))
+    return re.sub(r"\d+(\.\d+)?", "N", re.sub(r"\b(ahead of|behind|in step with)\b", "off",
+                                              text))
