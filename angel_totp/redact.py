@@ -252,17 +252,18 @@ def _bearers(text: str, gaps: set[int]) -> list[tuple[int, int]]:
     """Where bearer tokens are in folded text, in linear time: only where a word
     starts is one looked for; where none is, no later start in that word can be one."""
     found: list[tuple[int, int]] = []
+    bearer, word_run = re.compile(_BEARER), re.compile(_WORD_RUN)  # once, not per start
     at = text.find("eyJ")
     while at >= 0:
         if at and at not in gaps and (text[at - 1].isalnum() or text[at - 1] in "_-"):
             at = text.find("eyJ", at + 1)
             continue
-        match = re.compile(_BEARER).match(text, at)
+        match = bearer.match(text, at)
         span = None if match is None else _bearer_span(text, match, gaps)
         if span is not None:
             found.append(span)
         elif match is None:
-            at = re.compile(_WORD_RUN).match(text, at).end()  # type: ignore[union-attr]
+            at = word_run.match(text, at).end()  # type: ignore[union-attr]
         at = text.find("eyJ", span[1] if span else at + 1)
     return found
 
