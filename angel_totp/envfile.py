@@ -1,15 +1,12 @@
-"""Reading an env file as the installed python-dotenv reads it, and rewriting keys in it.
-
-Rewriting changes only the value token of each statement of the keys set and
-replaces the file atomically under its lock. On Linux the swap is
-``renameat2(RENAME_EXCHANGE)``: a change another program makes in the last
-instant before it is found in the displaced file, and the update redone on it.
-"""
+"""Reading an env file as the installed python-dotenv reads it; setting keys in it by
+changing only their values, atomically, under its lock (on Linux a ``renameat2`` exchange,
+so that a change made during the swap is found in the displaced file and redone)."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import io
 import os
 import re
@@ -19,36 +16,17 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, NamedTuple, Union
 
+from . import safefile
 from .checks import check_path
 from .errors import EnvFileError, InvalidInputError
 from .hidden import Hidden
-from .safefile import (
-    O_BINARY,
-    O_CLOEXEC,
-    O_NOFOLLOW,
-    O_NONBLOCK,
-    READ,
-    WINDOWS,
-    append_only_or_immutable,
-    fsync_folder,
-    lock_by,
-    mount_point,
-    read_start,
-    remove_quietly,
-    strerror,
-    write_all,
-)
+from .safefile import O_BINARY, O_CLOEXEC, O_NOFOLLOW, READ, WINDOWS, read_start
 from .safefile import try_lock as _try_flock  # a module global: tests replace it
 
 if TYPE_CHECKING:
     from dotenv.parser import Binding
 
-__all__ = ["EnvFile", "UpdateResult", "read_env_file", "readable_by_others", "can_store",
-           "check_writable", "update_env_file", "LOCK_TIMEOUT", "MAX_SIZE", "MAX_LINES",
-           "EnvFileError"]
-
-LOCK_TIMEOUT = 10.0
-"""Seconds to wait for another program's lock on the file before giving up."""
+LOCK_TIMEOUT = 10.0  # seconds to wait for another program's lock on the file
 MAX_SIZE = 1 << 20
 MAX_EXPANDED = 4 * MAX_SIZE  # characters of values once ${VAR} is expanded
 MAX_LINES = 20_000  # python-dotenv reads about 50,000 short lines a second
@@ -61,27 +39,23 @@ PathLike = Union[str, "os.PathLike[str]"]
 Compute = Callable[["EnvFile"], "tuple[Mapping[str, str], float]"]
 
 
+@functools.cache
 def _dotenv(name: str):  # type: ignore[no-untyped-def]
-    """A module of the installed python-dotenv, loaded without the package's
-    ``__init__`` unless a bot already did (it costs 25 ms of start-up)."""
-    module = sys.modules.get("dotenv." + name) or _private.get(name)
-    if module is None:
-        import importlib
-        import importlib.util
-        try:
-            package = importlib.util.find_spec("dotenv")
-            folder = list(package.submodule_search_locations or [])[0]  # type: ignore[union-attr]
-            spec = importlib.util.spec_from_file_location(
-                "angel_totp._dotenv_" + name, os.path.join(folder, name + ".py"))
-            module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-            spec.loader.exec_module(module)  # type: ignore[union-attr]
-        except Exception:  # a dotenv whose module needs its package: load it whole
-            module = importlib.import_module("dotenv." + name)
-        _private[name] = module
-    return module
-
-
-_private: dict[str, object] = {}
+    """python-dotenv's module ``name``, loaded without the package's ``__init__``
+    (25 ms of start-up) unless a bot already imported it."""
+    if "dotenv." + name in sys.modules:
+        return sys.modules["dotenv." + name]
+    import importlib
+    import importlib.util
+    try:
+        folder = importlib.util.find_spec("dotenv").submodule_search_locations[0]  # type: ignore
+        spec = importlib.util.spec_from_file_location(
+            "angel_totp._dotenv_" + name, os.path.join(folder, name + ".py"))
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        return module
+    except Exception:  # a dotenv whose module needs its package: load it whole
+        return importlib.import_module("dotenv." + name)
 
 
 # -- reading ---------------------------------------------------------------
@@ -103,8 +77,7 @@ class EnvFile:
 
     def values(self, environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
         """Every key's value as ``load_dotenv()`` loads it, ``${VAR}`` expanded from
-        ``environ`` (default ``os.environ``), then the file. Raises
-        :class:`~angel_totp.errors.EnvFileError` (``too_large``) past :data:`MAX_EXPANDED`."""
+        ``environ`` (default ``os.environ``), then the file; EnvFileError past 4 MiB."""
         loaded = _expanded(self._bindings, os.environ if environ is None else environ)
         if loaded is None:  # raised here, where no frame holds a value
             raise _refused(self.path, "too_large", f"{self.path} expands ${{VAR}} to over "
@@ -142,11 +115,7 @@ def _expanded(bindings: list[Binding],
 
 def read_env_file(path: PathLike) -> EnvFile | None:
     """Read and parse the env file at ``path``; None when it does not exist.
-
-    Raises :class:`~angel_totp.errors.EnvFileError` with ``reason``
-    ``not_a_file``, ``permission``, ``too_large``, ``not_utf8``, ``syntax``,
-    ``no_folder`` or ``io``.
-    """
+    Raises :class:`~angel_totp.errors.EnvFileError` (the reasons it lists)."""
     shown = _path_text(path)
     try:
         fd = os.open(shown, READ)
@@ -163,7 +132,7 @@ def read_env_file(path: PathLike) -> EnvFile | None:
     finally:
         os.close(fd)
     mode = None if WINDOWS else stat.S_IMODE(found.info.st_mode)  # type: ignore[union-attr]
-    return _parsed(shown, _decoded(shown, found), mode)
+    return _parsed(shown, found, mode)
 
 
 def readable_by_others(env_file: EnvFile) -> bool:
@@ -182,29 +151,23 @@ def _read_bounded(shown: str, fd: int) -> _Seen:
                    "env file?", "give the path of a .env file")
 
 
-def _decoded(shown: str, found: _Seen) -> Hidden:
-    # Raises where no local holds the file's text.
+def _parsed(shown: str, found: _Seen, mode: int | None) -> EnvFile:
+    # Raises where no local holds the file's text (error trackers record locals).
     try:
-        return Hidden(found.data.decode("utf-8"))
+        result = _parse_checked(found.data.decode("utf-8"))
     except UnicodeDecodeError as error:
-        where = error.start + 1
-    raise _refused(shown, "not_utf8", f"{shown} is not UTF-8 text (byte {where} cannot be "
-                   "decoded)", "save it as UTF-8")
-
-
-def _parsed(shown: str, found: Hidden, mode: int | None) -> EnvFile:
-    result = _parse_checked(found.reveal())
+        result = "not_utf8", f"is not UTF-8 text (byte {error.start + 1} cannot be decoded)"
     if isinstance(result, EnvFile):
         result.path, result.mode = shown, mode
         return result
     reason, message = result
-    raise _refused(shown, reason, f"{shown} {message}", "python-dotenv would skip that "
-                   "statement; fix it" if reason == "syntax" else "python-dotenv would take "
-                   "seconds to read it")
+    raise _refused(shown, reason, f"{shown} {message}", {
+        "syntax": "python-dotenv would skip that statement; fix it",
+        "not_utf8": "save it as UTF-8"}.get(reason, "python-dotenv would take seconds to read it"))
 
 
 def _parse_checked(text: str) -> EnvFile | tuple[str, str]:
-    # Returns why not, rather than raising, so that the raising frame holds no text.
+    # Why not, rather than raising, so that the raising frame holds no text.
     if text.count("\n") + text.count("\r") - text.count("\r\n") > MAX_LINES:
         return "too_large", f"has over {MAX_LINES:,} lines"
     if _regex_steps(text) > _MAX_REGEX_STEPS:
@@ -217,8 +180,8 @@ def _parse_checked(text: str) -> EnvFile | tuple[str, str]:
 
 
 def _regex_steps(text: str) -> int:
-    """An upper bound of the steps dotenv's quadratic patterns take on ``text``:
-    ``\\s+#`` on each run of spaces in a value, ``${`` up to its ``}``."""
+    # A bound of the steps dotenv's quadratic patterns take: ``\s+#`` on each run of
+    # spaces in a value, ``${`` up to its ``}``.
     steps = sum(len(run) ** 2 for run in re.findall(r"[^\S\r\n]{32,}", text))
     close = len(text)
     for match in reversed(list(re.finditer(r"\$\{|\}", text))):
@@ -230,8 +193,8 @@ def _regex_steps(text: str) -> int:
 
 
 def _parse(text: str) -> tuple[list[Binding], int]:
-    """dotenv's bindings up to the first it cannot parse, and that one's line (0: none).
-    Stopping there keeps it linear: dotenv rescans the file for each unclosed quote."""
+    # dotenv's bindings up to the first it cannot parse, and that one's line (0: none).
+    # Stopping there keeps it linear: dotenv rescans the file for each unclosed quote.
     bindings: list[Binding] = []
     for binding in _dotenv("parser").parse_stream(io.StringIO(text, newline=None)):
         if binding.error:
@@ -316,12 +279,9 @@ def _new_text(text: str, current: EnvFile, values: Mapping[str, Hidden]) -> Hidd
     new = "".join(pieces) + text[done:] + appended
     if new == text:
         return None
-    # _edit parsed each changed statement alone. dotenv keeps nothing from one
-    # statement to the next but the position, and its patterns read nothing past a
-    # statement's line ending, except a quoted value of dotenv < 1.2.3 that finds no
-    # closing quote after it: it backtracks to one escaped by a backslash. Only then
-    # (a value ends with one) is the whole file parsed again; an append is checked
-    # with the last statement, which may have had no line ending.
+    # _edit checked each changed statement alone: dotenv reads nothing past a statement's
+    # line ending, except that dotenv < 1.2.3 backtracks to a quote escaped by a backslash.
+    # Only then is the whole file parsed again; an append is checked with the last statement.
     if not any(value.endswith("\\") for _, value in expected if value is not None):
         if not appended:
             return Hidden(new)
@@ -336,13 +296,12 @@ def _new_text(text: str, current: EnvFile, values: Mapping[str, Hidden]) -> Hidd
 
 
 def _read_back(text: str) -> list[tuple[str, str | None]] | None:
-    """The keys and values dotenv reads in ``text``; None if it skips a statement."""
     bindings, error_line = _parse(text)
     return None if error_line else [(b.key, b.value) for b in bindings if b.key is not None]
 
 
 def _edit(binding: Binding, value: str) -> tuple[int, int, str]:
-    """Where the value token of ``binding``'s statement is, and the token to put there."""
+    # Where the value token of binding's statement is, and the token to put there.
     statement = binding.original.string
     head = _HEAD.match(statement)
     assert head is not None and binding.key is not None
@@ -469,7 +428,7 @@ def _check_folder(shown: str, folder: str) -> None:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise _os_error("write", shown, PermissionError(errno.EACCES, "permission denied"),
                         folder=folder)
-    if append_only_or_immutable(folder):
+    if safefile.append_only_or_immutable(folder):
         raise _refused(shown, "read_only", f"cannot write {shown}: files cannot be removed or "
                        f"renamed in its folder {folder} (append-only or immutable)",
                        f"check the folder's attributes (lsattr -d {folder})")
@@ -488,7 +447,7 @@ def _check_file(shown: str, target: str, info: os.stat_result) -> None:
     if not mode & stat.S_IWUSR:
         raise _refused(shown, "read_only", f"{shown} is read-only (mode {mode:04o})",
                        "make it writable if it should be updated (chmod u+w)")
-    if append_only_or_immutable(target):
+    if safefile.append_only_or_immutable(target):
         raise _refused(shown, "read_only", f"cannot write {shown}: it is immutable or "
                        "append-only", f"check its attributes (lsattr {shown})")
     if not WINDOWS and os.geteuid() != 0:
@@ -501,12 +460,12 @@ def _check_file(shown: str, target: str, info: os.stat_result) -> None:
                            "which you are not in; a new copy could not keep that group",
                            "chgrp it to one of your groups, or update it as a member of "
                            "that group")
-    if mount_point(target):
+    if safefile.mount_point(target):
         raise _refused(shown, "mount", f"{shown} is a mount point (a bind-mounted file, as "
                        "with docker -v ./.env:/app/.env); it cannot be replaced",
                        "mount its folder instead (-v ./config:/app/config)")
     try:  # the real answer to "may I write it?", also as root: nothing is truncated
-        os.close(os.open(target, os.O_WRONLY | O_BINARY | O_NONBLOCK | O_CLOEXEC
+        os.close(os.open(target, os.O_WRONLY | O_BINARY | safefile.O_NONBLOCK | O_CLOEXEC
                          | O_NOFOLLOW))
     except FileNotFoundError:
         pass  # gone meanwhile: it will be created
@@ -564,7 +523,7 @@ def update_env_file(path: PathLike, compute: Compute, *, lock_timeout: float = L
             hint = (error.hint or "").removesuffix(_UNTOUCHED).removesuffix("; ")
         else:
             message, reason = f"{shown} was written, but checking it afterwards failed: " \
-                              f"{strerror(error)}", "io"
+                              f"{safefile.strerror(error)}", "io"
             hint = "check the disk, then run again"
         raise EnvFileError(message, hint=hint or None, path=shown, reason=reason) from None
     finally:
@@ -634,7 +593,7 @@ class _Update:
                 base = seen or _Seen(None, b"")
             else:
                 (base, seen), carried = carried, None
-            current = _parsed(self.shown, _decoded(self.shown, base), None)
+            current = _parsed(self.shown, base, None)
             for _ in range(6):
                 values, good_until = self._choose(current)
                 try:
@@ -671,7 +630,7 @@ class _Update:
                     os.close(old_fd)
             if undeletable is not None:  # emptied (it keeps no secret), then tried again
                 _empty(undeletable)
-                remove_quietly(undeletable)
+                safefile.remove_quietly(undeletable)
             _fsync_folder(self.folder)
             self.lock.verify(new.data)
             if lost is not None:  # written into the old file during the rename itself
@@ -711,7 +670,7 @@ def _commit(temp: _Temp, target: str, seen: _Seen | None) -> tuple[bool, _Seen |
 
 def _empty(name: str) -> None:
     with contextlib.suppress(OSError):
-        fd = os.open(name, os.O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        fd = os.open(name, os.O_WRONLY | O_CLOEXEC | O_NOFOLLOW | safefile.O_NONBLOCK)
         try:
             os.ftruncate(fd, 0)
         finally:
@@ -818,7 +777,7 @@ class _Temp:
         fd = self.fd
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
-        write_all(fd, data)
+        safefile.write_all(fd, data)
         if like is not None and not WINDOWS:
             if (like.st_uid, like.st_gid) != (os.fstat(fd).st_uid, os.fstat(fd).st_gid):
                 os.fchown(fd, like.st_uid, like.st_gid)  # checked beforehand that it may
@@ -887,7 +846,7 @@ def _remove_stale_temp_files(folder: str, target: str) -> None:
     for name in names:
         path = os.path.join(folder, name)
         if WINDOWS:
-            remove_quietly(path)
+            safefile.remove_quietly(path)
             continue
         with contextlib.suppress(OSError):
             fd = os.open(path, READ | O_NOFOLLOW)
@@ -900,7 +859,7 @@ def _remove_stale_temp_files(folder: str, target: str) -> None:
 
 def _fsync_folder(folder: str) -> None:
     with contextlib.suppress(OSError):  # the write is done: a folder may refuse (0333)
-        fsync_folder(folder)
+        safefile.fsync_folder(folder)
 
 
 # -- locking ---------------------------------------------------------------
@@ -916,7 +875,7 @@ class _Lock:
         self.sidecar: int | None = None  # Windows
 
     def _wait(self, fd: int, deadline: float) -> None:
-        if not lock_by(fd, deadline, _try_flock):
+        if not safefile.lock_by(fd, deadline, _try_flock):
             raise _refused(self.shown, "locked", f"{self.shown} is locked by another "
                            f"program for over {self.timeout:g} s", "wait for the other "
                            f"update of {self.shown} to finish, then try again")
@@ -991,8 +950,8 @@ class _Lock:
         finally:
             fd, self.sidecar = self.sidecar, None
             if fd is not None:
-                os.close(fd)  # releases msvcrt's lock
-                remove_quietly(self.target + ".lock")  # fails while another run has it open
+                os.close(fd)  # releases msvcrt's lock (removing fails while another run has it)
+                safefile.remove_quietly(self.target + ".lock")
 
 
 # -- errors ----------------------------------------------------------------
@@ -1000,7 +959,7 @@ class _Lock:
 def _os_error(action: str, shown: str, error: OSError, folder: str | None = None
               ) -> EnvFileError:
     where = shown if folder is None else f"{shown} (in its folder {folder})"
-    message = f"cannot {action} {where}: {strerror(error)}"
+    message = f"cannot {action} {where}: {safefile.strerror(error)}"
     permission = ("permission", f"check the permissions of {shown} and its folder")
     mounted = ("mount", "a mounted file cannot be replaced: mount its folder instead")
     full = ("io", "free some space on that disk")
