@@ -340,16 +340,22 @@ def _token_length(rest: str, value: str) -> int:
 def check_writable(path: PathLike) -> None:
     """Check, changing nothing, what :func:`update_env_file` needs before a value is
     chosen. Raises :class:`~angel_totp.errors.EnvFileError`."""
+    _checked_target(path)
+
+
+def _checked_target(path: PathLike) -> tuple[str, str]:
     shown = _path_text(path)
     target = _resolve(shown)
     _check_folder(shown, os.path.dirname(target))
     try:
-        info = os.stat(target, follow_symlinks=False)
+        _check_file(shown, target, os.stat(target, follow_symlinks=False))
     except FileNotFoundError:
-        return
+        pass
+    except EnvFileError:
+        raise
     except OSError as error:
         raise _os_error("write", shown, error) from None
-    _check_file(shown, target, info)
+    return shown, target
 
 
 def _path_text(path: PathLike) -> str:
@@ -492,23 +498,17 @@ def update_env_file(path: PathLike, compute: Compute, *, lock_timeout: float = L
                     attempts: int = 3, clock: Callable[[], float] = time.time) -> UpdateResult:
     """Set keys in the env file at ``path``, atomically, under its lock.
 
-    ``compute(current)`` is called once the file is locked and read, with the
-    file as an :class:`EnvFile` (an empty one when there is no file yet; it is
-    then created 0600), and returns ``(values, good_until)``: the keys to set,
-    and the ``clock()`` time after which those values must not be written
-    (``float("inf")``: never). If ``clock() >= good_until`` just before the file
-    is replaced, ``compute`` runs again; if another program changed the file
-    meanwhile, the update is redone on its new content, ``attempts`` times at
-    most. An exception from ``compute`` propagates, the lock released, nothing
-    written. Raises :class:`~angel_totp.errors.EnvFileError` (the file
-    untouched) as :func:`check_writable` and :func:`read_env_file` do, and with
-    ``reason`` ``locked`` or ``changing``.
+    ``compute(current)`` gets the locked file as an :class:`EnvFile` (empty if there is
+    none yet: it is created 0600) and returns ``(values, good_until)``: the keys to set,
+    and the ``clock()`` time from which they must not be written. Past it, ``compute``
+    runs again; a change another program made meanwhile is redone on, ``attempts`` times
+    at most. An exception from ``compute`` propagates, nothing written. Raises
+    :class:`~angel_totp.errors.EnvFileError` as :func:`check_writable` and
+    :func:`read_env_file` do, and with ``reason`` ``locked`` or ``changing``.
     """
-    shown = _path_text(path)
     if attempts < 1:
         raise ValueError("attempts must be at least 1")
-    target = _resolve(shown)
-    _check_folder(shown, os.path.dirname(target))
+    shown, target = _checked_target(path)
     job = _Update(shown, target, compute, clock, _Lock(shown, target, lock_timeout))
     try:
         return job.run(attempts)
@@ -685,24 +685,22 @@ def _rename_over(source: str, target: str) -> bool:
     return False
 
 
-_renameat2: list[Callable[[int, bytes, int, bytes, int], int] | None] = []
+@functools.cache
+def _renameat2() -> Callable[[int, bytes, int, bytes, int], int] | None:
+    try:
+        import ctypes
+        loaded = ctypes.CDLL(None, use_errno=True).renameat2
+        loaded.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                           ctypes.c_uint)
+        return loaded
+    except (ImportError, OSError, AttributeError):
+        return None  # glibc before 2.28
 
 
 def _exchange(source: str, target: str) -> bool:
     """Swap two names with Linux's ``renameat2(RENAME_EXCHANGE)``; False (nothing
     done) where the system or the filesystem cannot."""
-    if not sys.platform.startswith("linux"):
-        return False
-    if not _renameat2:
-        try:
-            import ctypes
-            loaded = ctypes.CDLL(None, use_errno=True).renameat2
-            loaded.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
-                               ctypes.c_char_p, ctypes.c_uint)
-            _renameat2.append(loaded)
-        except (ImportError, OSError, AttributeError):
-            _renameat2.append(None)  # glibc before 2.28
-    function = _renameat2[0]
+    function = _renameat2() if sys.platform.startswith("linux") else None
     at_cwd, rename_exchange = -100, 2
     # Any failure (an old kernel, a filesystem without it): the plain rename runs
     # next, and reports a real error if there is one.
