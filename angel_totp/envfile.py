@@ -509,7 +509,7 @@ def update_env_file(path: PathLike, compute: Compute, *, lock_timeout: float = L
     if attempts < 1:
         raise ValueError("attempts must be at least 1")
     shown, target = _checked_target(path)
-    job = _Update(shown, target, compute, clock, _Lock(shown, target, lock_timeout))
+    job = _Update(shown, target, compute, clock, lock_timeout)
     try:
         return job.run(attempts)
     except (EnvFileError, OSError) as error:
@@ -544,13 +544,17 @@ class _Seen:
 
 
 class _Update:
-    """One call of :func:`update_env_file`; :meth:`close` releases everything."""
+    """One call of :func:`update_env_file`. Its lock is a ``flock`` on the env file
+    itself (POSIX): the new file is locked before it takes the old one's place, and a
+    run that locked a file replaced meanwhile starts again on the new one. Windows: a
+    ``<file>.lock`` beside it."""
 
     def __init__(self, shown: str, target: str, compute: Compute,
-                 clock: Callable[[], float], lock: _Lock) -> None:
+                 clock: Callable[[], float], timeout: float) -> None:
         self.shown, self.target, self.compute, self.clock = shown, target, compute, clock
-        self.folder = os.path.dirname(target)
-        self.lock = lock
+        self.folder, self.timeout = os.path.dirname(target), timeout
+        self.fd: int | None = None       # POSIX: the locked file, open for reading
+        self.sidecar: int | None = None  # Windows: the locked <file>.lock
         self.temp: _Temp | None = None
         self.computes = 0
         self.replaced = False  # once, errors must not say the file was left untouched
@@ -560,7 +564,80 @@ class _Update:
             if self.temp is not None:
                 self.temp.remove()
         finally:
-            self.lock.release()
+            try:
+                self.release_file()
+            finally:
+                fd, self.sidecar = self.sidecar, None
+                if fd is not None:
+                    os.close(fd)  # releases msvcrt's lock (removing fails while another has it)
+                    safefile.remove_quietly(self.target + ".lock")
+
+    def release_file(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)  # closing releases the flock
+
+    def _wait(self, fd: int, deadline: float) -> None:
+        if not safefile.lock_by(fd, deadline, _try_flock):
+            raise _refused(self.shown, "locked", f"{self.shown} is locked by another "
+                           f"program for over {self.timeout:g} s", "wait for the other "
+                           f"update of {self.shown} to finish, then try again")
+
+    def acquire_and_read(self) -> _Seen | None:
+        """Lock the file and read it; None when it does not exist (creating it then
+        fails if another program creates it first)."""
+        self.release_file()
+        deadline = time.monotonic() + self.timeout
+        if WINDOWS:
+            if self.sidecar is None:
+                self.sidecar = os.open(self.target + ".lock", os.O_RDWR | os.O_CREAT | O_BINARY,
+                                       0o600)
+                self._wait(self.sidecar, deadline)
+            try:
+                fd = os.open(self.target, READ)
+            except FileNotFoundError:
+                return None
+            try:
+                return self._checked(fd)
+            finally:
+                os.close(fd)
+        while True:
+            try:
+                fd = os.open(self.target, READ | O_NOFOLLOW)
+            except FileNotFoundError:
+                return None
+            except OSError as error:
+                if error.errno != errno.ELOOP:
+                    raise
+                raise _refused(self.shown, "permission", f"{self.shown} became a symbolic "
+                               "link during the run; it is not followed",
+                               "check who changed it") from None
+            try:
+                _need_regular(self.shown, os.fstat(fd))
+                self._wait(fd, deadline)
+                if _same_inode(self.target, fd):
+                    self.fd, fd = fd, -1
+                    return self._checked(self.fd)  # checked again, now that it is held
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+            # Replaced while we waited: lock the new file.
+
+    def _checked(self, fd: int) -> _Seen:
+        found = _read_bounded(self.shown, fd)
+        _check_file(self.shown, self.target, found.info)  # type: ignore[arg-type]
+        return found
+
+    def verify(self, written: bytes) -> None:
+        if self.fd is not None:
+            data = read_start(self.fd, MAX_SIZE)
+        else:
+            with open(self.target, "rb") as handle:
+                data = handle.read(len(written) + 1)
+        if data != written:
+            raise EnvFileError(f"{self.shown} did not read back as written",
+                               hint="another program may be writing it at the same time, "
+                                    "or the disk is failing", path=self.shown, reason="io")
 
     def _choose(self, current: EnvFile) -> tuple[dict[str, Hidden], float]:
         self.computes += 1
@@ -587,7 +664,7 @@ class _Update:
                 if reads == attempts:
                     raise self._changing(attempts)
                 reads += 1
-                seen = self.lock.acquire_and_read()
+                seen = self.acquire_and_read()
                 if reads == 1:
                     _remove_stale_temp_files(self.folder, self.target)
                 base = seen or _Seen(None, b"")
@@ -608,7 +685,7 @@ class _Update:
                 if self.temp is None:
                     self.temp = _Temp(self.folder, self.target)
                     self.temp.create()
-                self.temp.write(new.data, seen.info if seen else None, self.lock.fd)
+                self.temp.write(new.data, seen.info if seen else None, self.fd)
                 if self.clock() < good_until:
                     break  # what compute chose is still good once written
             else:
@@ -621,7 +698,7 @@ class _Update:
                 continue
             self.replaced = True
             # From now on the lock held is the new file's.
-            old_fd, self.lock.fd, self.temp.fd = self.lock.fd, self.temp.fd, None
+            old_fd, self.fd, self.temp.fd = self.fd, self.temp.fd, None
             undeletable, self.temp = self.temp.undeletable, None
             if old_fd is not None:
                 try:
@@ -632,13 +709,14 @@ class _Update:
                 _empty(undeletable)
                 safefile.remove_quietly(undeletable)
             _fsync_folder(self.folder)
-            self.lock.verify(new.data)
+            self.verify(new.data)
             if lost is not None:  # written into the old file during the rename itself
                 if carries == attempts:
                     raise self._changing(attempts, "; the last change another program "
                                                    "made may be missing from it")
                 carries += 1
-                carried = (lost, _Seen(self.lock.stat(), new.data))
+                now = os.fstat(self.fd) if self.fd is not None else os.stat(self.target)
+                carried = (lost, _Seen(now, new.data))
                 continue
             return UpdateResult(self.shown, self.target, values, good_until, True, reads,
                                 self.computes)
@@ -858,98 +936,6 @@ def _remove_stale_temp_files(folder: str, target: str) -> None:
 def _fsync_folder(folder: str) -> None:
     with contextlib.suppress(OSError):  # the write is done: a folder may refuse (0333)
         safefile.fsync_folder(folder)
-
-
-# -- locking ---------------------------------------------------------------
-
-class _Lock:
-    """``flock`` on the env file itself (POSIX): the new file is locked before it
-    takes the old one's place, and a run that locked a file replaced meanwhile
-    starts again on the new one. Windows: a ``<file>.lock`` beside it."""
-
-    def __init__(self, shown: str, target: str, timeout: float) -> None:
-        self.shown, self.target, self.timeout = shown, target, timeout
-        self.fd: int | None = None       # POSIX: the locked file, open for reading
-        self.sidecar: int | None = None  # Windows
-
-    def _wait(self, fd: int, deadline: float) -> None:
-        if not safefile.lock_by(fd, deadline, _try_flock):
-            raise _refused(self.shown, "locked", f"{self.shown} is locked by another "
-                           f"program for over {self.timeout:g} s", "wait for the other "
-                           f"update of {self.shown} to finish, then try again")
-
-    def acquire_and_read(self) -> _Seen | None:
-        """Lock the file and read it; None when it does not exist (creating it then
-        fails if another program creates it first)."""
-        self.release_file()
-        deadline = time.monotonic() + self.timeout
-        if WINDOWS:
-            if self.sidecar is None:
-                self.sidecar = os.open(self.target + ".lock", os.O_RDWR | os.O_CREAT | O_BINARY,
-                                       0o600)
-                self._wait(self.sidecar, deadline)
-            try:
-                fd = os.open(self.target, READ)
-            except FileNotFoundError:
-                return None
-            try:
-                return self._checked(fd)
-            finally:
-                os.close(fd)
-        while True:
-            try:
-                fd = os.open(self.target, READ | O_NOFOLLOW)
-            except FileNotFoundError:
-                return None
-            except OSError as error:
-                if error.errno != errno.ELOOP:
-                    raise
-                raise _refused(self.shown, "permission", f"{self.shown} became a symbolic "
-                               "link during the run; it is not followed",
-                               "check who changed it") from None
-            try:
-                _need_regular(self.shown, os.fstat(fd))
-                self._wait(fd, deadline)
-                if _same_inode(self.target, fd):
-                    self.fd, fd = fd, -1
-                    return self._checked(self.fd)  # checked again, now that it is held
-            finally:
-                if fd >= 0:
-                    os.close(fd)
-            # Replaced while we waited: lock the new file.
-
-    def _checked(self, fd: int) -> _Seen:
-        found = _read_bounded(self.shown, fd)
-        _check_file(self.shown, self.target, found.info)  # type: ignore[arg-type]
-        return found
-
-    def stat(self) -> os.stat_result:
-        return os.fstat(self.fd) if self.fd is not None else os.stat(self.target)
-
-    def verify(self, written: bytes) -> None:
-        if self.fd is not None:
-            data = read_start(self.fd, MAX_SIZE)
-        else:
-            with open(self.target, "rb") as handle:
-                data = handle.read(len(written) + 1)
-        if data != written:
-            raise EnvFileError(f"{self.shown} did not read back as written",
-                               hint="another program may be writing it at the same time, "
-                                    "or the disk is failing", path=self.shown, reason="io")
-
-    def release_file(self) -> None:
-        fd, self.fd = self.fd, None
-        if fd is not None:
-            os.close(fd)  # closing releases the flock
-
-    def release(self) -> None:
-        try:
-            self.release_file()
-        finally:
-            fd, self.sidecar = self.sidecar, None
-            if fd is not None:
-                os.close(fd)  # releases msvcrt's lock (removing fails while another run has it)
-                safefile.remove_quietly(self.target + ".lock")
 
 
 # -- errors ----------------------------------------------------------------
