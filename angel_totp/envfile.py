@@ -13,6 +13,7 @@ import re
 import stat
 import sys
 import time
+from collections import ChainMap
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, NamedTuple, Union
 
@@ -95,7 +96,6 @@ class EnvFile:
 def _expanded(bindings: list[Binding],
               environ: Mapping[str, str]) -> dict[str, str | None] | None:
     # None past MAX_EXPANDED: each line can double the one before.
-    from collections import ChainMap
     variables = _dotenv("variables")
     loaded: dict[str, str | None] = {}
     lookup = ChainMap(environ, loaded)  # type: ignore[arg-type]
@@ -348,13 +348,12 @@ def _checked_target(path: PathLike) -> tuple[str, str]:
     target = _resolve(shown)
     _check_folder(shown, os.path.dirname(target))
     try:
-        _check_file(shown, target, os.stat(target, follow_symlinks=False))
+        info = os.stat(target, follow_symlinks=False)
     except FileNotFoundError:
-        pass
-    except EnvFileError:
-        raise
+        return shown, target
     except OSError as error:
         raise _os_error("write", shown, error) from None
+    _check_file(shown, target, info)
     return shown, target
 
 
@@ -588,19 +587,10 @@ class _Update:
         fails if another program creates it first)."""
         self.release_file()
         deadline = time.monotonic() + self.timeout
-        if WINDOWS:
-            if self.sidecar is None:
-                self.sidecar = os.open(self.target + ".lock", os.O_RDWR | os.O_CREAT | O_BINARY,
-                                       0o600)
-                self._wait(self.sidecar, deadline)
-            try:
-                fd = os.open(self.target, READ)
-            except FileNotFoundError:
-                return None
-            try:
-                return self._checked(fd)
-            finally:
-                os.close(fd)
+        if WINDOWS and self.sidecar is None:
+            self.sidecar = os.open(self.target + ".lock", os.O_RDWR | os.O_CREAT | O_BINARY,
+                                   0o600)
+            self._wait(self.sidecar, deadline)
         while True:
             try:
                 fd = os.open(self.target, READ | O_NOFOLLOW)
@@ -613,20 +603,18 @@ class _Update:
                                "link during the run; it is not followed",
                                "check who changed it") from None
             try:
-                _need_regular(self.shown, os.fstat(fd))
-                self._wait(fd, deadline)
-                if _same_inode(self.target, fd):
-                    self.fd, fd = fd, -1
-                    return self._checked(self.fd)  # checked again, now that it is held
+                if not WINDOWS:  # Windows locks the sidecar, and cannot replace an open file
+                    _need_regular(self.shown, os.fstat(fd))
+                    self._wait(fd, deadline)
+                    if not _same_inode(self.target, fd):
+                        continue  # replaced while we waited: lock the new file
+                    self.fd = fd
+                found = _read_bounded(self.shown, fd)  # checked again, now that it is held
+                _check_file(self.shown, self.target, found.info)  # type: ignore[arg-type]
+                return found
             finally:
-                if fd >= 0:
+                if fd != self.fd:
                     os.close(fd)
-            # Replaced while we waited: lock the new file.
-
-    def _checked(self, fd: int) -> _Seen:
-        found = _read_bounded(self.shown, fd)
-        _check_file(self.shown, self.target, found.info)  # type: ignore[arg-type]
-        return found
 
     def verify(self, written: bytes) -> None:
         if self.fd is not None:
@@ -964,6 +952,5 @@ def _os_error(action: str, shown: str, error: OSError, folder: str | None = None
 
 
 def _refused(shown: str, reason: str, message: str, hint: str = "") -> EnvFileError:
-    """An error about ``shown``, which was left as it was."""
     return EnvFileError(message, hint=f"{hint}; {_UNTOUCHED}" if hint else _UNTOUCHED,
                         path=shown, reason=reason)
