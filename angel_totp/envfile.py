@@ -500,8 +500,8 @@ def update_env_file(path: PathLike, compute: Compute, *, lock_timeout: float = L
     ``compute(current)`` gets the locked file as an :class:`EnvFile` (empty if there is
     none yet: it is created 0600) and returns ``(values, good_until)``: the keys to set,
     and the ``clock()`` time from which they must not be written. Past it, ``compute``
-    runs again; a change another program made meanwhile is redone on, ``attempts`` times
-    at most. An exception from ``compute`` propagates, nothing written. Raises
+    runs again; if another program changed the file meanwhile, the update is redone on
+    it, ``attempts`` times at most. An exception from ``compute`` propagates. Raises
     :class:`~angel_totp.errors.EnvFileError` as :func:`check_writable` and
     :func:`read_env_file` do, and with ``reason`` ``locked`` or ``changing``.
     """

@@ -119,17 +119,11 @@ def mount_point(path: str) -> bool:
     try:
         with open("/proc/self/mountinfo", "rb") as handle:
             table = handle.read()
-    except OSError:
-        return False
-    # The table names real paths: a folder reached through a link is resolved first.
-    try:
+        # The table names real paths: a folder reached through a link is resolved first.
         folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
-    except OSError:  # the current folder was removed
+    except OSError:  # no such table, or the current folder was removed
         return False
-    wanted = os.fsencode(os.path.join(folder, os.path.basename(path)))
-    for line in table.splitlines():
-        fields = line.split(b" ")
-        if len(fields) > 4 and re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m[1], 8)]),
-                                      fields[4]) == wanted:
-            return True
-    return False
+    # The kernel writes a space, tab, newline or backslash in a path as \ooo.
+    wanted = re.sub(rb"[ \t\n\\]", lambda found: b"\\%03o" % found[0][0],
+                    os.fsencode(os.path.join(folder, os.path.basename(path))))
+    return any(line.split(b" ")[4:5] == [wanted] for line in table.splitlines())
