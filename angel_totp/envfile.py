@@ -59,7 +59,6 @@ def _dotenv(name: str):  # type: ignore[no-untyped-def]
         return importlib.import_module("dotenv." + name)
 
 
-# -- reading ---------------------------------------------------------------
 
 class EnvFile:
     """An env file as python-dotenv reads it. Its repr shows no value."""
@@ -203,7 +202,6 @@ def _parse(text: str) -> tuple[list[Binding], int]:
     return bindings, 0
 
 
-# -- rewriting the text ----------------------------------------------------
 
 _HEAD = re.compile(r"\s*(?:export[^\S\r\n]+)?(?:'[^']+'|[^=#\s]+)()(?:[^\S\r\n]*=[^\S\r\n]*())?")
 _PLAIN = re.compile(r"[\w.,:/@+-]*")  # nothing a shell reading the file would trip on
@@ -335,7 +333,6 @@ def _token_length(rest: str, value: str) -> int:
     return len(value)  # an unquoted value is the start of the rest, less comment and spaces
 
 
-# -- checks before writing -------------------------------------------------
 
 def check_writable(path: PathLike) -> None:
     """Check, changing nothing, what :func:`update_env_file` needs before a value is
@@ -478,7 +475,6 @@ def _check_file(shown: str, target: str, info: os.stat_result) -> None:
         raise _os_error("write", shown, error) from None
 
 
-# -- updating --------------------------------------------------------------
 
 class UpdateResult(NamedTuple):
     """What :func:`update_env_file` did; ``replaced`` is False when the file already
@@ -926,7 +922,6 @@ def _fsync_folder(folder: str) -> None:
         safefile.fsync_folder(folder)
 
 
-# -- errors ----------------------------------------------------------------
 
 def _os_error(action: str, shown: str, error: OSError, folder: str | None = None
               ) -> EnvFileError:
