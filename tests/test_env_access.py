@@ -191,6 +191,31 @@ def test_a_bind_mounted_file_is_refused_before_any_wait(open_tmp):
 
 
 @linux_root
+@pytest.mark.time_bound(30)
+def test_a_bind_mounted_file_whose_path_the_mount_table_escapes_is_refused(open_tmp):
+    # /proc/self/mountinfo writes a space, tab, newline and backslash as \ooo.
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare")
+    folder = open_tmp / "my env\\files\tand\nmore"
+    folder.mkdir()
+    source, env_path = open_tmp / "host.env", folder / ".env"
+    source.write_text("TOTP=000000\n")
+    env_path.write_text("")
+    script = ("import sys; from angel_totp import envfile\n"
+              "try: envfile.check_writable(sys.argv[1])\n"
+              "except envfile.EnvFileError as error: print(error.reason)\n")
+    result = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f'mount --bind "$1" "$2" && exec "{sys.executable}" '
+         f'-c "$3" "$2"', "sh", str(source), str(env_path), script],
+        capture_output=True, text=True, timeout=30, env={**os.environ,
+                                                          "PYTHONPATH": str(ROOT)})
+    if "mount" not in result.stdout and result.returncode != 0:
+        pytest.skip(f"no mount namespace here: {result.stderr.strip()[:80]}")
+    assert result.stdout == "mount\n", result.stdout + result.stderr
+    assert source.read_text() == "TOTP=000000\n"
+
+
+@linux_root
 def test_a_folder_where_files_cannot_be_removed_is_refused_and_left_clean(open_tmp):
     folder = open_tmp / "appendonly"
     folder.mkdir()
