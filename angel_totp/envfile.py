@@ -59,7 +59,6 @@ def _dotenv(name: str):  # type: ignore[no-untyped-def]
         return importlib.import_module("dotenv." + name)
 
 
-
 class EnvFile:
     """An env file as python-dotenv reads it. Its repr shows no value."""
 
@@ -202,7 +201,6 @@ def _parse(text: str) -> tuple[list[Binding], int]:
     return bindings, 0
 
 
-
 _HEAD = re.compile(r"\s*(?:export[^\S\r\n]+)?(?:'[^']+'|[^=#\s]+)()(?:[^\S\r\n]*=[^\S\r\n]*())?")
 _PLAIN = re.compile(r"[\w.,:/@+-]*")  # nothing a shell reading the file would trip on
 
@@ -331,7 +329,6 @@ def _token_length(rest: str, value: str) -> int:
         except Exception:  # a future dotenv's internals: the whole rest of the line
             return len(re.match(r"[^\r\n]*", rest).group())  # type: ignore[union-attr]
     return len(value)  # an unquoted value is the start of the rest, less comment and spaces
-
 
 
 def check_writable(path: PathLike) -> None:
@@ -473,7 +470,6 @@ def _check_file(shown: str, target: str, info: os.stat_result) -> None:
         pass  # gone meanwhile: it will be created
     except OSError as error:
         raise _os_error("write", shown, error) from None
-
 
 
 class UpdateResult(NamedTuple):
@@ -920,7 +916,6 @@ def _remove_stale_temp_files(folder: str, target: str) -> None:
 def _fsync_folder(folder: str) -> None:
     with contextlib.suppress(OSError):  # the write is done: a folder may refuse (0333)
         safefile.fsync_folder(folder)
-
 
 
 def _os_error(action: str, shown: str, error: OSError, folder: str | None = None

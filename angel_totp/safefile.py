@@ -73,8 +73,7 @@ def try_lock(fd: int) -> bool:
 
 
 def lock_by(fd: int, deadline: float, attempt: Callable[[int], bool] = try_lock) -> bool:
-    """Take the lock on ``fd``, trying until ``time.monotonic()`` reaches ``deadline``;
-    False if another process held it all along."""
+    """Take the lock on ``fd`` by ``deadline`` (``time.monotonic()``); False if it stayed held."""
     pause = 0.005
     while not attempt(fd):
         if time.monotonic() >= deadline:
