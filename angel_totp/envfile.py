@@ -331,24 +331,21 @@ def _token_length(rest: str, value: str) -> int:
     return len(value)  # an unquoted value is the start of the rest, less comment and spaces
 
 
-def check_writable(path: PathLike) -> None:
+def check_writable(path: PathLike) -> str:
     """Check, changing nothing, what :func:`update_env_file` needs before a value is
-    chosen. Raises :class:`~angel_totp.errors.EnvFileError`."""
-    _checked_target(path)
-
-
-def _checked_target(path: PathLike) -> tuple[str, str]:
+    chosen; the file it would write (the end of the path's links). Raises
+    :class:`~angel_totp.errors.EnvFileError`."""
     shown = _path_text(path)
     target = _resolve(shown)
     _check_folder(shown, os.path.dirname(target))
     try:
         info = os.stat(target, follow_symlinks=False)
     except FileNotFoundError:
-        return shown, target
+        return target
     except OSError as error:
         raise _os_error("write", shown, error) from None
     _check_file(shown, target, info)
-    return shown, target
+    return target
 
 
 def _path_text(path: PathLike) -> str:
@@ -499,7 +496,8 @@ def update_env_file(path: PathLike, compute: Compute, *, lock_timeout: float = L
     """
     if attempts < 1:
         raise ValueError("attempts must be at least 1")
-    shown, target = _checked_target(path)
+    shown = _path_text(path)
+    target = check_writable(shown)
     job = _Update(shown, target, compute, clock, lock_timeout)
     try:
         return job.run(attempts)
