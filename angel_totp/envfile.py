@@ -117,18 +117,16 @@ def read_env_file(path: PathLike) -> EnvFile | None:
     shown = _path_text(path)
     try:
         fd = os.open(shown, READ)
+        try:
+            found = _read_bounded(shown, fd)
+        finally:
+            os.close(fd)
     except FileNotFoundError:
         return None
-    except OSError as error:
-        raise _os_error("read", shown, error) from None
-    try:
-        found = _read_bounded(shown, fd)
     except EnvFileError:
         raise
     except OSError as error:
         raise _os_error("read", shown, error) from None
-    finally:
-        os.close(fd)
     mode = None if WINDOWS else stat.S_IMODE(found.info.st_mode)  # type: ignore[union-attr]
     return _parsed(shown, found, mode)
 
