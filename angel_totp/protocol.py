@@ -170,7 +170,7 @@ class Request:
         if self.body is None:
             return None
         try:
-            return Hidden(json.dumps({key: _plain(value) for key, value in self.body.items()}))
+            return Hidden(json.dumps({key: plain(value) for key, value in self.body.items()}))
         except BaseException as error:  # Ctrl-C: json's frames hold the body in plain text
             raise error.with_traceback(None) from None  # the same error, without them
 
@@ -185,7 +185,7 @@ class Request:
         return json.dumps({key: _masked(value) for key, value in self.body.items()})
 
 
-def _plain(value: Credential) -> str:
+def plain(value: Credential) -> str:
     return value.reveal() if isinstance(value, Hidden) else value
 
 
