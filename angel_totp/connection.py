@@ -140,6 +140,7 @@ class Connection:
         self._lookup: _Lookup | None = None
         self._spent_ahead = 0.0  # by local_ipv4(), of the next request's time
         self._setup_error: TransportError | None = None
+        self._proxy: _Proxy | None = None
         try:
             self._target = _Target(base_url)
             self._proxy = None if self._target.loopback else _choose_proxy(
@@ -151,8 +152,7 @@ class Connection:
     @property
     def hidden(self) -> list[Hidden]:
         """What a mask must hide of this connection's own settings: the proxy's password."""
-        proxy = None if self._setup_error is not None else self._proxy
-        return [proxy.password] if proxy is not None and proxy.password else []
+        return [self._proxy.password] if self._proxy and self._proxy.password else []
 
     def __repr__(self) -> str:
         if self._setup_error is not None:
@@ -222,14 +222,8 @@ class Connection:
                 self.close()
                 raise
             self._spent_ahead = time.monotonic() - started
-        address = self._link.sock.getsockname()
-        host = str(address[0]) if isinstance(address, tuple) and address else ""
-        host = host.removeprefix("::ffff:")  # an IPv4 address mapped into IPv6
-        try:
-            socket.inet_pton(socket.AF_INET, host)
-            return host
-        except (OSError, ValueError):
-            return "127.0.0.1"
+        host = str(self._link.sock.getsockname()[0]).removeprefix("::ffff:")  # mapped IPv4
+        return "127.0.0.1" if ":" in host else host  # IPv6 has no IPv4 address to give
 
     def _format(self, method: str, path: str, headers: Sequence[tuple[str, Credential]],
                 body: bytes | Hidden | None) -> _Payload:
@@ -249,8 +243,7 @@ class Connection:
             extra.append(("Content-Length", str(len(data.data))))
         if self._proxy is not None and self._target.scheme == "http":
             target = f"http://{self._target.hostport}{target}"  # absolute form, for the proxy
-            if self._proxy.authorization is not None:
-                extra.append(("Proxy-Authorization", self._proxy.authorization))
+            extra += self._proxy.greeting
         return _Payload(_head(f"{method} {target} HTTP/1.1",
                               [("Host", self._target.host_header), *headers, *extra])
                         + data.data)
@@ -303,7 +296,9 @@ class Connection:
                 raise TransportError("BAD_REPLY", "the reply gives two different lengths",
                                      sent=True)
             # Chunk framing and trailers are bounded too, generously.
-            reader.budget, reader.over = 2 * cap + _HEADER_CAP, f"reply over {_size(cap)}"
+            reader.budget = 2 * cap + _HEADER_CAP
+            reader.over = f"reply over {cap >> 20} MiB" if cap % (1 << 20) == 0 \
+                else f"reply over {cap} bytes"
             body = io.BytesIO()  # not a list of bytes: it may hold tokens, and trackers walk lists
             while chunk := response.read(_CHUNK):
                 body.write(chunk)
@@ -423,15 +418,13 @@ class Connection:
     def _tunnel(self, link: _Link, proxy: _Proxy) -> None:
         """Ask the proxy for a tunnel to the server (CONNECT); raise unless it agrees."""
         hostport = self._target.hostport
-        greeting: list[tuple[str, Credential]] = [("Host", hostport)]
-        if proxy.authorization is not None:
-            greeting.append(("Proxy-Authorization", proxy.authorization))
 
         def failed(errorcode: str, detail: str) -> TransportError:
             return TransportError(errorcode, detail, proxy_variable=proxy.variable)
 
         try:
-            link.send_all(_Payload(_head(f"CONNECT {hostport} HTTP/1.1", greeting)))
+            link.send_all(_Payload(_head(f"CONNECT {hostport} HTTP/1.1",
+                                         [("Host", hostport), *proxy.greeting])))
             # Read one byte at a time: what follows the answer is the server's TLS.
             reader = _Reader(link, _HEADER_CAP, "the proxy's answer is over 64 KiB")
             response = _final_response(_Buffer(reader, 1), "CONNECT")
@@ -477,11 +470,10 @@ class Connection:
             raise TransportError("NETWORK", "the connection failed during the TLS handshake "
                                  f"({_reason(error)})") from None
 
-def _final_response(buffered: io.BufferedReader, method: str) -> http.client.HTTPResponse:
+def _final_response(buffered: _Buffer, method: str) -> http.client.HTTPResponse:
     """The first reply that is not a 1xx interim one (RFC 9110 15.2), its headers read."""
-    holder = cast(socket.socket, _FileHolder(buffered))
     while True:
-        response = http.client.HTTPResponse(holder, method=method)
+        response = http.client.HTTPResponse(cast(socket.socket, buffered), method=method)
         try:
             response.begin()  # skips 100 itself; headers of other interim replies are read
             if response.status == 101:
@@ -522,10 +514,6 @@ def _reason(error: OSError) -> str:
     if error.errno is not None:
         return errno.errorcode.get(error.errno, f"error {error.errno}")
     return type(error).__name__
-
-
-def _size(count: int) -> str:
-    return f"{count >> 20} MiB" if count % (1 << 20) == 0 else f"{count} bytes"
 
 
 def _slice(deadline: float) -> float:
@@ -723,20 +711,14 @@ class _Reader(io.RawIOBase):
 
 
 class _Buffer(io.BufferedReader):
-    """http.client closes its file after each reply; what it had read ahead must stay readable."""
+    """A reply's bytes, as http.client reads them from a socket's file; its close() after
+    each reply leaves what it had read ahead readable."""
+
+    def makefile(self, *args: object) -> _Buffer:
+        return self
 
     def close(self) -> None:
         pass
-
-
-class _FileHolder:
-    """Stands in for a socket where http.client only wants ``makefile()``."""
-
-    def __init__(self, file: io.BufferedReader) -> None:
-        self._file = file
-
-    def makefile(self, mode: str, *args: object) -> io.BufferedReader:
-        return self._file
 
 
 class _Target:
@@ -788,14 +770,15 @@ class _Proxy:
             raise unusable("it has no host, or a space or control character")
         self.host = parts.hostname
         self.port = port or 80
-        self.authorization: Hidden | None = None
         self.password = Hidden(unquote(parts.password or ""))
+        self.greeting: list[tuple[str, Credential]] = []  # Proxy-Authorization, if any
         if parts.username is not None:
             pair = f"{unquote(parts.username)}:{self.password.reveal()}".encode()
-            self.authorization = Hidden("Basic " + base64.b64encode(pair).decode("ascii"))
+            basic = Hidden("Basic " + base64.b64encode(pair).decode("ascii"))
+            self.greeting.append(("Proxy-Authorization", basic))
 
     def auth_detail(self) -> str:
-        if self.authorization is not None:
+        if self.greeting:
             return "the proxy refused its credentials (HTTP 407)"
         return "the proxy wants credentials (HTTP 407)"
 
