@@ -44,7 +44,8 @@ _OUT_OF_STEP = "the server sent more than one reply to a request, so the replies
 _FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 9110 token
 # Set by the connection itself, so that they cannot disagree with the body.
 _RESERVED = frozenset({"host", "content-length", "transfer-encoding"})
-_IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, getattr(errno, "WSAEWOULDBLOCK", 0)}
+# What a non-blocking connect() answers while the handshake is under way.
+_IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, getattr(errno, "WSAEWOULDBLOCK", -1)}
 # A send() that fails with these wrote nothing: the server had already gone.
 _CLOSED = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError,
            ssl.SSLZeroReturnError, ssl.SSLEOFError)
@@ -273,12 +274,8 @@ class Connection:
                     raise TransportError("NETWORK", "the server closed the connection before "
                                          "the request was written") from None
                 continue  # closed while idle: nothing was written, so send it on a new one
-            except TransportError:
-                raise
-            except Exception as error:
+            except (OSError, http.client.HTTPException, ValueError) as error:
                 failure = self._failure(error, fresh=link.replies == 0)
-                if failure is None:
-                    raise
                 failure.sent = link.may_have_sent
                 raise failure from None
             if self._proxy is not None and self._target.scheme == "http" and reply.status == 407:
@@ -328,8 +325,8 @@ class Connection:
         return HttpReply(response.status, response.reason, response.getheaders(),
                          body.getvalue(), sent, received)
 
-    def _failure(self, error: Exception, fresh: bool) -> TransportError | None:
-        """The TransportError for an error while writing or reading, or None for a bug."""
+    def _failure(self, error: Exception, fresh: bool) -> TransportError:
+        """The TransportError for an error while writing or reading."""
         if isinstance(error, TimeoutError):
             return TransportError("TIMEOUT", f"no complete reply within {self._timeout:g} s")
         if isinstance(error, http.client.RemoteDisconnected):
@@ -345,9 +342,7 @@ class Connection:
         if isinstance(error, (http.client.HTTPException, ValueError)):
             # Its text may quote the server: only its kind is shown.
             return TransportError("BAD_REPLY", f"malformed reply ({type(error).__name__})")
-        if isinstance(error, OSError):
-            return TransportError("NETWORK", f"the connection failed ({_reason(error)})")
-        return None
+        return TransportError("NETWORK", f"the connection failed ({_reason(error)})")
 
     def _open(self, deadline: float) -> _Link:
         link = _Link(self._connect(self._addresses(deadline), deadline), deadline)
@@ -369,6 +364,7 @@ class Connection:
         host, port = (proxy.host, proxy.port) if proxy else (self._target.host, self._target.port)
         if self._lookup is None:  # now, not at import: a patched getaddrinfo is used
             self._lookup = _Lookup(self._resolve or socket.getaddrinfo, host, port)
+
         def failed(detail: str) -> TransportError:
             if proxy:
                 return TransportError("PROXY_UNREACHABLE", "the proxy's " + detail,
@@ -470,6 +466,7 @@ class Connection:
             raise TransportError("NETWORK", "the connection failed during the TLS handshake "
                                  f"({_reason(error)})") from None
 
+
 def _final_response(buffered: _Buffer, method: str) -> http.client.HTTPResponse:
     """The first reply that is not a 1xx interim one (RFC 9110 15.2), its headers read."""
     while True:
@@ -505,10 +502,12 @@ def _check_header(name: object, value: object) -> None:
         raise TransportError("INVALID_REQUEST", f"header {name} has a character beyond latin-1")
 
 
-def _reason(error: OSError) -> str:
+def _reason(error: Exception) -> str:
     """OpenSSL's or the operating system's words for an error, never the server's."""
     if isinstance(error, ssl.SSLError):
         return error.reason if isinstance(error.reason, str) else type(error).__name__
+    if not isinstance(error, OSError):
+        return type(error).__name__
     if error.strerror and not error.strerror.startswith("Unknown error"):
         return error.strerror
     if error.errno is not None:
@@ -560,9 +559,7 @@ def _connect_one(family: int, kind: int, proto: int, sockaddr: Any,
     try:
         sock.setblocking(False)
         code = sock.connect_ex(sockaddr)
-        if code and code not in _IN_PROGRESS:
-            raise OSError(code, os.strerror(code))
-        if code:
+        if code in _IN_PROGRESS:
             with selectors.DefaultSelector() as selector:
                 # Windows reports a failed connect as "exceptional", which selectors
                 # folds into writable.
@@ -570,8 +567,8 @@ def _connect_one(family: int, kind: int, proto: int, sockaddr: Any,
                 while not selector.select(_slice(deadline)):
                     pass
             code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if code:
-                raise OSError(code, os.strerror(code))
+        if code:
+            raise OSError(code, os.strerror(code))
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small requests, now
         except OSError:
