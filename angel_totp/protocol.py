@@ -162,9 +162,8 @@ class Request:
 
     def shown_body(self) -> str | None:
         """The JSON body, with every hidden value masked."""
-        if self.body is None:
-            return None
-        return json.dumps({key: _masked(value) for key, value in self.body.items()})
+        return None if self.body is None else json.dumps(
+            {key: _masked(value) for key, value in self.body.items()})
 
 
 def plain(value: Credential) -> str:
@@ -263,14 +262,9 @@ def read_reply(status: int, content_type: str, body: bytes) -> Answer:
     message = _text(parsed.get("message"))
     if status >= 500:
         raise BadReply("SERVER_ERROR", f"HTTP {status}", said=f"{errorcode} {message}".strip())
-    if "status" in parsed:
-        ok = parsed["status"]
-    elif "success" in parsed:
-        ok = parsed["success"]
-    else:
-        raise BadReply("BAD_REPLY", "no status or success field")
+    ok = parsed.get("status", parsed.get("success"))  # one shape's field or the other's
     if not isinstance(ok, bool):
-        raise BadReply("BAD_REPLY", "its status is not true or false")
+        raise BadReply("BAD_REPLY", "its status is not true or false (or is missing)")
     answer = Answer(ok and 200 <= status < 300, errorcode, message, parsed.get("data"))
     if not answer.ok and not errorcode and status >= 300:
         raise BadReply("HTTP_ERROR", f"HTTP {status}")
@@ -279,11 +273,9 @@ def read_reply(status: int, content_type: str, body: bytes) -> Answer:
 
 def _text(value: Any) -> str:
     """A field meant as text: strings and numbers as text, anything else as nothing."""
-    if isinstance(value, str):
-        return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
-    return ""
+    return value if isinstance(value, str) else ""
 
 
 class Tokens(NamedTuple):
