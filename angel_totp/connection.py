@@ -616,8 +616,6 @@ class _Link:
         while True:
             if wait:
                 self._arm()
-            elif not self._readable():
-                return None
             else:
                 self.sock.setblocking(False)
             try:
@@ -634,13 +632,6 @@ class _Link:
                 except OSError:
                     pass
             return count
-
-    def _readable(self) -> bool:
-        if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
-            return True
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.sock, selectors.EVENT_READ)
-            return bool(selector.select(0))
 
     def start_tls(self, context: ssl.SSLContext, host: str) -> None:
         tls = context.wrap_socket(self.sock, server_hostname=host, do_handshake_on_connect=False)
