@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from . import __version__
 from .errors import InvalidSettingError
 from .hidden import Hidden
-from .redact import CONTROL, MASK
+from .redact import CONTROL
 
 DEFAULT_BASE_URL = "https://apiconnect.angelone.in"
 LOGIN_PATH = "/rest/auth/angelbroking/user/v1/loginByPassword"
@@ -156,22 +156,9 @@ class Request:
         except BaseException as error:  # Ctrl-C: json's frames hold the body in plain text
             raise error.with_traceback(None) from None  # the same error, without them
 
-    def shown_headers(self) -> list[tuple[str, str]]:
-        """The headers, with every hidden value masked (for --dry-run and logs)."""
-        return [(name, _masked(value)) for name, value in self.headers]
-
-    def shown_body(self) -> str | None:
-        """The JSON body, with every hidden value masked."""
-        return None if self.body is None else json.dumps(
-            {key: _masked(value) for key, value in self.body.items()})
-
 
 def plain(value: Credential) -> str:
     return value.reveal() if isinstance(value, Hidden) else value
-
-
-def _masked(value: Credential) -> str:
-    return MASK if isinstance(value, Hidden) else value
 
 
 def headers(api_key: Credential | None, local_ip: str,
