@@ -198,8 +198,8 @@ class Connection:
             raise
 
     def check_in_step(self) -> None:
-        """Close the connection after a reply that ends its use without ``last`` (a refused
-        login after the clock request): BAD_REPLY if bytes follow that reply within 1 s."""
+        """Close the connection where its use ends, even without ``last`` (a refused login
+        after the clock request): BAD_REPLY if bytes follow its last reply within 1 s."""
         link = self._link
         if link is None:
             return
@@ -311,17 +311,15 @@ class Connection:
         finally:
             response.close()
         reader.waiting = False
-        stray = bool(buffered.peek(1))
         link.replies += 1
-        # A reply that ends a kept-alive connection may be a stray that says so
-        # ("Connection: close") with the real answer behind it: read on to the end.
-        if (last or will_close) and not stray and link.replies > 1:
-            stray = not link.closes_within(_CLOSE_WAIT)
-        if will_close or stray or last:
+        if buffered.peek(1):  # bytes nobody asked for
             self.close()
-        if stray and link.replies > 1:
-            # This "reply" may be bytes sent after the last one, not this request's answer.
-            raise TransportError("BAD_REPLY", _OUT_OF_STEP, sent=True)
+            if link.replies > 1:
+                # This "reply" may be bytes sent after the last one, not this request's answer.
+                raise TransportError("BAD_REPLY", _OUT_OF_STEP, sent=True)
+        elif last or will_close:
+            # It may be a stray that says "Connection: close", the real answer behind it.
+            self.check_in_step()
         return HttpReply(response.status, response.reason, response.getheaders(),
                          body.getvalue(), sent, received)
 
