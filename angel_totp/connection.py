@@ -217,11 +217,7 @@ class Connection:
             raise self._setup_error
         if self._link is None:
             started = time.monotonic()
-            try:
-                self._link = self._open(started + self._timeout)
-            except BaseException:
-                self.close()
-                raise
+            self._link = self._open(started + self._timeout)  # closes what it opened if it fails
             self._spent_ahead = time.monotonic() - started
         host = str(self._link.sock.getsockname()[0]).removeprefix("::ffff:")  # mapped IPv4
         return "127.0.0.1" if ":" in host else host  # IPv6 has no IPv4 address to give
