@@ -72,8 +72,6 @@ def check_totp(value: str, name: str = "TOTP") -> str:
 def check_base_url(url: str, name: str = "ANGEL_BASE_URL") -> str:
     """An ``http(s)://host[:port][/path]`` URL, without its trailing slash: the one rule,
     the connection's too."""
-    if not isinstance(url, str):
-        raise InvalidSettingError(f"{name} must be text", what=name)
     url = url.strip()
 
     def refused(why: str) -> InvalidSettingError:
