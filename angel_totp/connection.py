@@ -55,13 +55,10 @@ Resolver = Callable[..., list[Any]]
 
 
 class TransportError(AngelTotpError):
-    """No usable reply came back.
-
-    ``errorcode``: TIMEOUT, DNS, CONNECTION_REFUSED, TLS, NETWORK, PROXY_AUTH,
-    PROXY_UNREACHABLE, PROXY_ERROR, BAD_REPLY or INVALID_REQUEST. ``detail`` is safe to
-    show: never a header value, a credential or a byte the server sent.
-    ``proxy_variable`` names the variable of a proxy at fault. ``sent``: the request may
-    have reached the server (a login must then not simply be sent again).
+    """No usable reply: ``errorcode`` is TIMEOUT, DNS, CONNECTION_REFUSED, TLS, NETWORK,
+    PROXY_AUTH, PROXY_UNREACHABLE, PROXY_ERROR, BAD_REPLY or INVALID_REQUEST; ``detail``
+    never holds a header value, a credential or a byte the server sent; ``proxy_variable``
+    names a proxy at fault; ``sent``: the request may have reached the server.
     """
 
     def __init__(self, errorcode: str, detail: str = "", *, proxy_variable: str | None = None,
@@ -119,14 +116,12 @@ class _Payload:
 
 
 class Connection:
-    """Requests to one ``http(s)://host[:port][/prefix]`` over one kept-alive connection;
-    the prefix goes in front of every request path.
+    """Requests to one ``http(s)://host[:port][/prefix]`` over one kept-alive connection.
 
-    ``timeout`` bounds each request, from the name lookup to the reply's last byte.
+    ``timeout`` bounds each request, from the name lookup to the reply's last byte;
     ``environ`` holds the proxy settings (default ``os.environ``); ``resolve`` replaces
-    ``socket.getaddrinfo`` and ``tls_context`` ``ssl.create_default_context()``
-    (verification stays on). Only a bad ``timeout`` raises here: an unusable URL or proxy
-    setting raises :class:`TransportError` from the first request.
+    ``socket.getaddrinfo``, ``tls_context`` ``ssl.create_default_context()``. Only a bad
+    ``timeout`` raises here; an unusable URL or proxy fails the first request.
     """
 
     def __init__(self, base_url: str, *, timeout: float, environ: Mapping[str, str] | None = None,
@@ -178,11 +173,10 @@ class Connection:
         """Send one request and read its whole reply, whatever its status, within ``timeout``.
 
         ``headers`` go in this order and case, between ``Host`` and ``Content-Length``;
-        credentials, and a text body, best as :class:`~angel_totp.hidden.Hidden`. An
-        unsendable request raises INVALID_REQUEST before anything is written; any other
-        failure, and Ctrl-C, close the connection. ``last`` asks the server to close and
-        reads to the end: a byte after the reply means that a stray reply on this
-        kept-alive connection may have been taken for an answer (BAD_REPLY).
+        credentials, and a text body, best as :class:`~angel_totp.hidden.Hidden`. Any
+        failure but INVALID_REQUEST (refused before anything is written), and Ctrl-C,
+        close the connection. ``last`` asks the server to close and reads to the end: a
+        byte after the reply means that the replies were out of step (BAD_REPLY).
         """
         if self._setup_error is not None:
             raise self._setup_error
@@ -320,7 +314,6 @@ class Connection:
                          body.getvalue(), sent, received)
 
     def _failure(self, error: Exception, fresh: bool) -> TransportError:
-        """The TransportError for an error while writing or reading."""
         if isinstance(error, TimeoutError):
             return TransportError("TIMEOUT", f"no complete reply within {self._timeout:g} s")
         if isinstance(error, http.client.RemoteDisconnected):
@@ -406,7 +399,6 @@ class Connection:
         raise TransportError("NETWORK", f"could not connect ({_reason(last)})")
 
     def _tunnel(self, link: _Link, proxy: _Proxy) -> None:
-        """Ask the proxy for a tunnel to the server (CONNECT); raise unless it agrees."""
         hostport = self._target.hostport
 
         def failed(errorcode: str, detail: str) -> TransportError:
@@ -727,8 +719,6 @@ class _Target:
 
 
 class _Proxy:
-    """A proxy from the environment: where it is, and how to greet it."""
-
     def __init__(self, variable: str, url: str) -> None:
         self.variable = variable
 

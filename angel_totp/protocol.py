@@ -72,14 +72,12 @@ def check_totp(value: str, name: str = "TOTP") -> str:
 def check_base_url(url: str, name: str = "ANGEL_BASE_URL") -> str:
     """An ``http(s)://host[:port][/path]`` URL, without its trailing slash: the one rule,
     the connection's too."""
-    url = url.strip()
+    url = check_setting(name, url)
 
     def refused(why: str) -> InvalidSettingError:
         return InvalidSettingError(f"{name} {why}", hint=f"for example {DEFAULT_BASE_URL}",
                                    what=name)
 
-    if CONTROL.search(url) or any(char.isspace() for char in url):
-        raise refused("has a control character or a space inside")
     try:
         parts = urlsplit(url)
         port = parts.port
