@@ -576,15 +576,12 @@ class _Link:
         self.may_have_sent = False     # for the current request
         self.stray = False             # quiet() found bytes nobody asked for
 
-    def _arm(self) -> None:
-        self.sock.settimeout(_slice(self.deadline))
-
     def send_all(self, payload: _Payload) -> None:
         """Write all of it; _ClosedBeforeSend if the first write finds the peer gone."""
         self.may_have_sent = False
         view = memoryview(payload.data)
         while view:
-            self._arm()
+            self.sock.settimeout(_slice(self.deadline))
             try:
                 count = self.sock.send(view)
             except TimeoutError:
@@ -601,13 +598,13 @@ class _Link:
         """Read some bytes; without ``wait``, None at once when none have come."""
         while True:
             if wait:
-                self._arm()
+                self.sock.settimeout(_slice(self.deadline))
             else:
                 self.sock.setblocking(False)
             try:
                 count = self.sock.recv_into(buffer)
             except TimeoutError:
-                continue  # a slice ended; _arm() raises once the deadline has
+                continue  # a slice ended; _slice() raises once the deadline has
             except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                 return None  # only without waiting: e.g. a TLS 1.3 session ticket
             if _QUICKACK is not None:
@@ -623,7 +620,7 @@ class _Link:
         tls = context.wrap_socket(self.sock, server_hostname=host, do_handshake_on_connect=False)
         self.sock = tls
         while True:
-            self._arm()
+            tls.settimeout(_slice(self.deadline))
             try:
                 tls.do_handshake()
                 return
