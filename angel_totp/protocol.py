@@ -1,10 +1,5 @@
-"""Angel One SmartAPI's requests and replies, as data. Pure: no I/O.
-
-What to send (paths, headers in the case smartapi-facts.md gives, bodies),
-which settings are fit to send, and how to read a reply in either of Angel
-One's shapes (``status``/``errorcode`` and ``success``/``errorCode``). Every
-reply is untrusted: a field of the wrong type is a malformed reply or is
-left out, never a crash.
+"""Angel One SmartAPI's requests and replies, as data, with no I/O. Replies are
+untrusted: a field of the wrong type is a malformed reply or is left out, never a crash.
 """
 
 from __future__ import annotations
@@ -18,7 +13,7 @@ from urllib.parse import urlsplit
 from . import __version__
 from .errors import InvalidSettingError
 from .hidden import Hidden
-from .redact import CONTROL, MASK
+from .redact import CONTROL
 
 DEFAULT_BASE_URL = "https://apiconnect.angelone.in"
 LOGIN_PATH = "/rest/auth/angelbroking/user/v1/loginByPassword"
@@ -26,8 +21,7 @@ PROFILE_PATH = "/rest/secure/angelbroking/user/v1/getProfile"
 LOGOUT_PATH = "/rest/secure/angelbroking/user/v1/logout"
 USER_AGENT = f"angel-totp/{__version__}"
 MAX_REPLY_BYTES = 1 << 20  # the connection's cap: a longer reply is malformed
-# The MAC header: the server does not check it, and ours identifies nothing.
-PLACEHOLDER_MAC = "00:00:00:00:00:00"
+PLACEHOLDER_MAC = "00:00:00:00:00:00"  # not checked by the server; identifies nothing
 
 # One word of printable ASCII: what we send back in a header (the API key, tokens).
 _WORD = re.compile(r"[!-~]+")
@@ -36,13 +30,9 @@ PATH = re.compile(r"/[!-~]*")
 _LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 
 
-# Settings fit to send.
-
 def check_setting(name: str, value: str) -> str:
-    """``value`` stripped; one with a control, format or space character inside is refused.
-
-    The message names the setting, never its value.
-    """
+    """``value`` stripped; refused, naming the setting and not the value, if it has a
+    control, format or space character inside."""
     value = value.strip()
     if CONTROL.search(value) or any(char.isspace() for char in value):
         raise InvalidSettingError(f"{name} has a control character or a space inside",
@@ -80,20 +70,14 @@ def check_totp(value: str, name: str = "TOTP") -> str:
 
 
 def check_base_url(url: str, name: str = "ANGEL_BASE_URL") -> str:
-    """An ``http(s)://host[:port][/path]`` URL, without its trailing slash.
-
-    The one rule for a base URL: the connection uses it too.
-    """
-    if not isinstance(url, str):
-        raise InvalidSettingError(f"{name} must be text", what=name)
-    url = url.strip()
+    """An ``http(s)://host[:port][/path]`` URL, without its trailing slash: the one rule,
+    the connection's too."""
+    url = check_setting(name, url)
 
     def refused(why: str) -> InvalidSettingError:
         return InvalidSettingError(f"{name} {why}", hint=f"for example {DEFAULT_BASE_URL}",
                                    what=name)
 
-    if CONTROL.search(url) or any(char.isspace() for char in url):
-        raise refused("has a control character or a space inside")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -140,18 +124,12 @@ def sends_in_clear(url: str) -> bool:
     return urlsplit(url).scheme == "http" and not is_loopback(url)
 
 
-# Requests.
-
 Credential = str | Hidden  # a credential, best given as Hidden
 
 
 class Request:
-    """One request: method, path, headers (name, value) in order, JSON body.
-
-    Credentials stay as given (best as :class:`~angel_totp.hidden.Hidden`)
-    until :meth:`body_bytes` and the connection build the bytes; the repr
-    shows none of them.
-    """
+    """One request: method, path, headers (name, value) in order, JSON body. Credentials
+    stay as given (best :class:`~angel_totp.hidden.Hidden`) until the bytes are built."""
 
     __slots__ = ("method", "path", "headers", "body")
 
@@ -170,35 +148,19 @@ class Request:
         if self.body is None:
             return None
         try:
-            return Hidden(json.dumps({key: _plain(value) for key, value in self.body.items()}))
+            return Hidden(json.dumps({key: plain(value) for key, value in self.body.items()}))
         except BaseException as error:  # Ctrl-C: json's frames hold the body in plain text
             raise error.with_traceback(None) from None  # the same error, without them
 
-    def shown_headers(self) -> list[tuple[str, str]]:
-        """The headers, with every hidden value masked (for --dry-run and logs)."""
-        return [(name, _masked(value)) for name, value in self.headers]
 
-    def shown_body(self) -> str | None:
-        """The JSON body, with every hidden value masked."""
-        if self.body is None:
-            return None
-        return json.dumps({key: _masked(value) for key, value in self.body.items()})
-
-
-def _plain(value: Credential) -> str:
+def plain(value: Credential) -> str:
     return value.reveal() if isinstance(value, Hidden) else value
-
-
-def _masked(value: Credential) -> str:
-    return MASK if isinstance(value, Hidden) else value
 
 
 def headers(api_key: Credential | None, local_ip: str,
             token: Credential | None = None) -> list[tuple[str, Credential]]:
-    """The headers every SmartAPI request sends, named as Angel One's SDKs name them.
-
-    Without ``api_key`` (Angel One's clock), nothing that identifies the user.
-    """
+    """The headers of a SmartAPI request, named as Angel One's SDKs name them; without
+    ``api_key`` (Angel One's clock), nothing that identifies the user."""
     sent: list[tuple[str, Credential]] = [
         ("Content-Type", "application/json"), ("Accept", "application/json"),
         ("User-Agent", USER_AGENT)]
@@ -235,14 +197,9 @@ def clock_request() -> Request:
     return Request("GET", "/", headers(None, ""), None)
 
 
-# Replies.
-
 class Answer:
-    """A reply in either of Angel One's shapes, read as one.
-
-    Not a tuple: ``data`` may hold session tokens, which an error tracker
-    walking tuples would record; the repr shows none of it.
-    """
+    """A reply in either of Angel One's shapes, read as one. Not a tuple: ``data`` may
+    hold session tokens, which an error tracker walking tuples would record."""
 
     __slots__ = ("ok", "errorcode", "message", "data")
 
@@ -257,11 +214,8 @@ class Answer:
 
 
 class BadReply(Exception):
-    """No usable answer in a reply. ``errorcode`` is a key of diagnosis.TRANSPORT.
-
-    ``detail`` is ours. ``said`` is the server's own code and message, when
-    a failed reply had them: outside text, to be cleaned before it is shown.
-    """
+    """No usable answer in a reply: ``errorcode`` is a key of diagnosis.TRANSPORT,
+    ``detail`` ours, ``said`` the server's own code and message (to be cleaned)."""
 
     def __init__(self, errorcode: str, detail: str = "", said: str = "") -> None:
         super().__init__(errorcode)
@@ -287,37 +241,24 @@ def read_reply(status: int, content_type: str, body: bytes) -> Answer:
         if status >= 300:
             raise BadReply("HTTP_ERROR", f"HTTP {status}")
         raise BadReply("NOT_JSON", f"HTTP {status}")
-    if status >= 500:
-        raise BadReply("SERVER_ERROR", f"HTTP {status}", said=_said(parsed))
-    if "status" in parsed:
-        ok = parsed["status"]
-    elif "success" in parsed:
-        ok = parsed["success"]
-    else:
-        raise BadReply("BAD_REPLY", "no status or success field")
-    if not isinstance(ok, bool):
-        raise BadReply("BAD_REPLY", "its status is not true or false")
     errorcode = _text(parsed.get("errorcode")) or _text(parsed.get("errorCode"))
     message = _text(parsed.get("message"))
+    if status >= 500:
+        raise BadReply("SERVER_ERROR", f"HTTP {status}", said=f"{errorcode} {message}".strip())
+    ok = parsed.get("status", parsed.get("success"))  # one shape's field or the other's
+    if not isinstance(ok, bool):
+        raise BadReply("BAD_REPLY", "its status is not true or false (or is missing)")
     answer = Answer(ok and 200 <= status < 300, errorcode, message, parsed.get("data"))
     if not answer.ok and not errorcode and status >= 300:
         raise BadReply("HTTP_ERROR", f"HTTP {status}")
     return answer
 
 
-def _said(reply: dict[str, Any]) -> str:
-    """The code and message of a reply in either shape, as one text."""
-    code = _text(reply.get("errorcode")) or _text(reply.get("errorCode"))
-    return f"{code} {_text(reply.get('message'))}".strip()
-
-
 def _text(value: Any) -> str:
     """A field meant as text: strings and numbers as text, anything else as nothing."""
-    if isinstance(value, str):
-        return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
-    return ""
+    return value if isinstance(value, str) else ""
 
 
 class Tokens(NamedTuple):
@@ -329,11 +270,8 @@ class Tokens(NamedTuple):
 
 
 def read_tokens(data: object) -> Tokens:
-    """The tokens of a successful login; no usable session token is a bad reply.
-
-    A refresh or feed token that is not text is left out (see
-    :func:`check_tokens` for one that is text but unfit to send back).
-    """
+    """The tokens of a successful login; no usable session token is a bad reply. A
+    refresh or feed token that is not text is left out."""
     fields = data if isinstance(data, dict) else {}
     if not isinstance(fields.get("jwtToken"), str) or not fields["jwtToken"]:
         raise BadReply("BAD_REPLY", "the login reply has no token")
@@ -344,11 +282,8 @@ def read_tokens(data: object) -> Tokens:
 
 
 def check_tokens(tokens: Tokens) -> None:
-    """A refresh or feed token that could not be sent back in a header is a bad reply.
-
-    Checked apart from :func:`read_tokens` because the session token is
-    fine then, and the session it opened can still be closed.
-    """
+    """A refresh or feed token that could not be sent back in a header is a bad reply:
+    checked apart, as the session it opened can still be closed."""
     if any(token and not _WORD.fullmatch(token.reveal()) for token in tokens[1:]):
         raise BadReply("BAD_REPLY", _UNSENDABLE_TOKEN)
 
@@ -356,16 +291,14 @@ def check_tokens(tokens: Tokens) -> None:
 _UNSENDABLE_TOKEN = "the login reply has a token that could not be sent back in a header"
 
 
-# Angel One lists a handful of exchanges and products: a list longer than this
-# is cut, so that a megabyte of tiny items cannot cost seconds to clean.
+# Angel One lists a handful of exchanges and products: a megabyte of tiny items must
+# not cost seconds to clean.
 MAX_LIST_ITEMS = 64
 
 
 class Profile(NamedTuple):
-    """The profile fields we show; one of the wrong type is left out (None or empty).
-
-    Of a list, at most the first MAX_LIST_ITEMS items are kept.
-    """
+    """The profile fields we show; one of the wrong type is left out (None or empty), and
+    a list is cut to MAX_LIST_ITEMS."""
 
     client_code: str | None
     name: str | None

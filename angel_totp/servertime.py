@@ -1,8 +1,5 @@
-"""Angel One's clock, read from the Date header of a request that carries no credential.
-
-A machine whose clock is off (a Raspberry Pi without a real-time clock, a WSL2
-machine after sleep) makes codes Angel One refuses: codes made for Angel One's
-measured time work without touching the system clock.
+"""Angel One's clock, from the Date header of a request that carries no credential: codes
+made for it work on a machine whose clock is off, without touching the system clock.
 """
 
 from __future__ import annotations
@@ -19,8 +16,7 @@ from .diagnosis import PROGRAM_TERMS, diagnose_transport, staged
 from .errors import InvalidInputError, NoAnswerError
 from .secret import TotpSecret
 
-# A Date header has one-second resolution, so Angel One's time is never
-# known to better than +/- 0.5 s: a code must leave at least 1 s for that.
+# A Date header has one-second resolution: a code must leave at least 1 s for that.
 MIN_UNCERTAINTY_ROOM = 1
 
 
@@ -35,8 +31,7 @@ def measure_server_clock(base_url: str = protocol.DEFAULT_BASE_URL, timeout: flo
 
 
 def measure(connection: Connection, terms: dict[str, str] = PROGRAM_TERMS) -> ClockOffset:
-    """The clock bound from one credential-free request on ``connection``; any reply
-    with a usable Date header will do, even a 404."""
+    """The clock bound from one credential-free request; any reply with a Date will do."""
     request = protocol.clock_request()
     try:
         reply = connection.request(request.method, request.path, request.headers)

@@ -386,16 +386,12 @@ def test_requests_keep_hidden_credentials_hidden_until_sent():
     for request in (login, profile):
         assert not isinstance(request, (tuple, list))
         for text in (repr(request), str(request), repr(request.headers), repr(request.body),
-                     repr(request.body_bytes()), repr(request.shown_headers()),
-                     str(request.shown_body())):
+                     repr(request.body_bytes())):
             for secret in (key, pin, code, token):
                 assert secret not in text
     assert json.loads(login.body_bytes().reveal()) == {
         "clientcode": "A123456", "password": pin, "totp": code}
-    assert json.loads(login.shown_body()) == {
-        "clientcode": "A123456", "password": "********", "totp": "********"}
     assert dict(profile.headers)["Authorization"].reveal() == f"Bearer {token}"
-    assert dict(profile.shown_headers())["Authorization"] == "********"
 
 
 def test_tokens_are_held_hidden():
