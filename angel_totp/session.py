@@ -73,7 +73,7 @@ class Credentials(NamedTuple):
 
 
 def _hide(value: object) -> Any:
-    """Text as Hidden at once; a Hidden of anything else as what it holds, for the checks."""
+    # Text as Hidden at once; a Hidden of anything else as what it holds, for the checks.
     while isinstance(value, Hidden) and not isinstance(value.reveal(), str):
         value = value.reveal()
     return Hidden(value) if isinstance(value, str) else value
@@ -121,10 +121,8 @@ def check_value(key: str, value: object, names: Mapping[str, str] | None = None)
 
 
 def _checked(key: str, value: object, name: str) -> Any:
-    """One input, checked: a credential comes back Hidden, the client code as text.
-
-    Errors are raised again from None: the frames below held the plain text.
-    """
+    # A credential comes back Hidden, the client code as text. Errors are raised again
+    # from None: the frames below held the plain text.
     if key == "secret" and isinstance(value, TotpSecret):
         return value
     if not isinstance(value, Hidden if key != "client_code" else str):
@@ -158,8 +156,6 @@ def _blank(value: object) -> bool:
 
 
 class Options(NamedTuple):
-    """A login's checked options (never a credential, nor the environment)."""
-
     url: str
     timeout: float
     min_validity: float
@@ -187,7 +183,7 @@ def check_options(credentials: Credentials, base_url: object, timeout: object,
 
 
 class _Exchange:
-    """One login's connection, the texts it must never show, and Angel One's clock so far."""
+    # One login's connection, the texts it must never show, and Angel One's clock so far.
 
     def __init__(self, credentials: Credentials, options: Options,
                  environ: Mapping[str, str] | None) -> None:
@@ -210,15 +206,13 @@ class _Exchange:
         return combine(self.bounds)
 
     def connect_now(self) -> None:
-        """Open the connection (if not yet) and learn this end's IPv4 address."""
         try:
             self.local_ip = self.connection.local_ipv4()
         except TransportError as error:
             raise self.no_answer(error, "login") from None
 
     def send(self, request: protocol.Request, stage: str, last: bool = False) -> protocol.Answer:
-        """Send one request; a refusal or no usable answer raises a LoginError.
-        ``last`` ends the connection and checks that its replies were in step."""
+        # A refusal or no usable answer raises; ``last`` ends the connection, checked.
         try:
             reply = self.connection.request(request.method, request.path, request.headers,
                                             request.body_bytes(), last=last)
@@ -242,7 +236,7 @@ class _Exchange:
             except TransportError as error:
                 raise self.no_answer(error, stage) from None
         if isinstance(answer, protocol.BadReply):
-            raise self.bad_reply(answer, stage)
+            raise self.no_answer(answer, stage)
         if not answer.ok:
             # AB1050 says this very code is not accepted (most often: used already):
             # sent again, it is refused again for certain, so its step stays taken.
@@ -250,18 +244,14 @@ class _Exchange:
             raise self.refused(answer, stage)
         return answer
 
-    def no_answer(self, error: TransportError, stage: str) -> NoAnswerError:
-        return self._no_answer(error.errorcode, clean(error.detail, self.hidden),
-                               error.proxy_variable, stage)
-
-    def bad_reply(self, bad: protocol.BadReply, stage: str) -> NoAnswerError:
-        said = clean(bad.said, self.hidden, 80)
-        return self._no_answer(bad.errorcode, f"{bad.detail}, {said}" if said else bad.detail,
-                               None, stage)
-
-    def _no_answer(self, errorcode: str, detail: str, proxy_variable: str | None,
-                   stage: str) -> NoAnswerError:
-        found = diagnose_transport(errorcode, detail, proxy_variable)
+    def no_answer(self, error: TransportError | protocol.BadReply, stage: str) -> NoAnswerError:
+        proxy_variable = error.proxy_variable if isinstance(error, TransportError) else None
+        if isinstance(error, TransportError):
+            detail = clean(error.detail, self.hidden)
+        else:
+            said = clean(error.said, self.hidden, 80)
+            detail = f"{error.detail}, {said}" if said else error.detail
+        found = diagnose_transport(error.errorcode, detail, proxy_variable)
         return NoAnswerError(found.errorcode, found.message, staged(found, stage), found.hint,
                              stage=stage, clock=self.clock, proxy_variable=proxy_variable)
 
@@ -356,12 +346,12 @@ class Session:
         return self.logged_out
 
     def _finish_login(self, tokens: protocol.Tokens, keep_open: bool) -> None:
-        """Check the other tokens and read the profile; on any failure, log out first."""
+        # The other tokens checked, and the profile read; on any failure, log out first.
         try:
             try:
                 protocol.check_tokens(tokens)
             except protocol.BadReply as bad:
-                raise self._exchange.bad_reply(bad, "login") from None
+                raise self._exchange.no_answer(bad, "login") from None
             self._read_profile("profile", last=not keep_open)
         except Exception:
             self.logout()
@@ -413,8 +403,8 @@ def log_in(credentials: Credentials, options: Options, environ: Mapping[str, str
            on_wait: Callable[[Code, float], None] | None,
            on_clock: Callable[[ClockOffset], None] | None, sleep: Callable[[float], None],
            last_step: int | None = None, keep_open: bool = False) -> Session:
-    """:func:`login` with checked inputs; ``last_step`` is another record's last login step.
-    The profile request ends the connection unless ``keep_open`` (for a logout at once)."""
+    # ``last_step``: another record's last login step. The profile request ends the
+    # connection unless ``keep_open`` (for a logout at once).
     exchange = _Exchange(credentials, options, environ)
     try:
         clock = None
@@ -435,7 +425,7 @@ def log_in(credentials: Credentials, options: Options, environ: Mapping[str, str
         try:
             tokens = protocol.read_tokens(exchange.send(request, "login").data)
         except protocol.BadReply as bad:
-            raise exchange.bad_reply(bad, "login") from None
+            raise exchange.no_answer(bad, "login") from None
         exchange.hidden.extend(token for token in tokens if token)
     except BaseException:
         exchange.connection.close()
@@ -449,8 +439,7 @@ def log_in(credentials: Credentials, options: Options, environ: Mapping[str, str
 
 def resume(credentials: Credentials, options: Options, environ: Mapping[str, str] | None,
            tokens: protocol.Tokens, verify: bool) -> Session:
-    """A session from tokens kept earlier; with ``verify``, after one profile request,
-    whose refusal raises LoginRefusedError (``stage="session"``, not logged out)."""
+    # With ``verify``, after one profile request (refused: stage "session", no logout).
     exchange = _Exchange(credentials, options, environ)
     exchange.hidden.extend(token for token in (tokens.jwt, tokens.refresh, tokens.feed)
                            if token)
@@ -474,13 +463,10 @@ _steps_lock = threading.Lock()
 def _unused_code(exchange: _Exchange, credentials: Credentials, min_validity: float,
                  clock: ClockOffset | None, on_wait: Callable[[Code, float], None] | None,
                  sleep: Callable[[float], None], last_step: int | None) -> Hidden:
-    """A fresh code of a step no login of ours for this client code has used.
-
-    Angel One accepts each code once, and one step either side of its clock: a code
-    of the last login's step, or of the one before, waits for the step after. A step
-    far behind means another clock, refused anyway: no wait for it. The step is taken
-    before the login is sent, so that two threads never share it.
-    """
+    # Angel One accepts each code once, and one step either side of its clock: a code of
+    # the last login's step, or of the one before, waits for the step after (a step far
+    # behind means another clock: no wait). The step is taken before the login is sent,
+    # so that two threads never share it.
     secret = credentials.secret
     assert secret is not None
     account = (exchange.url, credentials.client_code)
@@ -507,8 +493,7 @@ def _unused_code(exchange: _Exchange, credentials: Credentials, min_validity: fl
 
 
 def last_login_step(url: str, client_code: str) -> int | None:
-    """The step of this process's last login for the account, failed ones included
-    unless their code surely opened no session."""
+    # Failed logins included, unless their code surely opened no session.
     with _steps_lock:
         return _last_steps.get((url, client_code))
 
@@ -545,9 +530,8 @@ def login_from_env(env_file: object = DEFAULT_ENV_FILE, *,
 
 def login_settings(env_file: object, base_url: object, environ: Mapping[str, str] | None
                    ) -> tuple[dict[str, Any], Mapping[str, str] | None]:
-    """:func:`login`'s inputs as :func:`login_from_env` reads them, credentials as Hidden,
-    and ``environ`` without them: the caller's mapping would hold the PIN in every frame
-    below (error trackers walk dicts); None (``os.environ``) stays None."""
+    # login()'s inputs as login_from_env() reads them, credentials as Hidden, and environ
+    # without them: else it would hold the PIN in every frame below (trackers walk dicts).
     path = None if env_file is None else check_path(env_file, "env_file")
     if base_url is not None:
         check_text(base_url, "base_url")

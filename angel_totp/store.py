@@ -202,7 +202,21 @@ def _usable(stored: StoredSession, credentials: Credentials) -> bool:
             and stored.made_on == datetime.fromtimestamp(time.time(), IST).date())
 
 
-def _parsed(raw: bytes) -> StoredSession | None:
+def _read(path: str) -> StoredSession | None:
+    """The stored session; None when there is none or it is not one; unsafe raises."""
+    try:
+        fd = os.open(path, READ | O_NOFOLLOW)
+        try:
+            _check_file(path, os.fstat(fd), path)
+            raw = read_start(fd, MAX_STORE_BYTES)
+        finally:
+            os.close(fd)
+    except FileNotFoundError:
+        return None
+    except SessionStoreError:
+        raise
+    except OSError as error:
+        raise _unusable(path, error) from None
     try:
         record = json.loads(raw)
         texts = ("client_code", "key_fingerprint", "salt", "jwt_token", "refresh_token",
@@ -222,24 +236,6 @@ def _parsed(raw: bytes) -> StoredSession | None:
     except (ValueError, LookupError, TypeError, OverflowError, OSError, RecursionError,
             protocol.BadReply):
         return None
-
-
-def _read(path: str) -> StoredSession | None:
-    """The stored session; None when there is none or it is not one; unsafe raises."""
-    try:
-        fd = os.open(path, READ | O_NOFOLLOW)
-        try:
-            _check_file(path, os.fstat(fd), path)
-            raw = read_start(fd, MAX_STORE_BYTES)
-        finally:
-            os.close(fd)
-    except FileNotFoundError:
-        return None
-    except SessionStoreError:
-        raise
-    except OSError as error:
-        raise _unusable(path, error) from None
-    return _parsed(raw)
 
 
 def _save(path: str, session: Session, api_key: Hidden, step: int | None) -> None:
