@@ -49,7 +49,6 @@ ENDED_CODES = frozenset({"AG8001", "AG8002", "AB1010", "AB1011"})
 SETTING_NAMES = {"api_key": "ANGEL_API_KEY", "client_code": "ANGEL_CLIENT_CODE",
                  "pin": "ANGEL_PIN", "secret": "TOTP_SECRET", "totp": "TOTP",
                  "base_url": "ANGEL_BASE_URL"}
-_CREDENTIAL_SETTINGS = frozenset({"ANGEL_API_KEY", "ANGEL_PIN", "TOTP_SECRET", "TOTP"})
 
 
 class Token(str):
@@ -551,7 +550,7 @@ def login_settings(env_file: object, base_url: object, environ: Mapping[str, str
     assert client_code is not None
     if environ is not None:
         environ = {name: value for name, value in environ.items()
-                   if name not in _CREDENTIAL_SETTINGS}
+                   if name not in ("ANGEL_API_KEY", "ANGEL_PIN", "TOTP_SECRET", "TOTP")}
     return {**found, "client_code": client_code.reveal(), "base_url": url,
             "names": names}, environ
 

@@ -446,8 +446,7 @@ class _Lock:
 
     def _content(self) -> str:
         try:
-            os.lseek(self.fd, 0, os.SEEK_SET)
-            return os.read(self.fd, 64).decode("ascii")
+            return read_start(self.fd, 64).decode("ascii")
         except (OSError, UnicodeDecodeError):
             return ""
 
