@@ -81,12 +81,9 @@ def _hide(value: object) -> Any:
 def check_credentials(api_key: object, client_code: object, pin: object,
                       secret: object = None, *, totp: object = None,
                       names: Mapping[str, str] | None = None) -> Credentials:
-    """Check a login's credentials (text or Hidden) before anything is sent.
-
-    Errors name each value (as ``names`` says), never show it: every missing one
-    at once (MissingSettingError), or InvalidSettingError/InvalidSecretError.
-    With a ``secret``, ``totp`` is not used.
-    """
+    """Check a login's credentials (text or Hidden) before anything is sent; errors name
+    each (as ``names`` says; every missing one at once), never show it. With a
+    ``secret``, ``totp`` is not used."""
     api_key, pin, secret, totp = _hide(api_key), _hide(pin), _hide(secret), _hide(totp)
     if names is not None:
         check_environ(names, "names")  # a mapping of text to text, as an environment is
@@ -440,8 +437,7 @@ def resume(credentials: Credentials, options: Options, environ: Mapping[str, str
            tokens: protocol.Tokens, verify: bool) -> Session:
     # With ``verify``, after one profile request (refused: stage "session", no logout).
     exchange = _Exchange(credentials, options, environ)
-    exchange.hidden.extend(token for token in (tokens.jwt, tokens.refresh, tokens.feed)
-                           if token)
+    exchange.hidden.extend(token for token in tokens if token)
     session = Session(exchange, credentials, tokens, reused=True)
     if verify:
         try:
