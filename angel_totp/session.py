@@ -531,24 +531,22 @@ def login_settings(env_file: object, base_url: object, environ: Mapping[str, str
     if base_url is not None:
         check_text(base_url, "base_url")
     settings = Settings(path, environ)
-    found = {key: settings.get(name).hidden for key, name in SETTING_NAMES.items()}
+    found: dict[str, Any] = {key: settings.get(SETTING_NAMES[key]).hidden
+                             for key in ("api_key", "pin", "secret", "totp")}
+    found["client_code"] = settings.value("ANGEL_CLIENT_CODE")
     missing = [SETTING_NAMES[key] for key in ("api_key", "client_code", "pin")
                if found[key] is None]
     if found["secret"] is None and found["totp"] is None:
         missing.append("TOTP_SECRET")
     if missing:
         raise missing_settings_error(missing, path)
-    stored_url = found.pop("base_url")
-    url = base_url if base_url is not None else (
-        stored_url.reveal() if stored_url is not None else protocol.DEFAULT_BASE_URL)
+    found["base_url"] = base_url if base_url is not None else (
+        settings.value("ANGEL_BASE_URL") or protocol.DEFAULT_BASE_URL)
     names = SETTING_NAMES if base_url is None else {**SETTING_NAMES, "base_url": "base_url"}
-    client_code = found.pop("client_code")
-    assert client_code is not None
     if environ is not None:
         environ = {name: value for name, value in environ.items()
                    if name not in ("ANGEL_API_KEY", "ANGEL_PIN", "TOTP_SECRET", "TOTP")}
-    return {**found, "client_code": client_code.reveal(), "base_url": url,
-            "names": names}, environ
+    return {**found, "names": names}, environ
 
 
 def reworded(error: LoginError, terms: dict[str, str]) -> LoginError:
