@@ -132,8 +132,8 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
         _check_replaceable(path)
         # The last step a login starting now may use (after at most one wait).
         period = credentials.secret.period if credentials.secret is not None else 30
-        lock.record(max(int(time.time() // period), -1 if last_step is None else last_step + 1)
-                    + 1)
+        now = int(time.time() // period)
+        lock.record(max(now, -1 if last_step is None else last_step + 1) + 1)
         before = last_login_step(options.url, credentials.client_code)
         try:
             session = log_in(credentials, options, environ, on_wait, on_clock, sleep, last_step)
