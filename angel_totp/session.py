@@ -237,7 +237,11 @@ class _Exchange:
             # AB1050 says this very code is not accepted (most often: used already):
             # sent again, it is refused again for certain, so its step stays taken.
             self.code_unused = stage == "login" and answer.errorcode != "AB1050"
-            raise self.refused(answer, stage)
+            message = clean(answer.message, self.hidden)
+            found = diagnose_refusal(clean(answer.errorcode, self.hidden, 40), message,
+                                     self.clock, server_time=self.server_time)
+            raise LoginRefusedError(found.errorcode, message, staged(found, stage, refused=True),
+                                    found.hint, stage=stage, clock=self.clock)
         return answer
 
     def no_answer(self, error: TransportError | protocol.BadReply, stage: str) -> NoAnswerError:
@@ -250,13 +254,6 @@ class _Exchange:
         found = diagnose_transport(error.errorcode, detail, proxy_variable)
         return NoAnswerError(found.errorcode, found.message, staged(found, stage), found.hint,
                              stage=stage, clock=self.clock, proxy_variable=proxy_variable)
-
-    def refused(self, answer: protocol.Answer, stage: str) -> LoginRefusedError:
-        message = clean(answer.message, self.hidden)
-        found = diagnose_refusal(clean(answer.errorcode, self.hidden, 40), message, self.clock,
-                                 server_time=self.server_time)
-        return LoginRefusedError(found.errorcode, message, staged(found, stage, refused=True),
-                                 found.hint, stage=stage, clock=self.clock)
 
 
 class Session:
