@@ -338,21 +338,6 @@ class Session:
             self._after_logout(self)
         return self.logged_out
 
-    def _finish_login(self, tokens: protocol.Tokens, keep_open: bool) -> None:
-        # The other tokens checked, and the profile read; on any failure, log out first.
-        try:
-            try:
-                protocol.check_tokens(tokens)
-            except protocol.BadReply as bad:
-                raise self._exchange.no_answer(bad, "login") from None
-            self._read_profile("profile", last=not keep_open)
-        except Exception:
-            self.logout()
-            raise
-        except BaseException:  # Ctrl-C, SIGTERM: one short try, then go
-            self.logout(LOGOUT_AFTER_INTERRUPT_S)
-            raise
-
     def _read_profile(self, stage: str, last: bool) -> None:
         exchange, credentials = self._exchange, self._credentials
         request = protocol.profile_request(credentials.api_key, exchange.local_ip,
@@ -426,7 +411,18 @@ def log_in(credentials: Credentials, options: Options, environ: Mapping[str, str
             _release_step(exchange, credentials)
         raise
     session = Session(exchange, credentials, tokens)
-    session._finish_login(tokens, keep_open)
+    try:  # the other tokens checked, and the profile read; on any failure, log out first
+        try:
+            protocol.check_tokens(tokens)
+        except protocol.BadReply as bad:
+            raise exchange.no_answer(bad, "login") from None
+        session._read_profile("profile", last=not keep_open)
+    except Exception:
+        session.logout()
+        raise
+    except BaseException:  # Ctrl-C, SIGTERM: one short try, then go
+        session.logout(LOGOUT_AFTER_INTERRUPT_S)
+        raise
     return session
 
 
