@@ -208,7 +208,6 @@ class _Exchange:
             raise self.no_answer(error, "login") from None
 
     def send(self, request: protocol.Request, stage: str, last: bool = False) -> protocol.Answer:
-        # A refusal or no usable answer raises; ``last`` ends the connection, checked.
         try:
             reply = self.connection.request(request.method, request.path, request.headers,
                                             request.body_bytes(), last=last)
@@ -381,8 +380,7 @@ def log_in(credentials: Credentials, options: Options, environ: Mapping[str, str
            on_wait: Callable[[Code, float], None] | None,
            on_clock: Callable[[ClockOffset], None] | None, sleep: Callable[[float], None],
            last_step: int | None = None, keep_open: bool = False) -> Session:
-    # ``last_step``: another record's last login step. The profile request ends the
-    # connection unless ``keep_open`` (for a logout at once).
+    # ``last_step``: another record's last login step; ``keep_open``: for a logout at once.
     exchange = _Exchange(credentials, options, environ)
     try:
         clock = None
