@@ -1,14 +1,8 @@
-"""How far the local clock is from Angel One's, from replies' Date headers.
+"""How far this machine's clock is from Angel One's, from replies' ``Date`` headers.
 
-A ``Date`` header has one-second resolution and is stamped somewhere
-between the moment we sent the request and the moment the reply arrived.
-So each reply bounds the offset (local minus server) to an interval:
-
-    local time of stamping in [sent, received]
-    server time of stamping in [date, date + 1)
-    offset in [sent - (date + 1), received - date]
-
-Several replies are intersected, which narrows the bound.
+A Date (whole seconds) is stamped between the request's sending and the reply's
+arrival, so each reply bounds the offset (local minus server) to
+[sent - (date + 1), received - date]; the bounds of several replies intersect.
 """
 
 from __future__ import annotations

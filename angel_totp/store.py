@@ -1,12 +1,13 @@
 """Today's session, shared by every process of a bot: :func:`daily_session`.
 
-Angel One accepts each code once, so the processes of one bot share one login
-a day, kept in a private file (the store) under an exclusive lock.
+Angel One accepts each code once, so a bot's processes share one login a day, kept
+in a private file (the store) under an exclusive lock.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hmac
 import json
 import os
@@ -52,13 +53,11 @@ from .session import (
     log_in,
     login_settings,
     resume,
-    without_credentials,
 )
 
 STORE_VERSION = 1
 IST = timezone(timedelta(hours=5, minutes=30))  # India's time all year: Angel One's day
 MAX_STORE_BYTES = 64 * 1024
-STATE_FOLDER = __name__.partition(".")[0].replace("_", "-")  # the project's name: angel-totp
 
 
 def daily_session(env_file: object = ".env", *, store: object = None, verify: bool = True,
@@ -68,15 +67,13 @@ def daily_session(env_file: object = ".env", *, store: object = None, verify: bo
     """Today's session for the account in the settings (read as
     :func:`~angel_totp.login_from_env` reads them), logging in only if no process has.
 
-    Under the store's lock, a session stored for the same client code and API
-    key, made today in India (IST), is returned (``reused=True``), after one
-    profile request that proves it works (``verify=True``) or none. Otherwise
-    this logs in once, never with the step of the store's last code, and saves
-    the session atomically. Leaving a ``with`` block does not log out;
-    :meth:`~angel_totp.Session.logout` does, and removes the store if it still
-    holds this session. Raises what ``login_from_env()`` raises, and
-    :class:`~angel_totp.errors.SessionStoreError` for a store that is unsafe,
-    cannot be written, or stayed locked longer than a login takes.
+    Under the store's lock, a session stored today (in India) for the same client
+    code and API key is returned (``reused=True``), after one profile request that
+    proves it works (``verify``); otherwise this logs in once, never with the step of
+    the store's last code, and saves the session. Only
+    :meth:`~angel_totp.Session.logout` logs it out (and removes the store). Raises
+    what ``login_from_env()`` raises, and SessionStoreError for a store that is
+    unsafe, cannot be written, or stayed locked longer than a login takes.
     """
     if store is not None and env_file is not None:
         store, env_file = check_path(store, "store"), check_path(env_file, "env_file")
@@ -85,8 +82,7 @@ def daily_session(env_file: object = ".env", *, store: object = None, verify: bo
                 raise InvalidInputError("store must not be the env file: the session would "
                                         "replace its settings", hint="name a store of its "
                                         "own, or none for the default", what="store")
-    found = login_settings(env_file, base_url, environ)
-    environ = without_credentials(environ)  # trackers record this frame's locals
+    found, environ = login_settings(env_file, base_url, environ)
     return daily_login(**found, store=store, verify=verify, timeout=timeout,
                        min_validity=min_validity, server_time=server_time, environ=environ)
 
@@ -103,10 +99,8 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
                 names: Mapping[str, str] | None = None) -> Session:
     """:func:`daily_session` with the settings given as :func:`~angel_totp.login` takes
     them; ``store`` defaults to :func:`default_store_path`."""
-    given = (_hide(api_key), _hide(pin), _hide(secret), _hide(totp))
-    del api_key, pin, secret, totp  # from here on, only as Hidden
-    credentials = check_credentials(given[0], client_code, given[1], given[2], totp=given[3],
-                                    names=names)
+    api_key, pin, secret, totp = _hide(api_key), _hide(pin), _hide(secret), _hide(totp)
+    credentials = check_credentials(api_key, client_code, pin, secret, totp=totp, names=names)
     options = check_options(credentials, base_url, timeout, min_validity, server_time, environ,
                             names, {"on_wait": on_wait, "on_clock": on_clock, "sleep": sleep})
     if not isinstance(verify, bool):
@@ -136,7 +130,10 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
         if lock.spent is not None:  # a holder died mid-login: its step may be spent
             last_step = max(lock.spent, lock.spent if last_step is None else last_step)
         _check_replaceable(path)
-        lock.record(_highest_step(credentials, last_step))
+        # The last step a login starting now may use (after at most one wait).
+        period = credentials.secret.period if credentials.secret is not None else 30
+        now = int(time.time() // period)
+        lock.record(max(now, -1 if last_step is None else last_step + 1) + 1)
         before = last_login_step(options.url, credentials.client_code)
         try:
             session = log_in(credentials, options, environ, on_wait, on_clock, sleep, last_step)
@@ -162,29 +159,21 @@ def default_store_path(client_code: str, environ: Mapping[str, str] | None = Non
     """The store for ``client_code`` in this user's state folder (XDG_STATE_HOME,
     LOCALAPPDATA and HOME read from ``environ``, default ``os.environ``)."""
     code = protocol.check_client_code(check_text(client_code, "client_code"), "client_code")
-    folder = _state_folder(check_environ(environ))
-    if "\0" in folder:
-        raise InvalidInputError("environ: the state folder (HOME, XDG_STATE_HOME or "
-                                "LOCALAPPDATA) contains a NUL character", what="environ")
-    return os.path.join(folder, STATE_FOLDER, f"{code}.json")
-
-
-def _state_folder(environ: Mapping[str, str]) -> str:
+    environ = check_environ(environ)
     home = environ.get("HOME") or os.path.expanduser("~")
     if sys.platform == "win32":
         profile = environ.get("USERPROFILE") or os.path.expanduser("~")
-        return environ.get("LOCALAPPDATA") or os.path.join(profile, "AppData", "Local")
-    if sys.platform == "darwin":
-        return os.path.join(home, "Library", "Application Support")
-    state = environ.get("XDG_STATE_HOME", "")
-    return state if os.path.isabs(state) else os.path.join(home, ".local", "state")
-
-
-def _highest_step(credentials: Credentials, last_step: int | None) -> int:
-    """The last code step a login starting now may use (after at most one wait)."""
-    period = credentials.secret.period if credentials.secret is not None else 30
-    now = int(time.time() // period)
-    return max(now, -1 if last_step is None else last_step + 1) + 1
+        folder = environ.get("LOCALAPPDATA") or os.path.join(profile, "AppData", "Local")
+    elif sys.platform == "darwin":
+        folder = os.path.join(home, "Library", "Application Support")
+    else:
+        state = environ.get("XDG_STATE_HOME", "")
+        folder = state if os.path.isabs(state) else os.path.join(home, ".local", "state")
+    if "\0" in folder:
+        raise InvalidInputError("environ: the state folder (HOME, XDG_STATE_HOME or "
+                                "LOCALAPPDATA) contains a NUL character", what="environ")
+    project = __name__.partition(".")[0].replace("_", "-")  # angel-totp
+    return os.path.join(folder, project, f"{code}.json")
 
 
 def login_time(timeout: float) -> float:
@@ -206,15 +195,28 @@ def _fingerprint(api_key: Hidden, salt: str) -> str:
 
 
 def _usable(stored: StoredSession, credentials: Credentials) -> bool:
-    """The same account (client code and API key), and made today in India."""
+    # The same account (client code and API key), and made today in India.
     return (stored.client_code == credentials.client_code
             and hmac.compare_digest(stored.fingerprint.encode(),
                                     _fingerprint(credentials.api_key, stored.salt).encode())
             and stored.made_on == datetime.fromtimestamp(time.time(), IST).date())
 
 
-def _parsed(raw: bytes) -> StoredSession | None:
-    """The session in a store's bytes, or None for anything else."""
+def _read(path: str) -> StoredSession | None:
+    """The stored session; None when there is none or it is not one; unsafe raises."""
+    try:
+        fd = os.open(path, READ | O_NOFOLLOW)
+        try:
+            _check_file(path, os.fstat(fd), path)
+            raw = read_start(fd, MAX_STORE_BYTES)
+        finally:
+            os.close(fd)
+    except FileNotFoundError:
+        return None
+    except SessionStoreError:
+        raise
+    except OSError as error:
+        raise _unusable(path, error) from None
     try:
         record = json.loads(raw)
         texts = ("client_code", "key_fingerprint", "salt", "jwt_token", "refresh_token",
@@ -234,24 +236,6 @@ def _parsed(raw: bytes) -> StoredSession | None:
     except (ValueError, LookupError, TypeError, OverflowError, OSError, RecursionError,
             protocol.BadReply):
         return None
-
-
-def _read(path: str) -> StoredSession | None:
-    """The stored session; None when there is none or it is not one; unsafe raises."""
-    try:
-        fd = os.open(path, READ | O_NOFOLLOW)
-        try:
-            _check_file(path, os.fstat(fd), path)
-            raw = read_start(fd, MAX_STORE_BYTES)
-        finally:
-            os.close(fd)
-    except FileNotFoundError:
-        return None
-    except SessionStoreError:
-        raise
-    except OSError as error:
-        raise _unusable(path, error) from None
-    return _parsed(raw)
 
 
 def _save(path: str, session: Session, api_key: Hidden, step: int | None) -> None:
@@ -290,8 +274,8 @@ def _temporary(path: str) -> str:
 
 
 def _forget(path: str, session: Session) -> None:
-    """After a logout: remove the store if it still holds this session (not a newer one)."""
-    # A logout never raises: the ended session fails its next check.
+    """After a logout: remove the store if it still holds this session (not a newer one);
+    never raise (a logout never does): the ended session fails its next check."""
     with contextlib.suppress(OSError), _Lock(path, LOGOUT_AFTER_INTERRUPT_S):
         stored = _read(path)
         if stored is not None and hmac.compare_digest(
@@ -325,8 +309,13 @@ def _ensure_folder(folder: str, store: str) -> None:
     try:
         if not os.path.isdir(folder):
             os.makedirs(folder, 0o700, exist_ok=True)
-            if not WINDOWS:
-                _make_private(folder)
+            if not WINDOWS:  # chmod 700 whatever the umask; never through a link
+                fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | O_NOFOLLOW)
+                try:
+                    if os.fstat(fd).st_uid == os.geteuid():  # nor another's folder
+                        os.fchmod(fd, 0o700)
+                finally:
+                    os.close(fd)
         info = os.stat(folder)
     except OSError as error:
         raise _unusable(folder, error, store) from None
@@ -353,7 +342,7 @@ def _ensure_folder(folder: str, store: str) -> None:
 
 def _check_private(name: str, path: str, info: os.stat_result, others: int, store: str,
                    chmod: str) -> None:
-    """Refuse what another user owns, or what group or others may use (``others`` bits)."""
+    # Refuse what another user owns, or what group or others may use (``others`` bits).
     if info.st_uid != os.geteuid():
         raise SessionStoreError(f"{name} is owned by another user; the store was not used",
                                 f"name another store, or make it yours: chown {os.geteuid()} "
@@ -378,7 +367,7 @@ def _link_of_another_user(folder: str) -> str | None:
 
 
 def _check_replaceable(path: str) -> None:
-    """Before a login: a session that could not be saved would cost a code for nothing."""
+    # Before a login: a session that could not be saved would cost a code for nothing.
     if append_only_or_immutable(path):
         why, hint = "is immutable or append-only", f"check its attributes (lsattr {path})"
     elif mount_point(path):
@@ -389,18 +378,7 @@ def _check_replaceable(path: str) -> None:
                             path=path, reason="io")
 
 
-def _make_private(folder: str) -> None:
-    """``chmod 700`` whatever the umask; never through a link, nor another's folder."""
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | O_NOFOLLOW)
-    try:
-        if os.fstat(fd).st_uid == os.geteuid():
-            os.fchmod(fd, 0o700)
-    finally:
-        os.close(fd)
-
-
 def _unusable(path: str, error: OSError, store: str | None = None) -> SessionStoreError:
-    import errno
     if error.errno == errno.ELOOP:
         return SessionStoreError(f"the session store {path} is a symbolic link",
                                  "name the file itself, or remove the link",
@@ -411,9 +389,9 @@ def _unusable(path: str, error: OSError, store: str | None = None) -> SessionSto
 
 
 class _Lock:
-    """An exclusive lock on a file beside the store (a lock on the store, which each
-    save replaces, would lock nothing). It holds the holder's pid and
-    :attr:`spent`: a code step a holder that died mid-login may have used."""
+    """An exclusive lock on a file beside the store (each save replaces the store).
+    It holds the holder's pid and :attr:`spent`, a step a holder that died mid-login
+    may have used."""
 
     def __init__(self, store: str, wait: float) -> None:
         self.store = store
@@ -468,8 +446,7 @@ class _Lock:
 
     def _content(self) -> str:
         try:
-            os.lseek(self.fd, 0, os.SEEK_SET)
-            return os.read(self.fd, 64).decode("ascii")
+            return read_start(self.fd, 64).decode("ascii")
         except (OSError, UnicodeDecodeError):
             return ""
 

@@ -242,7 +242,7 @@ def test_the_uncertainty_rule_at_a_code_boundary(monkeypatch, server_time, waits
         waited.append(seconds)
         now[0] += seconds
 
-    code = session_module._fresh(parse_secret(ANGEL_SECRET), 5, MEASURED, None, sleep)
+    code = servertime.code_for_server(parse_secret(ANGEL_SECRET), 5, MEASURED, sleep=sleep)
     assert bool(waited) is waits
     assert code.totp == pyotp.TOTP(ANGEL_SECRET).at(code_at)
     late_edge = now[0] - MEASURED.estimate + MEASURED.uncertainty
