@@ -183,16 +183,13 @@ def check(args: Namespace, report: Report) -> int:
         check_store(args.store, path)
     settings = Settings(path)
     try:  # now: a file that cannot be read or parsed exits 2, before anything is sent
-        found = settings.file()
+        console.env_file(settings, path, args.env_file is not None, hint="check the path")
     except EnvFileError as error:
         hint = READ_HINTS.get(error.reason) or error.hint or ""
         if "untouched" in hint:  # words for a command that writes; this one never does
             hint = ""
         hint = f"{hint}; nothing was sent" if hint else "nothing was sent"
         raise CommandError(shown(error.message, 400), shown(hint, 400)) from None
-    if found is None and args.env_file is not None:
-        fail(f"env file {shown(path)} does not exist", hint="check the path")
-    console.warn_if_readable(found, path)
     url = network.base_url(args, settings)
     credentials = gather_credentials(settings, path)
     if args.dry_run:
@@ -390,9 +387,5 @@ class Report:
         out(json.dumps(payload))
 
 
-def run() -> int:
-    return console.run(main)
-
-
 if __name__ == "__main__":  # python -m angel_totp.cli.login_check
-    sys.exit(run())
+    sys.exit(console.run(main))
