@@ -1,8 +1,5 @@
-"""``angel-login-check`` (``test_api_connection.py``): one login, a plain verdict.
-
-A thin command over :func:`angel_totp.session.login`, so that the check and
-a bot's login cannot drift apart.
-"""
+"""``angel-login-check`` (``test_api_connection.py``): one login, a plain verdict, through
+:func:`angel_totp.session.login`, so that the check and a bot's login cannot drift apart."""
 
 from __future__ import annotations
 
@@ -120,8 +117,7 @@ def parser() -> Parser:
 
 
 def check_store(store: str, env_file: str) -> None:
-    """A folder, a path under a file, or the env file (a store that is not a session
-    is replaced) is refused before any prompt or request."""
+    # Before any prompt or request; the env file would be replaced (it is no session).
     hint = "name a file, or give --store without a path for the default"
     if os.path.isdir(store):
         fail(f"--store {shown(store)} is a folder", hint=hint)
@@ -197,10 +193,8 @@ def check(args: Namespace, report: Report) -> int:
     return check_login(args, url, credentials, report)
 
 
-# The settings.
-
 def gather_credentials(settings: Settings, path: str) -> Credentials:
-    """Every setting, each checked as it is read; on a terminal, what is missing is asked for."""
+    # Each setting checked as it is read; on a terminal, what is missing is asked for.
     values: dict[str, str | None] = {}
     missing: list[str] = []
     for name in SETTINGS:
@@ -224,7 +218,7 @@ def gather_credentials(settings: Settings, path: str) -> Credentials:
     for name, (prompt, what, hidden) in PROMPTS.items():
         if values[name] is None:
             ask = console.ask_hidden if hidden else console.ask_line
-            answer = ask(prompt, what).strip()
+            answer = ask(prompt, what)
             console.hide(answer if hidden else None)
             check_value(SETTINGS[name], answer, {SETTINGS[name]: what})
             values[name] = answer
@@ -252,8 +246,6 @@ def gather_credentials(settings: Settings, path: str) -> Credentials:
     return credentials
 
 
-# --dry-run.
-
 def dry_run(url: str, credentials: Credentials, server_time: bool) -> int:
     local_ip = "<this machine's IPv4>"
     requests = [protocol.clock_request()] if server_time else []
@@ -272,11 +264,7 @@ def dry_run(url: str, credentials: Credentials, server_time: bool) -> int:
     return EXIT_OK
 
 
-# The login.
-
 def check_login(args: Namespace, url: str, credentials: Credentials, report: Report) -> int:
-    """One login through the library, then one logout (with --store, today's session
-    kept or reused instead); the verdict through the gate."""
     waiter = Waiter(args.min_validity)
     common: dict[str, Any] = dict(
         totp=credentials.totp, base_url=url, timeout=args.timeout,
@@ -323,8 +311,7 @@ def check_login(args: Namespace, url: str, credentials: Credentials, report: Rep
 
 
 class Report:
-    """Prints the verdict as text or as one JSON object, through the gate: with
-    --json, exactly one object whatever happens."""
+    """The verdict as text, or with --json as exactly one object whatever happens."""
 
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
