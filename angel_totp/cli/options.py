@@ -90,7 +90,7 @@ def add_min_validity(parser: argparse._ActionsContainer, help: str,
 
 def add_timeout(parser: argparse._ActionsContainer, help: str) -> None:
     parser.add_argument("--timeout", type=timeout_seconds, default=10.0,
-                        metavar="SECONDS", help=f"{help} (default: 10)")
+                        metavar="SECONDS", help=f"{help} (default: %(default)g)")
 
 
 def path_argument(text: str) -> str:
