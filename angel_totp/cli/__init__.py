@@ -15,7 +15,6 @@ else:
         import signal as signals
 
 EXIT_INTERRUPTED = 130  # Ctrl-C: what a shell shows for SIGINT
-EXIT_TERMINATED = 143   # SIGTERM
 EXIT_CLOSED_OUTPUT = 141  # what a shell shows for SIGPIPE
 
 
@@ -24,12 +23,19 @@ def problem(errorcode: str, message: str, hint: str) -> dict[str, Any]:
     return {"ok": False, "errorcode": errorcode, "message": message, "hint": hint}
 
 
-class _Terminated(BaseException):
-    pass
+class Signalled(BaseException):
+    """A signal that ends the run, raised like Ctrl-C so that every ``finally`` cleans up."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.exit_code = 128 + signum  # as a shell shows it: SIGTERM 143, SIGHUP 129...
+        from signal import Signals
+        name = Signals(signum).name
+        self.words = "terminated" if name == "SIGTERM" else f"terminated by {name}"
 
 
 def _terminated(signum: int, frame: object) -> None:
-    raise _Terminated()
+    raise Signalled(signum)
 
 
 def _start(command: str) -> int:
@@ -46,8 +52,8 @@ def _start(command: str) -> int:
             from .generate import main
     except KeyboardInterrupt:
         return ended("INTERRUPTED", "interrupted", EXIT_INTERRUPTED, as_json)
-    except _Terminated:
-        return ended("TERMINATED", "terminated", EXIT_TERMINATED, as_json)
+    except Signalled as signalled:
+        return ended("TERMINATED", signalled.words, signalled.exit_code, as_json)
     return run(main)
 
 

@@ -17,7 +17,7 @@ from ..errors import (
     MissingSettingError,
     NoAnswerError,
 )
-from . import EXIT_CLOSED_OUTPUT, EXIT_INTERRUPTED, ended, silence
+from . import EXIT_CLOSED_OUTPUT, EXIT_INTERRUPTED, Signalled, ended, silence
 
 if TYPE_CHECKING:
     import signal as signals
@@ -34,8 +34,6 @@ EXIT_OK = 0
 EXIT_FAILED = 1         # the job ran and failed
 EXIT_USAGE = 2          # bad input, missing setting, bad option
 EXIT_NO_ANSWER = 3      # no usable answer from the server
-# Ctrl-C is EXIT_INTERRUPTED (130); another signal that ends a run, 128 + its
-# number, as a shell shows it: SIGTERM 143, SIGHUP 129...
 
 # The signals that end a run. Each raises Signalled, so that every ``finally``
 # runs: a temporary file is removed, a prompt restores the terminal's echo.
@@ -51,15 +49,6 @@ class CommandError(Exception):
         self.message = message
         self.hint = hint
         self.exit_code = exit_code
-
-
-class Signalled(BaseException):
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.exit_code = 128 + signum
-        from signal import Signals
-        name = Signals(signum).name
-        self.words = "terminated" if name == "SIGTERM" else f"terminated by {name}"
 
 
 class ClosedOutput(Exception):

@@ -32,7 +32,7 @@ from ..session import (
     reworded,
 )
 from ..settings import DEFAULT_ENV_FILE, Settings
-from . import console, network, problem
+from . import Signalled, console, network, problem
 from .console import EXIT_OK, CommandError, fail, out, shown, warn
 from .options import Parser, add_min_validity, add_timeout, manual, path_argument, program_name
 from .waiting import Waiter
@@ -167,7 +167,7 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         report.problem("INTERRUPTED", "interrupted", None)
         raise
-    except console.Signalled as ended:
+    except Signalled as ended:
         report.problem("TERMINATED", ended.words, None)
         raise
 
