@@ -191,9 +191,6 @@ def main(argv: list[str]) -> int:
         if args.base_url is None and "ANGEL_BASE_URL" not in os.environ:
             job.file()  # the file decides: read it, with its warnings
         url = network.base_url(args, job.settings)
-    asks = (not args.write and not args.no_write and when is None and not args.watch
-            and not args.quiet and not args.json and console.is_terminal(sys.stdin)
-            and not args.secret_stdin)
     secret = obtain_secret(job)
     if when is None and not args.watch:
         check_min_validity(job, secret)
@@ -211,7 +208,8 @@ def main(argv: list[str]) -> int:
     if code is None:
         code = make_code(secret, args, clock)
     out(render(code, args, _seconds_left(code, clock)))
-    if asks:
+    if console.is_terminal(sys.stdin) and not (args.write or args.no_write or args.quiet
+                                               or args.json or args.secret_stdin):
         offer_update(job, secret, clock, code, saved=args.save_secret)
     return EXIT_OK
 

@@ -267,21 +267,19 @@ def dry_run(url: str, credentials: Credentials, server_time: bool) -> int:
 def check_login(args: Namespace, url: str, credentials: Credentials, report: Report) -> int:
     waiter = Waiter(args.min_validity)
     common: dict[str, Any] = dict(
-        totp=credentials.totp, base_url=url, timeout=args.timeout,
+        api_key=credentials.api_key, client_code=credentials.client_code, pin=credentials.pin,
+        secret=credentials.secret, totp=credentials.totp, base_url=url, timeout=args.timeout,
         min_validity=args.min_validity, server_time=args.server_time, on_wait=waiter.announce,
         sleep=waiter.sleep, on_clock=network.show_clock, names=SETTING_NAMES)
     session: Session | None = None
     logout_tried = args.store is not None  # today's shared session is kept, not logged out
     try:
         if args.store is None:
-            session = login(credentials.api_key, credentials.client_code, credentials.pin,
-                            credentials.secret, _keep_open=True, **common)
+            session = login(_keep_open=True, **common)
         else:
             from ..store import daily_login
-            session = daily_login(credentials.api_key, credentials.client_code,
-                                  credentials.pin, credentials.secret,
-                                  store=None if args.store is STORE_DEFAULT else args.store,
-                                  **common)
+            store = None if args.store is STORE_DEFAULT else args.store
+            session = daily_login(store=store, **common)
         waiter.done()
         console.hide(session.jwt_token, session.refresh_token, session.feed_token)
         if not logout_tried:
