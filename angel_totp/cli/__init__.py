@@ -1,11 +1,5 @@
-"""The two commands, ``angel-totp`` and ``angel-login-check``: options, prompts,
-output and exit codes, which the library beside them knows nothing of.
-
-Each entry point imports its command inside a ``try``: Ctrl-C or SIGTERM while
-Python is still loading modules ends as ``interrupted`` (130) or ``terminated``
-(143), with the login check's one JSON object under ``--json``, not as a
-traceback or a process killed outright.
-"""
+"""The two commands, ``angel-totp`` and ``angel-login-check``: options, prompts, output
+and exit codes. A signal while Python still loads a command ends it as it would later."""
 
 from __future__ import annotations
 
@@ -21,12 +15,7 @@ else:
         import signal as signals
 
 EXIT_INTERRUPTED = 130  # Ctrl-C: what a shell shows for SIGINT
-EXIT_TERMINATED = 143   # SIGTERM
 EXIT_CLOSED_OUTPUT = 141  # what a shell shows for SIGPIPE
-
-
-def interrupted() -> int:
-    return _ended("INTERRUPTED", "interrupted", EXIT_INTERRUPTED, as_json=False)
 
 
 def problem(errorcode: str, message: str, hint: str) -> dict[str, Any]:
@@ -34,34 +23,42 @@ def problem(errorcode: str, message: str, hint: str) -> dict[str, Any]:
     return {"ok": False, "errorcode": errorcode, "message": message, "hint": hint}
 
 
-class _Terminated(BaseException):
-    """SIGTERM while a command loads, before the console has set its own handlers."""
+class Signalled(BaseException):
+    """A signal that ends the run, raised like Ctrl-C so that every ``finally`` cleans up."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.exit_code = 128 + signum  # as a shell shows it: SIGTERM 143, SIGHUP 129...
+        from signal import Signals
+        name = Signals(signum).name
+        self.words = "terminated" if name == "SIGTERM" else f"terminated by {name}"
 
 
 def _terminated(signum: int, frame: object) -> None:
-    raise _Terminated()
+    raise Signalled(signum)
 
 
 def _start(command: str) -> int:
-    """Load the command and run it; a signal while loading ends the run as it would later."""
     as_json = command == "login_check" and "--json" in sys.argv[1:]
     try:
         try:  # the console replaces this handler as soon as it runs
             signals.signal(signals.SIGTERM, _terminated)
         except (ValueError, OSError):  # not the main thread
             pass
+        from .console import run
         if command == "login_check":
-            from .login_check import run
+            from .login_check import main
         else:
-            from .generate import run
+            from .generate import main
     except KeyboardInterrupt:
-        return _ended("INTERRUPTED", "interrupted", EXIT_INTERRUPTED, as_json)
-    except _Terminated:
-        return _ended("TERMINATED", "terminated", EXIT_TERMINATED, as_json)
-    return run()
+        return ended("INTERRUPTED", "interrupted", EXIT_INTERRUPTED, as_json)
+    except Signalled as signalled:
+        return ended("TERMINATED", signalled.words, signalled.exit_code, as_json)
+    return run(main)
 
 
-def _ended(errorcode: str, words: str, status: int, as_json: bool) -> int:
+def ended(errorcode: str, words: str, status: int, as_json: bool = False) -> int:
+    """A run ended by a signal: its one JSON object with ``as_json``, the words on stderr."""
     if as_json:
         import json
         try:
@@ -70,21 +67,16 @@ def _ended(errorcode: str, words: str, status: int, as_json: bool) -> int:
         except (OSError, ValueError, AttributeError):  # closed, or its reader went away
             silence()
             return EXIT_CLOSED_OUTPUT
-    _say(f"\n{words}")
+    try:
+        print(f"\n{words}", file=sys.stderr, flush=True)
+    except (OSError, ValueError, AttributeError):
+        silence("stderr")
     return status
 
 
-def _say(text: str) -> None:
-    try:
-        print(text, file=sys.stderr, flush=True)
-    except (OSError, ValueError, AttributeError):
-        silence("stderr")
-
-
 def silence(name: str = "stdout") -> None:
-    """A standard stream ("stdout" or "stderr") to the null device, once a write to it
-    failed: what stayed in its buffer must not follow at exit, nor make Python's last
-    flush fail (exit status 120 instead of the run's)."""
+    """Point a standard stream whose write failed at the null device: what stayed in its
+    buffer must not make Python's last flush fail (exit 120 instead of the run's)."""
     import os
     stream = getattr(sys, name)
     try:

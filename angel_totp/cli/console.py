@@ -1,9 +1,5 @@
-"""The console: the one gate for outside text, the streams, exit codes, prompts.
-
-Everything a command shows goes through :func:`out` or :func:`err`, which mask
-the run's credentials and drop control characters; outside text through
-:func:`shown` first.
-"""
+"""The console: the one gate for outside text (:func:`out`, :func:`err` and
+:func:`shown` mask the run's credentials and drop control characters), exit codes, prompts."""
 
 from __future__ import annotations
 
@@ -21,12 +17,13 @@ from ..errors import (
     MissingSettingError,
     NoAnswerError,
 )
-from . import EXIT_CLOSED_OUTPUT, interrupted, silence
+from . import EXIT_CLOSED_OUTPUT, EXIT_INTERRUPTED, Signalled, ended, silence
 
 if TYPE_CHECKING:
     import signal as signals
 
     from ..envfile import EnvFile
+    from ..settings import Settings
 else:
     try:  # signal's C core: the signal module builds three enums at import, 0.7 ms a run
         import _signal as signals
@@ -37,8 +34,6 @@ EXIT_OK = 0
 EXIT_FAILED = 1         # the job ran and failed
 EXIT_USAGE = 2          # bad input, missing setting, bad option
 EXIT_NO_ANSWER = 3      # no usable answer from the server
-# Ctrl-C is EXIT_INTERRUPTED (130); another signal that ends a run, 128 + its
-# number, as a shell shows it: SIGTERM 143, SIGHUP 129...
 
 # The signals that end a run. Each raises Signalled, so that every ``finally``
 # runs: a temporary file is removed, a prompt restores the terminal's echo.
@@ -56,17 +51,6 @@ class CommandError(Exception):
         self.exit_code = exit_code
 
 
-class Signalled(BaseException):
-    """A signal that ends the run, raised like Ctrl-C so that every ``finally`` cleans up."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.exit_code = 128 + signum
-        from signal import Signals
-        name = Signals(signum).name
-        self.words = "terminated" if name == "SIGTERM" else f"terminated by {name}"
-
-
 class ClosedOutput(Exception):
     pass
 
@@ -74,8 +58,6 @@ class ClosedOutput(Exception):
 def fail(message: str, hint: str | None = None, exit_code: int = EXIT_USAGE) -> NoReturn:
     raise CommandError(message, hint, exit_code)
 
-
-# The gate for outside text: the rule is redact's; the run's credentials are here.
 
 _hidden: list[str] = []
 
@@ -96,8 +78,6 @@ def shown_number(value: float) -> float | None:
     # None if it would show a credential (a server could shift its Date header by the PIN).
     return value if redact.mask(repr(value), _hidden) == repr(value) else None
 
-
-# Streams.
 
 _REPLACEMENTS = {"±": "+/-", "…": "...", "—": "-", "–": "-", "’": "'", "“": '"', "”": '"'}
 
@@ -152,12 +132,17 @@ def report_error(message: str, hint: str | None = None) -> None:
         err(f"hint: {' '.join(hint.split())}")
 
 
-def warn_if_readable(found: EnvFile | None, path: str) -> None:
+def env_file(settings: Settings, path: str, must_exist: bool, hint: str) -> EnvFile | None:
+    """The env file as read (EnvFileError for one that cannot be), with its warning."""
+    found = settings.file()
+    if found is None and must_exist:
+        fail(f"env file {shown(path)} does not exist", hint=hint)
     from ..envfile import readable_by_others
     if found is not None and readable_by_others(found):
         warn(f"{shown(path)} can be read by other users (mode {found.mode:04o}) and it "
              "holds secrets")
         err(f"hint: chmod 600 {shown(path)}")
+    return found
 
 
 def missing(names: list[str], env_file: str, *, hint: str) -> CommandError:
@@ -178,7 +163,6 @@ def exit_code_for(error: CommandError | AngelTotpError) -> int:
 
 
 def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
-    """Run ``main`` and turn every failure into one error line and an exit code."""
     previous = _install_signal_handlers()
     try:
         return main(sys.argv[1:] if argv is None else argv)
@@ -191,10 +175,10 @@ def run(main: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
         report_error(shown(message, 400), error.hint and shown(error.hint, 400))
         return exit_code_for(error)
     except KeyboardInterrupt:
-        return interrupted()
-    except Signalled as ended:
-        err(ended.words)
-        return ended.exit_code
+        return ended("INTERRUPTED", "interrupted", EXIT_INTERRUPTED)
+    except Signalled as signalled:
+        err(signalled.words)
+        return signalled.exit_code
     except ClosedOutput:
         silence()
         return EXIT_CLOSED_OUTPUT
@@ -263,8 +247,6 @@ def _restore_signals(previous: dict[int, Any]) -> None:
             _set_handler(number, handler)
 
 
-# Terminals and prompts (prompts go to stderr, so stdout carries only the result).
-
 def is_terminal(stream: object) -> bool:
     try:
         return stream is not None and bool(stream.isatty())  # type: ignore[attr-defined]
@@ -279,8 +261,9 @@ def terminal_width(stream: TextIO | None) -> int:
         return 80
 
 
+# Prompts go to stderr, so that stdout carries only the result.
+
 def ask_hidden(prompt: str, what: str) -> str:
-    """A line typed without echo, stripped; EOF or nothing is a usage error."""
     import getpass  # only when a prompt is shown: it loads termios
     import warnings
 
@@ -294,13 +277,13 @@ def ask_hidden(prompt: str, what: str) -> str:
 
 
 def ask_line(prompt: str, what: str | None) -> str:
-    """A line typed, stripped; EOF or nothing is a usage error unless ``what`` is None."""
     err(prompt, end="")
     line = sys.stdin.readline() if sys.stdin is not None else ""
     return _answer(line or None, what)  # "": the input ended
 
 
 def _answer(line: str | None, what: str | None) -> str:
+    # Stripped; no line (the input ended) or an empty one is a usage error, if ``what``.
     if line is None:  # the input ended
         err("")
     what = what and what.removeprefix("the ")  # "no PIN was entered", not "no the PIN"
@@ -317,7 +300,7 @@ def ask_yes_no(question: str) -> bool:
 
 
 def redraw(line: str, on_stdout: bool) -> None:
-    """Redraw the current line of stdout or stderr in place; "" clears it."""
+    # "" clears the line.
     stream, write = (sys.stdout, out) if on_stdout else (sys.stderr, err)
     if stream is None:
         write("", end="")  # out() raises ClosedOutput; err() drops it

@@ -156,20 +156,16 @@ class Run:
     def file(self) -> EnvFile | None:
         if self._read:
             return self.settings.file()
+        creates = self.args.write or self.args.save_secret
         try:
-            found = self.settings.file()
+            found = console.env_file(self.settings, self.path, self.named and not creates,
+                                     hint="check the path, or add --write to create it")
         except EnvFileError as error:
             raise self.file_error(error) from None
-        creates = self.args.write or self.args.save_secret
-        if found is None and self.named and not creates:
-            fail(f"env file {self.shown_path} does not exist",
-                 hint="check the path, or add --write to create it")
-        console.warn_if_readable(found, self.path)
         self._read = True
         return found
 
     def check_writable(self) -> None:
-        """Everything about writing the file that can be known before a code is chosen."""
         from ..envfile import check_writable
         try:
             check_writable(self.path)
@@ -195,9 +191,6 @@ def main(argv: list[str]) -> int:
         if args.base_url is None and "ANGEL_BASE_URL" not in os.environ:
             job.file()  # the file decides: read it, with its warnings
         url = network.base_url(args, job.settings)
-    asks = (not args.write and not args.no_write and when is None and not args.watch
-            and not args.quiet and not args.json and console.is_terminal(sys.stdin)
-            and not args.secret_stdin)
     secret = obtain_secret(job)
     if when is None and not args.watch:
         check_min_validity(job, secret)
@@ -215,13 +208,14 @@ def main(argv: list[str]) -> int:
     if code is None:
         code = make_code(secret, args, clock)
     out(render(code, args, _seconds_left(code, clock)))
-    if asks:
+    if console.is_terminal(sys.stdin) and not (args.write or args.no_write or args.quiet
+                                               or args.json or args.secret_stdin):
         offer_update(job, secret, clock, code, saved=args.save_secret)
     return EXIT_OK
 
 
 def check_options(args: Namespace) -> float | None:
-    """Every check on the options alone; the instant of --time."""
+    # Every check on the options alone; returns the instant of --time.
     if args.watch and (args.write or args.save_secret or args.time is not None):
         fail("--watch cannot be combined with --write, --save-secret or --time",
              hint="run once with --write to update the env file")
@@ -310,7 +304,7 @@ def _parse(run: Run, text: str, source: str) -> TotpSecret:
 
 
 def _secret_part(text: str) -> str:
-    """What of the text to never show: the secret= value of a URI, else all of it."""
+    # What to never show: the secret= value of a URI, else all of it.
     stripped = text.strip()
     if "://" not in stripped:
         return stripped
@@ -334,8 +328,7 @@ def check_min_validity(run: Run, secret: TotpSecret) -> None:
 
 
 class NeedsWait(Exception):
-    """The code chosen under the env file's lock would need a wait: raised out of the
-    update, so that the lock is let go while the run waits (another run may write)."""
+    """Raised out of the env file's update, so that its lock is let go for the wait."""
 
 
 def make_code(secret: TotpSecret, args: Namespace, clock: ClockOffset | None,
@@ -366,7 +359,7 @@ def make_code(secret: TotpSecret, args: Namespace, clock: ClockOffset | None,
 
 
 def missed(args: Namespace, clock: ClockOffset | None) -> CommandError:
-    """The one wait for the next code did not give one lasting --min-validity."""
+    # The one wait for the next code did not give one lasting --min-validity.
     if clock is not None:
         return CommandError(
             f"no code lasts --min-validity {args.min_validity:g} s with Angel One's clock "
@@ -378,7 +371,7 @@ def missed(args: Namespace, clock: ClockOffset | None) -> CommandError:
 
 
 def _local_expiry(code: Code, clock: ClockOffset | None) -> float:
-    """Until when, by this machine's clock, the code surely works."""
+    # Until when, by this machine's clock, the code surely works.
     return code.valid_until + (clock.low if clock is not None else 0.0)
 
 
@@ -457,8 +450,7 @@ def write_env(run: Run, secret: TotpSecret, clock: ClockOffset | None, *, write_
 
 
 def _storable(run: Run, secret: TotpSecret) -> str:
-    """What to save as TOTP_SECRET: a URI with values other than Angel One's whole,
-    as given, where python-dotenv reads back exactly that; else the key."""
+    # A URI with values other than Angel One's is kept whole, if dotenv reads it back.
     from ..envfile import can_store
     given = run.given.reveal()
     uri = given[:10].lower() == "otpauth://"
@@ -469,7 +461,6 @@ def _storable(run: Run, secret: TotpSecret) -> str:
 
 def offer_update(run: Run, secret: TotpSecret, clock: ClockOffset | None, printed: Code,
                  saved: bool) -> None:
-    """Offer to save a typed secret first, then to write the code."""
     path = run.shown_path
     save = False
     if run.typed and not saved:
@@ -486,8 +477,7 @@ def offer_update(run: Run, secret: TotpSecret, clock: ClockOffset | None, printe
 
 
 def watch_line(code: Code, width: int) -> str:
-    """The widest form that fits ``width`` columns less one (a full line may wrap,
-    and a wrapped line cannot be redrawn in place)."""
+    # The widest form that fits: a full line may wrap, and cannot be redrawn in place.
     left = code.valid_for
     forms = (f"TOTP {code.totp} (valid for {left} s)", f"TOTP {code.totp} ({left} s)",
              f"{code.totp} ({left} s)", f"{code.totp} {left}s", code.totp)
@@ -517,9 +507,5 @@ def watch(secret: TotpSecret, args: Namespace, clock: ClockOffset | None) -> int
         return EXIT_OK
 
 
-def run() -> int:
-    return console.run(main)
-
-
 if __name__ == "__main__":  # python -m angel_totp.cli.generate
-    sys.exit(run())
+    sys.exit(console.run(main))

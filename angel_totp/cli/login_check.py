@@ -1,8 +1,5 @@
-"""``angel-login-check`` (``test_api_connection.py``): one login, a plain verdict.
-
-A thin command over :func:`angel_totp.session.login`, so that the check and
-a bot's login cannot drift apart.
-"""
+"""``angel-login-check`` (``test_api_connection.py``): one login, a plain verdict, through
+:func:`angel_totp.session.login`, so that the check and a bot's login cannot drift apart."""
 
 from __future__ import annotations
 
@@ -35,7 +32,7 @@ from ..session import (
     reworded,
 )
 from ..settings import DEFAULT_ENV_FILE, Settings
-from . import console, network, problem
+from . import Signalled, console, network, problem
 from .console import EXIT_OK, CommandError, fail, out, shown, warn
 from .options import Parser, add_min_validity, add_timeout, manual, path_argument, program_name
 from .waiting import Waiter
@@ -120,8 +117,7 @@ def parser() -> Parser:
 
 
 def check_store(store: str, env_file: str) -> None:
-    """A folder, a path under a file, or the env file (a store that is not a session
-    is replaced) is refused before any prompt or request."""
+    # Before any prompt or request; the env file would be replaced (it is no session).
     hint = "name a file, or give --store without a path for the default"
     if os.path.isdir(store):
         fail(f"--store {shown(store)} is a folder", hint=hint)
@@ -171,7 +167,7 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         report.problem("INTERRUPTED", "interrupted", None)
         raise
-    except console.Signalled as ended:
+    except Signalled as ended:
         report.problem("TERMINATED", ended.words, None)
         raise
 
@@ -183,16 +179,13 @@ def check(args: Namespace, report: Report) -> int:
         check_store(args.store, path)
     settings = Settings(path)
     try:  # now: a file that cannot be read or parsed exits 2, before anything is sent
-        found = settings.file()
+        console.env_file(settings, path, args.env_file is not None, hint="check the path")
     except EnvFileError as error:
         hint = READ_HINTS.get(error.reason) or error.hint or ""
         if "untouched" in hint:  # words for a command that writes; this one never does
             hint = ""
         hint = f"{hint}; nothing was sent" if hint else "nothing was sent"
         raise CommandError(shown(error.message, 400), shown(hint, 400)) from None
-    if found is None and args.env_file is not None:
-        fail(f"env file {shown(path)} does not exist", hint="check the path")
-    console.warn_if_readable(found, path)
     url = network.base_url(args, settings)
     credentials = gather_credentials(settings, path)
     if args.dry_run:
@@ -200,10 +193,8 @@ def check(args: Namespace, report: Report) -> int:
     return check_login(args, url, credentials, report)
 
 
-# The settings.
-
 def gather_credentials(settings: Settings, path: str) -> Credentials:
-    """Every setting, each checked as it is read; on a terminal, what is missing is asked for."""
+    # Each setting checked as it is read; on a terminal, what is missing is asked for.
     values: dict[str, str | None] = {}
     missing: list[str] = []
     for name in SETTINGS:
@@ -227,7 +218,7 @@ def gather_credentials(settings: Settings, path: str) -> Credentials:
     for name, (prompt, what, hidden) in PROMPTS.items():
         if values[name] is None:
             ask = console.ask_hidden if hidden else console.ask_line
-            answer = ask(prompt, what).strip()
+            answer = ask(prompt, what)
             console.hide(answer if hidden else None)
             check_value(SETTINGS[name], answer, {SETTINGS[name]: what})
             values[name] = answer
@@ -255,8 +246,6 @@ def gather_credentials(settings: Settings, path: str) -> Credentials:
     return credentials
 
 
-# --dry-run.
-
 def dry_run(url: str, credentials: Credentials, server_time: bool) -> int:
     local_ip = "<this machine's IPv4>"
     requests = [protocol.clock_request()] if server_time else []
@@ -275,28 +264,22 @@ def dry_run(url: str, credentials: Credentials, server_time: bool) -> int:
     return EXIT_OK
 
 
-# The login.
-
 def check_login(args: Namespace, url: str, credentials: Credentials, report: Report) -> int:
-    """One login through the library, then one logout (with --store, today's session
-    kept or reused instead); the verdict through the gate."""
     waiter = Waiter(args.min_validity)
     common: dict[str, Any] = dict(
-        totp=credentials.totp, base_url=url, timeout=args.timeout,
+        api_key=credentials.api_key, client_code=credentials.client_code, pin=credentials.pin,
+        secret=credentials.secret, totp=credentials.totp, base_url=url, timeout=args.timeout,
         min_validity=args.min_validity, server_time=args.server_time, on_wait=waiter.announce,
         sleep=waiter.sleep, on_clock=network.show_clock, names=SETTING_NAMES)
     session: Session | None = None
     logout_tried = args.store is not None  # today's shared session is kept, not logged out
     try:
         if args.store is None:
-            session = login(credentials.api_key, credentials.client_code, credentials.pin,
-                            credentials.secret, _keep_open=True, **common)
+            session = login(_keep_open=True, **common)
         else:
             from ..store import daily_login
-            session = daily_login(credentials.api_key, credentials.client_code,
-                                  credentials.pin, credentials.secret,
-                                  store=None if args.store is STORE_DEFAULT else args.store,
-                                  **common)
+            store = None if args.store is STORE_DEFAULT else args.store
+            session = daily_login(store=store, **common)
         waiter.done()
         console.hide(session.jwt_token, session.refresh_token, session.feed_token)
         if not logout_tried:
@@ -326,8 +309,7 @@ def check_login(args: Namespace, url: str, credentials: Credentials, report: Rep
 
 
 class Report:
-    """Prints the verdict as text or as one JSON object, through the gate: with
-    --json, exactly one object whatever happens."""
+    """The verdict as text, or with --json as exactly one object whatever happens."""
 
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
@@ -390,9 +372,5 @@ class Report:
         out(json.dumps(payload))
 
 
-def run() -> int:
-    return console.run(main)
-
-
 if __name__ == "__main__":  # python -m angel_totp.cli.login_check
-    sys.exit(run())
+    sys.exit(console.run(main))

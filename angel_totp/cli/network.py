@@ -27,8 +27,7 @@ TERMS = {
 
 
 def base_url(args: Namespace, settings: Settings) -> str:
-    """--base-url, else ANGEL_BASE_URL, else Angel One's; checked, never shown, and
-    plain http to anything but this machine warned about."""
+    # --base-url, else ANGEL_BASE_URL, else Angel One's; checked, never shown.
     if args.base_url is not None:
         url, name = args.base_url, "--base-url"
     else:
@@ -42,7 +41,7 @@ def base_url(args: Namespace, settings: Settings) -> str:
 
 
 def check_server_time_room(args: Namespace) -> None:
-    """--server-time with a --min-validity that no measured clock can satisfy: exit 2 now."""
+    # --server-time with a --min-validity that no measured clock can satisfy: exit 2 now.
     if not args.server_time:
         return
     try:
@@ -55,13 +54,11 @@ def check_server_time_room(args: Namespace) -> None:
 
 
 def show_clock(clock: ClockOffset) -> None:
-    """--server-time's measurement, with its uncertainty, on stderr."""
     err(f"Angel One's clock: this machine's clock is {clock.describe()}; "
         "codes are made for Angel One's time")
 
 
 def measure_clock_for_people(args: Namespace, url: str) -> ClockOffset:
-    """--server-time in generate: one credential-free request, the offset on stderr."""
     with Connection(url, timeout=args.timeout) as connection:
         clock = measure(connection, TERMS)
     show_clock(clock)

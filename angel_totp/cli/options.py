@@ -1,7 +1,5 @@
-"""What both commands' options share: argparse, with no abbreviation, and no
-usage error that repeats an argument (a secret typed in the wrong place,
-``angel-totp JBSW...``, must never reach a terminal, a CI log or cron mail).
-"""
+"""What both commands' options share: argparse, with no abbreviation, and no usage
+error that repeats an argument (it may be a secret typed in the wrong place)."""
 
 from __future__ import annotations
 
@@ -19,7 +17,6 @@ from .console import CommandError
 
 
 def manual(page: str) -> str:
-    """The end of both commands' --help: python-dotenv, then where the full manual is."""
     return f"""\
 Env files are read by the installed python-dotenv's own parser (python-dotenv
 1.0 and newer are supported), so every value reads exactly as the installed
@@ -29,8 +26,6 @@ Full manual: docs/{page} in the source (the reference starts at docs/README.md).
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with errors that never repeat an argument and output through the console."""
-
     def __init__(self, *, secrets: str, **kwargs: Any) -> None:
         super().__init__(allow_abbrev=False, formatter_class=_formatter, **kwargs)
         self.secrets = secrets  # how to give the secrets, for a stray argument's error
@@ -95,7 +90,7 @@ def add_min_validity(parser: argparse._ActionsContainer, help: str,
 
 def add_timeout(parser: argparse._ActionsContainer, help: str) -> None:
     parser.add_argument("--timeout", type=timeout_seconds, default=10.0,
-                        metavar="SECONDS", help=f"{help} (default: 10)")
+                        metavar="SECONDS", help=f"{help} (default: %(default)g)")
 
 
 def path_argument(text: str) -> str:
@@ -106,8 +101,7 @@ def path_argument(text: str) -> str:
 
 
 def program_name(default: str) -> str:
-    """How the user started the command: ``angel-totp``, ``generate_totp.py``,
-    ``python -m angel_totp``... (so that its hints name something that exists)."""
+    # As the user started the command, so that its hints name something that exists.
     started = sys.argv[0] if sys.argv and sys.argv[0] else ""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if started.endswith(".py") and os.path.abspath(started).startswith(package + os.sep):

@@ -12,8 +12,8 @@ from .console import err
 
 
 class Clock:
-    """The time the commands go by: this machine's. Tests put a fake one in
-    :data:`clock` (read as ``waiting.clock`` at each use) to run a wait without waiting."""
+    """The time the commands go by (read as ``waiting.clock`` at each use, so that
+    a test can put a fake one there)."""
 
     now = staticmethod(time.time)
     monotonic = staticmethod(time.monotonic)  # for a pause: unaffected by clock changes
@@ -22,16 +22,14 @@ class Clock:
 
 clock = Clock()
 
-NOTE_START = "the current code expires in "
-"""How the single waiting note begins (scripts and tests may filter it out)."""
+NOTE_START = "the current code expires in "  # scripts and tests may filter the note out
 
 _TICK = 0.001  # less than this left of a countdown's second: that second is over
 
 
 class Waiter:
     """Says why a run pauses for the next code: a countdown on a terminal (stderr), else
-    one note. With ``writing``, a code must also outlast the write, so one just over
-    ``min_validity`` may be passed over: the note then says so."""
+    one note; ``writing``: a code must also outlast the write."""
 
     def __init__(self, min_validity: float, writing: bool = False) -> None:
         self.min_validity = min_validity
