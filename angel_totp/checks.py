@@ -1,8 +1,6 @@
 """The checks of the Python API's arguments, one home for each: a bad argument of
 any type is an :class:`~angel_totp.errors.InvalidInputError` naming it, never its value."""
 
-from __future__ import annotations
-
 import math
 import os
 from collections.abc import Mapping
