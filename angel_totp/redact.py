@@ -2,8 +2,6 @@
 Masking sees through the forms an echo takes (escapes, base64, full-width letters,
 characters between the letters, any case) in time linear in the text."""
 
-from __future__ import annotations
-
 import base64
 import re
 from collections.abc import Iterable, Sequence
@@ -116,25 +114,23 @@ def _fold(text: str) -> tuple[str, Sequence[int], Sequence[int], set[int]]:
 
     parts: list[str] = []
     starts, ends = array("q"), array("q")
-    gaps: set[int] = set()
-    size = done = 0
+    gaps: set[int] = set()  # where white space was left out, by length folded so far
+    done = 0
     for unit in re.finditer(_UNIT, text):
         begin, stop = unit.span()
         if begin > done:  # printable ASCII: one for one
             parts.append(text[done:begin])
             starts.extend(range(done, begin))
             ends.extend(range(done + 1, begin + 1))
-            size += begin - done
         done = stop
         for char in _unescape(unit.group()):
             piece = _fold_char(char)
             if piece is None:
-                gaps.add(size)
+                gaps.add(len(starts))
             elif piece:
                 parts.append(piece)
                 starts.extend([begin] * len(piece))
                 ends.extend([stop] * len(piece))
-                size += len(piece)
     if len(text) > done:
         parts.append(text[done:])
         starts.extend(range(done, len(text)))
