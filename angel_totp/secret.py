@@ -179,6 +179,8 @@ def _parse_uri(uri: str) -> TotpSecret:
     query: dict[str, str] = {}
     for name, value in pairs:
         name = name.lower() if name.isascii() else ""  # a long s is no s
+        if not name:
+            continue
         if name in query:
             # Only known names are shown: an unknown one may be a pasted secret.
             shown = f"'{name}'" if name in _URI_PARAMETERS else "a parameter"
