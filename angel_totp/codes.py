@@ -129,15 +129,6 @@ def _wait_needed(now: float, period: int, min_validity: float, uncertainty: floa
     return (step + 1) * period + uncertainty - now + _WAIT_MARGIN
 
 
-def _check_time(when: object) -> float:
-    if isinstance(when, bool) or not isinstance(when, (int, float)):
-        raise InvalidInputError("the time must be a number of Unix seconds", what="time")
-    try:
-        return _checked_seconds(float(when))
-    except OverflowError:  # an int beyond any float
-        raise InvalidInputError(_AFTER_9999, what="time") from None
-
-
 def parse_when(text: str) -> float:
     """Unix seconds from ``1111111109``, ``1111111109.5`` or ISO 8601 with a zone."""
     raw = text.strip()
@@ -148,7 +139,7 @@ def parse_when(text: str) -> float:
     except ValueError:
         value = None
     if value is not None:
-        return _checked_seconds(value)
+        return _check_time(value)
     from datetime import datetime
     iso = raw[:-1] + "+00:00" if raw[-1:] in ("Z", "z") else raw
     try:
@@ -162,10 +153,16 @@ def parse_when(text: str) -> float:
         seconds = moment.timestamp()
     except (OverflowError, ValueError):
         seconds = -1.0  # only year 1 with a zone east of UTC gets here
-    return _checked_seconds(seconds)
+    return _check_time(seconds)
 
 
-def _checked_seconds(value: float) -> float:
+def _check_time(when: object) -> float:
+    if isinstance(when, bool) or not isinstance(when, (int, float)):
+        raise InvalidInputError("the time must be a number of Unix seconds", what="time")
+    try:
+        value = float(when)
+    except OverflowError:  # an int beyond any float
+        raise InvalidInputError(_AFTER_9999, what="time") from None
     if not math.isfinite(value):
         raise InvalidInputError("the time must be a finite number of seconds", what="time")
     if value < 0:
