@@ -1,10 +1,5 @@
-"""TOTP codes, Angel One's clock and a SmartAPI login, for bots and scripts.
-
-A bot starts with ``session = angel_totp.daily_session()`` (see docs/python-api.md).
-Every error is an :class:`AngelTotpError`. Submodules load lazily, so that
-``import angel_totp`` costs almost nothing and each command loads only what its
-path needs.
-"""
+"""TOTP codes, Angel One's clock and a SmartAPI login, for bots and scripts: a bot
+starts with ``session = angel_totp.daily_session()`` (see docs/python-api.md)."""
 
 from __future__ import annotations
 
@@ -36,8 +31,7 @@ if TYPE_CHECKING:  # what type checkers see; at run time, _LAZY below
     from .settings import Setting, Settings, code_from_env
     from .store import daily_login, daily_session, default_store_path
 
-# Each public name loaded on first use, and the submodule it lives in: a new
-# name is one entry here, one import above and one in __all__.
+# Each public name, loaded on first use (a command loads only what its path needs).
 _LAZY = {
     "Code": "codes", "code_at": "codes", "fresh_code": "codes",
     "TotpSecret": "secret", "parse_secret": "secret", "Hidden": "hidden",

@@ -1,8 +1,6 @@
 """The checks of the Python API's arguments, one home for each: a bad argument of
 any type is an :class:`~angel_totp.errors.InvalidInputError` naming it, never its value."""
 
-from __future__ import annotations
-
 import math
 import os
 from collections.abc import Mapping
@@ -53,7 +51,6 @@ def check_min_validity(value: object, period: int = ANGEL_ONE_PERIOD,
 
 
 def check_path(value: object, what: str) -> str:
-    """A file's path: text or an ``os.PathLike`` of text, not empty."""
     try:
         path = os.fspath(value) if isinstance(value, (str, os.PathLike)) else None
     except TypeError:  # a path object whose __fspath__ gives no text
@@ -65,7 +62,6 @@ def check_path(value: object, what: str) -> str:
 
 
 def check_environ(value: object, what: str = "environ") -> Mapping[str, str]:
-    """A mapping of text to text (default ``os.environ``); a bad entry is named by key."""
     if value is None:
         return os.environ
     if not isinstance(value, Mapping):

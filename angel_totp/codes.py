@@ -1,11 +1,7 @@
-"""Codes and time: the code for an instant, how long it lasts, a fresh one.
+"""Codes and time: the code for an instant, how long it lasts, and a fresh one, still
+valid when Angel One's login gets it at either end of the clock's uncertainty."""
 
-Angel One's login needs the code still valid when the request lands, so
-:func:`fresh_code` waits for the next step rather than hand out one about to
-expire, at both ends of the clock's uncertainty.
-"""
-
-
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -18,6 +14,9 @@ from .secret import TotpSecret, hide_secret, parse_secret
 
 DEFAULT_MIN_VALIDITY = 5  # seconds a fresh code must still be valid for
 MAX_TIME = 253402300799  # 9999-12-31T23:59:59Z: the last second a time may name
+_AFTER_9999 = "the time is after 9999-12-31T23:59:59Z"
+_NOT_A_TIME = ("not a Unix timestamp or an ISO 8601 time "
+               "(examples: 1111111109, 2005-03-18T01:58:29Z)")
 _WAIT_MARGIN = 0.05  # past a step boundary, so that the clock is surely in the new step
 
 
@@ -35,12 +34,10 @@ class Code(NamedTuple):
 
     @property
     def totp(self) -> str:
-        """The code, e.g. ``"123456"``."""
         return self.otp.reveal()
 
     @property
     def seconds_left(self) -> float:
-        """Seconds from ``at`` until the code expires."""
         return self.valid_until - self.at
 
     @property
@@ -49,8 +46,7 @@ class Code(NamedTuple):
         return math.floor(self.seconds_left)
 
     def valid_until_iso(self) -> str:
-        """``valid_until`` in ISO 8601, UTC; the last step's a second early (year 10000
-        has no ISO 8601 form), so that it never overstates how long the code lasts."""
+        # The last step's a second early: year 10000 has no ISO 8601 form.
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(min(self.valid_until, MAX_TIME)))
 
     def as_json_dict(self) -> dict[str, str | int]:
@@ -69,24 +65,15 @@ def code_at(secret: TotpSecret | str | Hidden, when: float) -> Code:
     secret = hide_secret(secret)  # from here no frame of ours holds the plain text
     secret = parse_secret(secret)
     when = _check_time(when)
-    import hashlib
-
     import pyotp
 
+    # The step's counter directly: pyotp's at() goes through local time, which
+    # overflows near the year 9999.
     step = int(when // secret.period)
-    return Code(
-        # The step's counter directly: pyotp's at() goes through local time,
-        # which overflows near the year 9999.
-        otp=Hidden(pyotp.TOTP(secret.base32, digits=secret.digits, interval=secret.period,
-                              digest=getattr(hashlib, secret.algorithm.lower())
-                              ).generate_otp(step)),
-        at=when,
-        valid_from=step * secret.period,
-        valid_until=(step + 1) * secret.period,
-        period=secret.period,
-        digits=secret.digits,
-        algorithm=secret.algorithm,
-    )
+    otp = Hidden(pyotp.TOTP(secret.base32, digits=secret.digits, interval=secret.period,
+                            digest=getattr(hashlib, secret.algorithm.lower())).generate_otp(step))
+    return Code(otp, when, step * secret.period, (step + 1) * secret.period, secret.period,
+                secret.digits, secret.algorithm)
 
 
 def fresh_code(
@@ -98,14 +85,9 @@ def fresh_code(
     on_wait: Callable[[Code, float], None] | None = None,
     uncertainty: float = 0.0,
 ) -> Code:
-    """The current code, valid for at least ``min_validity`` more seconds.
-
-    ``clock()`` gives the time the code is for, ``uncertainty`` how far off it
-    may be either way: the code must be the same at both ends and have
-    ``min_validity`` left at the later one. Otherwise this calls
-    ``on_wait(current_code, seconds)``, then ``sleep(seconds)`` once, to just
-    past the next code's start; never a second wait.
-    """
+    """The current code, the same and valid for ``min_validity`` more seconds at both ends
+    of ``clock()`` give or take ``uncertainty``; if it is not, ``on_wait(current_code,
+    seconds)`` is called, then ``sleep(seconds)`` once, to just past the next code's start."""
     secret = hide_secret(secret)  # from here no frame of ours holds the plain text
     secret = parse_secret(secret)
     period = secret.period
@@ -139,8 +121,7 @@ def fresh_code(
 
 
 def _wait_needed(now: float, period: int, min_validity: float, uncertainty: float) -> float:
-    """0 when the code at ``now`` qualifies; else the wait until just past the first
-    instant whose whole uncertainty lies in the next step."""
+    # Else until just past the first instant whose whole uncertainty is in the next step.
     early, late = now - uncertainty, now + uncertainty
     step = math.floor(early / period)
     if math.floor(late / period) == step and (step + 1) * period - late >= min_validity:
@@ -148,33 +129,23 @@ def _wait_needed(now: float, period: int, min_validity: float, uncertainty: floa
     return (step + 1) * period + uncertainty - now + _WAIT_MARGIN
 
 
-def _check_time(when: object) -> float:
-    # A clock's reading too: servertime tells a Date out of range by what="time".
-    if isinstance(when, bool) or not isinstance(when, (int, float)):
-        raise InvalidInputError("the time must be a number of Unix seconds", what="time")
-    try:
-        return _checked_seconds(float(when))
-    except OverflowError:  # an int beyond any float
-        raise _after_9999() from None
-
-
 def parse_when(text: str) -> float:
     """Unix seconds from ``1111111109``, ``1111111109.5`` or ISO 8601 with a zone."""
     raw = text.strip()
     if not raw or len(raw) > 64:
-        raise _not_a_time()
+        raise InvalidInputError(_NOT_A_TIME, what="time")
     try:
         value = float(raw)
     except ValueError:
         value = None
     if value is not None:
-        return _checked_seconds(value)
+        return _check_time(value)
     from datetime import datetime
     iso = raw[:-1] + "+00:00" if raw[-1:] in ("Z", "z") else raw
     try:
         moment = datetime.fromisoformat(iso)
     except ValueError:
-        raise _not_a_time() from None
+        raise InvalidInputError(_NOT_A_TIME, what="time") from None
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise InvalidInputError("the ISO 8601 time needs a zone, for example Z or +05:30",
                                 what="time")
@@ -182,16 +153,16 @@ def parse_when(text: str) -> float:
         seconds = moment.timestamp()
     except (OverflowError, ValueError):
         seconds = -1.0  # only year 1 with a zone east of UTC gets here
-    return _checked_seconds(seconds)
+    return _check_time(seconds)
 
 
-def _not_a_time() -> InvalidInputError:
-    return InvalidInputError(
-        "not a Unix timestamp or an ISO 8601 time "
-        "(examples: 1111111109, 2005-03-18T01:58:29Z)", what="time")
-
-
-def _checked_seconds(value: float) -> float:
+def _check_time(when: object) -> float:
+    if isinstance(when, bool) or not isinstance(when, (int, float)):
+        raise InvalidInputError("the time must be a number of Unix seconds", what="time")
+    try:
+        value = float(when)
+    except OverflowError:  # an int beyond any float
+        raise InvalidInputError(_AFTER_9999, what="time") from None
     if not math.isfinite(value):
         raise InvalidInputError("the time must be a finite number of seconds", what="time")
     if value < 0:
@@ -199,12 +170,7 @@ def _checked_seconds(value: float) -> float:
     if value >= MAX_TIME + 1:
         for factor, unit in ((1e3, "milliseconds"), (1e6, "microseconds"), (1e9, "nanoseconds")):
             if 1e9 * factor <= value < (MAX_TIME + 1) * factor:  # from 2001 on, in that unit
-                raise InvalidInputError(
-                    f"the time is after 9999-12-31T23:59:59Z; this looks like {unit}, "
-                    "not seconds", hint=f"divide by {factor:.0f} for seconds", what="time")
-        raise _after_9999()
+                raise InvalidInputError(f"{_AFTER_9999}; this looks like {unit}, not seconds",
+                                        hint=f"divide by {factor:.0f} for seconds", what="time")
+        raise InvalidInputError(_AFTER_9999, what="time")
     return value + 0.0  # -0.0 becomes 0.0
-
-
-def _after_9999() -> InvalidInputError:
-    return InvalidInputError("the time is after 9999-12-31T23:59:59Z", what="time")

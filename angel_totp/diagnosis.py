@@ -1,10 +1,5 @@
-"""From what Angel One answered (and the clock) to a cause and a next step.
-
-The codes' usual meanings come from Angel One's documentation, its SDK and its
-users' forum (see smartapi-facts.md).
-"""
-
-from __future__ import annotations
+"""From what Angel One answered (and the clock) to a cause and a next step; the codes'
+meanings come from Angel One's documentation, SDK and forum (smartapi-facts.md)."""
 
 from typing import NamedTuple
 
@@ -35,6 +30,9 @@ class Diagnosis(NamedTuple):
     hint: str       # one line: what to do next
 
 
+_INTERNAL_ERROR = ("Angel One had an internal error",
+                   "try again in a few minutes; check Angel One's status if it persists")
+_EXPIRED = ("the session expired", "log in again; sessions end every day")
 KNOWN_CODES = {
     "AB1050": ("the TOTP code was not accepted", ""),  # the hint depends on the clock
     "AB7001": ("the trading password was sent instead of the PIN",
@@ -53,20 +51,17 @@ KNOWN_CODES = {
                "this is a bug in angel_totp (X-UserType must be USER); please report it"),
     "AB1032": ("Angel One does not know this client code",
                "check ANGEL_CLIENT_CODE: it is your client ID, e.g. A123456"),
-    "AB2000": ("Angel One had an internal error",
-               "try again in a few minutes; check Angel One's status if it persists"),
-    "AB2001": ("Angel One had an internal error",
-               "try again in a few minutes; check Angel One's status if it persists"),
+    "AB2000": _INTERNAL_ERROR,
+    "AB2001": _INTERNAL_ERROR,
     "AG8001": ("the API key was refused (or the session token is no longer valid)",
                "check ANGEL_API_KEY against your app at smartapi.angelbroking.com "
                "(My Apps); a disabled or deleted app's key stops working"),
-    "AG8002": ("the session expired",
-               "log in again; sessions end every day"),
+    "AG8002": _EXPIRED,
     "AG8003": ("the request carried no session token",
                "this is a bug in angel_totp; please report it"),
     "AG7002": ("Angel One refused this machine's IP address: it is not registered for "
                "this API key", _STATIC_IP_HINT),
-    "AB1010": ("the session expired", "log in again; sessions end every day"),
+    "AB1010": _EXPIRED,
     "AB1011": ("the client is not logged in (the session ended)", "log in again"),
     "AB8050": ("the refresh token is invalid", "log in again"),
     "AB8051": ("the refresh token expired", "log in again"),
@@ -81,16 +76,14 @@ def diagnose_refusal(errorcode: str, message: str, clock: ClockOffset | None,
     """Angel One answered and said no (``message`` already cleaned); with ``server_time``
     the code was made for Angel One's clock, which is then not blamed for it."""
     code = errorcode.strip().upper()
-    known = KNOWN_CODES.get(code)
-    if known is None:
-        cause = f"{message or 'no message'} ({code or 'no code'})"
-        hint = "look up this code in Angel One's SmartAPI forum; the reply said nothing more"
-        return Diagnosis(code, message, cause, hint)
-    cause, hint = known
-    said = f"{code} {message}".strip()
+    if code not in KNOWN_CODES:
+        return Diagnosis(code, message, f"{message or 'no message'} ({code or 'no code'})",
+                         "look up this code in Angel One's SmartAPI forum; the reply said "
+                         "nothing more")
+    cause, hint = KNOWN_CODES[code]
     if code == "AB1050":
-        hint = _invalid_totp_hint(clock, terms, server_time)
-    return Diagnosis(code, message, f"{cause} ({said})", hint)
+        hint = reword(_invalid_totp_hint(clock, server_time), terms)
+    return Diagnosis(code, message, f"{cause} ({f'{code} {message}'.strip()})", hint)
 
 
 # Angel One accepts each code once: a code another login has just used (a bot,
@@ -103,9 +96,8 @@ _SECRET = ("if that fails too, the secret is probably wrong: copy TOTP_SECRET ag
            "smartapi.angelbroking.com/enable-totp")
 
 
-def _invalid_totp_hint(clock: ClockOffset | None, terms: dict[str, str],
-                       made_for_server_time: bool) -> str:
-    server_time = terms["server_time"]
+def _invalid_totp_hint(clock: ClockOffset | None, made_for_server_time: bool) -> str:
+    server_time = PROGRAM_TERMS["server_time"]
     if made_for_server_time and clock is not None:
         return (f"the code was made for Angel One's clock, so the clock is not the cause "
                 f"(yours is {clock.describe()}); {_REUSED}; {_SECRET}")
@@ -186,16 +178,8 @@ def diagnose_transport(errorcode: str, detail: str = "", proxy_variable: str | N
     cause, hint = TRANSPORT.get(errorcode, TRANSPORT["NETWORK"])
     if detail and detail.lower() not in cause.lower():  # saying nothing twice
         cause = f"{cause}: {detail}" if "(" in detail else f"{cause} ({detail})"
-    hint = hint.format(proxy_variable=proxy_variable or "HTTPS_PROXY",
-                       **{**PROGRAM_TERMS, **terms})
-    return Diagnosis(errorcode, detail, cause, hint)
-
-
-# The request a failure happened in, said in its cause.
-_STAGE_PREFIX = {
-    "clock": "Angel One's clock could not be read: ",
-    "profile": "login worked, but reading the profile failed: ",
-}
+    hint = hint.format(proxy_variable=proxy_variable or "HTTPS_PROXY", **PROGRAM_TERMS)
+    return Diagnosis(errorcode, detail, cause, reword(hint, terms))
 
 
 def staged(found: Diagnosis, stage: str, refused: bool = False) -> str:
@@ -204,7 +188,9 @@ def staged(found: Diagnosis, stage: str, refused: bool = False) -> str:
         return f"Angel One refused the login: {found.cause}"
     if found.errorcode in ("NO_DATE", "CLOCK_UNCERTAIN"):
         return found.cause  # it says already that the clock could not be read
-    return _STAGE_PREFIX.get(stage, "") + found.cause
+    prefix = {"clock": "Angel One's clock could not be read: ",
+              "profile": "login worked, but reading the profile failed: "}.get(stage, "")
+    return prefix + found.cause
 
 
 def reword(text: str, terms: dict[str, str]) -> str:

@@ -1,9 +1,6 @@
-"""Every error the library raises is an :class:`AngelTotpError`, and also the
-built-in one a programmer expects (``ValueError``, ``LookupError``, ``OSError``).
-Messages name parameters and settings, never options, never a credential;
-``hint`` says what to do next."""
-
-from __future__ import annotations
+"""Every error the library raises is an :class:`AngelTotpError`, and also the built-in
+one a program expects (``ValueError``, ``LookupError``, ``OSError``). Messages name
+parameters and settings, never options or a credential; ``hint`` says what to do next."""
 
 
 class AngelTotpError(Exception):
@@ -14,13 +11,9 @@ class AngelTotpError(Exception):
         self.message = message
         self.hint = hint
 
-    def __str__(self) -> str:
-        return self.message
-
 
 class InvalidInputError(AngelTotpError, ValueError):
-    """A value given to the library is not usable. ``what`` names the parameter or
-    setting at fault (``"min_validity"``, ``"ANGEL_PIN"``...), for a command to reword."""
+    """A value given is not usable; ``what`` names the parameter or setting at fault."""
 
     def __init__(self, message: str, hint: str | None = None, *, what: str = "") -> None:
         super().__init__(message, hint)
@@ -41,8 +34,7 @@ class InvalidSettingError(InvalidInputError):
 class MissingSettingError(AngelTotpError, LookupError):
     """Settings set neither in the environment nor in the env file: all in ``names``."""
 
-    def __init__(self, names: list[str], message: str | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(self, names: list[str], message: str = "", hint: str | None = None) -> None:
         super().__init__(message or "missing settings: " + ", ".join(names), hint)
         self.names = list(names)
 
@@ -52,34 +44,27 @@ class MissingSecretError(MissingSettingError):
 
 
 class FileError(AngelTotpError, OSError):
-    """The file ``path`` could not be used, and was left untouched; ``reason`` is a
-    stable word a program can test (each subclass lists its own)."""
+    """The file ``path`` could not be used, and was left untouched; ``reason`` says why."""
 
     def __init__(self, message: str, hint: str | None = None, *, path: str = "",
                  reason: str = "io") -> None:
-        AngelTotpError.__init__(self, message, hint)
+        super().__init__(message, hint)
         self.path = path
         self.reason = reason
 
 
 class EnvFileError(FileError):
     """An env file could not be read, parsed or written; it was left untouched.
-
-    ``reason``: ``missing``, ``not_a_file``, ``not_utf8``, ``syntax``,
-    ``too_large``, ``permission``, ``read_only``, ``hard_linked``, ``mount``,
-    ``locked``, ``changing``, ``no_folder``, ``value``, ``io``.
-    """
+    ``reason``: ``missing``, ``not_a_file``, ``not_utf8``, ``syntax``, ``too_large``,
+    ``permission``, ``read_only``, ``hard_linked``, ``mount``, ``locked``, ``changing``,
+    ``no_folder``, ``value``, ``io``."""
 
 
 class LoginError(AngelTotpError):
-    """A login, profile or logout did not succeed.
-
-    ``errorcode`` is Angel One's (``AB1050``...) or ours (``TIMEOUT``...);
-    ``message`` what the server said (cleaned), ``cause`` one line on what went
-    wrong; ``stage`` the request that failed; ``clock`` Angel One's clock as
-    measured so far (a ``ClockOffset`` or None); ``proxy_variable`` the proxy
-    setting at fault, if any.
-    """
+    """A login, profile or logout did not succeed: ``errorcode`` is Angel One's
+    (``AB1050``...) or ours (``TIMEOUT``...), ``message`` what the server said, ``cause``
+    what went wrong, ``stage`` the request that failed, ``clock`` Angel One's clock if
+    measured (a ``ClockOffset``), ``proxy_variable`` the proxy setting at fault."""
 
     def __init__(self, errorcode: str, message: str, cause: str, hint: str, *,
                  stage: str = "login", clock: object = None,
@@ -106,8 +91,5 @@ class NoAnswerError(LoginError):
 
 class SessionStoreError(FileError):
     """Today's session store cannot be used safely: its tokens were not used.
-
-    ``reason``: ``unsafe`` (others may read or write it, or another user
-    owns it), ``not_a_file``, ``locked`` (another process held it too
-    long), ``io``.
-    """
+    ``reason``: ``unsafe`` (others may use it, or another user owns it), ``not_a_file``,
+    ``locked`` (another process held it too long), ``io``."""

@@ -1,11 +1,5 @@
-"""A credential held so that no ``repr``, ``str`` or error tracker shows it.
-
-Error trackers (Sentry, rich) record every traceback frame's locals by ``repr``
-and by walking lists, tuples and dicts: once checked, a credential lives in the
-library's frames only inside a :class:`Hidden`.
-"""
-
-from __future__ import annotations
+"""A credential held so that no ``repr``, ``str`` or error tracker shows it (trackers
+record frame locals by ``repr``, walking lists, tuples and dicts)."""
 
 
 class Hidden:
@@ -27,8 +21,7 @@ class Hidden:
     def __bool__(self) -> bool:
         return bool(self._value)
 
-    # Equal texts are equal credentials, so that values holding one (a
-    # TotpSecret, a Code) compare and hash by what they hold.
+    # Equal texts are equal credentials: a TotpSecret or a Code compares by what it holds.
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Hidden) and other._value == self._value
 

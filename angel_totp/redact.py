@@ -1,12 +1,6 @@
 """Outside text made safe to show: the one rule, used by the library and the commands.
-
-Masking looks through the forms an echo takes (URL and JSON escapes, base64,
-full-width letters, invisible characters or spaces between the letters, any
-case) in time linear in the text: each credential is prepared once, then the
-text is read once per credential.
-"""
-
-from __future__ import annotations
+Masking sees through the forms an echo takes (escapes, base64, full-width letters,
+characters between the letters, any case) in time linear in the text."""
 
 import base64
 import re
@@ -17,25 +11,16 @@ from .hidden import Hidden
 
 MASK = "********"
 LIMIT = 200
-# A credential shorter than this (a PIN, a code) is masked only where it
-# stands alone: inside a longer word (the client code A104826 holding the PIN
-# 4826), masking would show the PIN to anyone who knows the word.
+# A credential shorter than this (a PIN) is masked only where it stands alone: a
+# mask inside a word (the PIN 4826 in the client code A104826) would show it.
 SHORT = 8
-# A long credential (a token, a secret) is also masked piece by piece, so
-# that part of it echoed back is masked too.
-PIECE = 12
-# At a cut, what is left of a credential is shorter than this: shorter
-# credentials whole, longer ones less than two pieces.
-_CUT_MARGIN = 32
+PIECE = 12  # a long credential is also masked piece by piece, for an echo of part of it
+_CUT_MARGIN = 32  # what a cut leaves of a credential is shorter: less than two pieces
 
-# The one control-character rule: C0 and C1 controls, DEL, and what shows
-# nothing or reorders text: every format character (Unicode category Cf:
-# bidi controls, zero-width ones, the soft hyphen), the other default-ignorable
-# characters (the combining grapheme joiner, variation selectors, Hangul
-# fillers), line and paragraph separators. A test checks it against the
-# running Python's Unicode tables. (Surrogates, from undecodable bytes, are
-# left to the output's encoding, which replaces them.) Patterns are compiled on
-# first use (re caches them): a run that shows only plain text never pays for them.
+# The one control-character rule: C0 and C1 controls, DEL, every format character
+# (category Cf), the other default-ignorable characters, line and paragraph
+# separators; a test checks it against Python's Unicode tables. Surrogates are left
+# to the output's encoding. Patterns compile on first use: plain text never pays.
 _CONTROL = (
     "[\x00-\x1f\x7f-\x9f\xad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2"
     "\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164"
@@ -44,16 +29,14 @@ _CONTROL = (
 # An ESC sequence (CSI, OSC, or a two-character one), a C1 CSI.
 _ESCAPE = (r"(?s)\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|.?)"
            r"|\x9b[0-?]*[ -/]*[@-~]?")
-# A bearer token (JWT): three base64url parts, the first starting "eyJ". Looked
-# for in the folded text (see _bearers), so that one whose dots were escaped,
-# that was split over lines or written in full-width letters is found too.
+# A bearer token (JWT): three base64url parts, the first starting "eyJ"; looked for
+# in the folded text, to find one escaped, split over lines or in full-width letters.
 _BEARER = r"(?a)eyJ[\w-]*\.[\w-]+\.[\w-]*"
 _WORD_RUN = r"(?a)[\w-]*"
 # A session token is well over this; words that merely start "eyJ" are not.
 _SPLIT_TOKEN = 40
-# What an echo may have encoded: URL escapes (a run of non-ASCII bytes at
-# once), backslash escapes, HTML character references, and any character but
-# printable ASCII.
+# What an echo may have encoded: URL escapes (a run of non-ASCII bytes at once),
+# backslash escapes, HTML character references, any character but printable ASCII.
 _UNIT = (r"(?s)(?:%[89A-Fa-f][0-9A-Fa-f])+|%[0-7][0-9A-Fa-f]"
          r"|\\(?:u[0-9A-Fa-f]{4}|x[0-9A-Fa-f]{2}|U[0-9A-Fa-f]{8}|[^0-9A-Za-z])"
          r"|&#(?:[0-9]{1,7}|[xX][0-9A-Fa-f]{1,6});"
@@ -82,11 +65,8 @@ def _replacement(found: re.Match[str]) -> str:
 
 
 def clean(text: object, hidden: Iterable[str | Hidden] = (), limit: int = LIMIT) -> str:
-    """Outside text as one printable line of at most ``limit`` characters, masked.
-
-    Only the start of a long text is read (what could be shown of it); what a
-    credential cut there leaves is dropped with the end of that start.
-    """
+    """Outside text as one printable line of at most ``limit`` characters, masked. Only
+    the start of a long text is read; what a credential cut there leaves is dropped."""
     text = str(text)
     start = max(4096, 32 * limit)
     cut = len(text) > start
@@ -104,27 +84,20 @@ def mask(text: str, hidden: Iterable[str | Hidden]) -> str:
     found = _bearers(folded, gaps)
     revealed = (value.reveal() if isinstance(value, Hidden) else value for value in hidden)
     try:
-        all_needles = [needles for needles in map(_needles, revealed) if needles is not None]
-        if all_needles:
-            lowered = _lower(folded)
-            for needles in all_needles:
+        lowered = _lower(folded)
+        for needles in map(_needles, revealed):
+            if needles is not None:
                 found += needles.find(lowered, gaps)
     except BaseException as error:  # Ctrl-C: the frames below hold credentials in plain text
         raise error.with_traceback(None) from None  # the same error, without those frames
     if not found:
         return text
-    spans = [(starts[i], ends[j - 1]) for i, j in found]
-    merged: list[list[int]] = []
-    for start, stop in sorted(spans):
-        if merged and start <= merged[-1][1]:  # overlaps or touches: one mask for both
-            merged[-1][1] = max(merged[-1][1], stop)
-        else:
-            merged.append([start, stop])
     pieces: list[str] = []
     done = 0
-    for start, stop in merged:
-        pieces += [text[done:start], MASK]
-        done = stop
+    for start, stop in sorted((starts[i], ends[j - 1]) for i, j in found):
+        if not pieces or start > done:  # one mask for spans that overlap or touch
+            pieces += [text[done:start], MASK]
+        done = max(done, stop)
     pieces.append(text[done:])
     return "".join(pieces)
 
@@ -132,47 +105,33 @@ def mask(text: str, hidden: Iterable[str | Hidden]) -> str:
 # Folding: the text as an echo's reader would see it.
 
 def _fold(text: str) -> tuple[str, Sequence[int], Sequence[int], set[int]]:
-    """``text`` with escapes decoded, letters NFKC-normalised (full-width letters
-    become plain ones), white space, controls and invisible characters left out;
-    for each folded character the start and end of what it came from in ``text``;
-    the positions where white space was left out just before (a word ends there).
-    """
+    """``text`` with escapes decoded, letters NFKC-normalised, white space, controls and
+    invisible characters left out; for each folded character the start and end of what it
+    came from; the positions where white space was left out just before (a word ends)."""
     if text.isascii() and text.isprintable() and not any(c in text for c in " %\\&"):
-        # printable ASCII with nothing escaped, no space: as it is
         return text, range(len(text)), range(1, len(text) + 1), set()
     from array import array  # only for text beyond plain ASCII
 
     parts: list[str] = []
     starts, ends = array("q"), array("q")
-    gaps: set[int] = set()
-    size = done = 0
-    space = False
+    gaps: set[int] = set()  # where white space was left out, by length folded so far
+    done = 0
     for unit in re.finditer(_UNIT, text):
         begin, stop = unit.span()
         if begin > done:  # printable ASCII: one for one
-            if space:
-                gaps.add(size)
-                space = False
             parts.append(text[done:begin])
             starts.extend(range(done, begin))
             ends.extend(range(done + 1, begin + 1))
-            size += begin - done
         done = stop
         for char in _unescape(unit.group()):
             piece = _fold_char(char)
             if piece is None:
-                space = True
+                gaps.add(len(starts))
             elif piece:
-                if space:
-                    gaps.add(size)
-                    space = False
                 parts.append(piece)
                 starts.extend([begin] * len(piece))
                 ends.extend([stop] * len(piece))
-                size += len(piece)
     if len(text) > done:
-        if space:
-            gaps.add(size)
         parts.append(text[done:])
         starts.extend(range(done, len(text)))
         ends.extend(range(done + 1, len(text) + 1))
@@ -230,7 +189,7 @@ class _Needles:
         return "<needles>"
 
     def find(self, text: str, gaps: set[int]) -> list[tuple[int, int]]:
-        """Where the credential is in ``text`` (folded, lower case): spans of it."""
+        """Spans of the credential in ``text`` (folded, lower case)."""
         found: list[tuple[int, int]] = []
         for form in self.forms:
             at = text.find(form)
@@ -241,10 +200,9 @@ class _Needles:
                     continue
                 found.append((at, stop))
                 at = text.find(form, stop)
-        pieces = self.pieces
-        if pieces:
+        if self.pieces:
             found += [(at, at + PIECE) for at in range(len(text) - PIECE + 1)
-                      if text[at:at + PIECE] in pieces]
+                      if text[at:at + PIECE] in self.pieces]
         return found
 
 
@@ -286,8 +244,8 @@ def _alone(text: str, start: int, stop: int, gaps: set[int]) -> bool:
 
 
 _URLSAFE = str.maketrans("+/", "-_")
-# Credentials are short and tokens a few KiB: a value longer than this is
-# not looked for in base64 (what a reply could hold of it is masked as pieces).
+# Credentials are short and tokens a few KiB: a longer value is not looked for in
+# base64 (what a reply could hold of it is masked as pieces).
 _BASE64_UP_TO = 64 * 1024
 
 

@@ -1,16 +1,12 @@
-"""The TOTP secret: every form users paste parses to one :class:`TotpSecret`.
+"""The TOTP secret: every form users paste parses to one :class:`TotpSecret`. Errors
+say what is wrong and where, never the secret, a character of it, or a URI's value."""
 
-Errors say what is wrong and where, but never repeat the secret, any
-character of it, or any value of a URI parameter (a secret pasted there).
-"""
-
-
+import re
 from typing import NamedTuple
 
 from .errors import InvalidSecretError
 from .hidden import Hidden
 
-BASE32_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 MIN_KEY_BITS = 112  # pyotp 2.12 and NIST SP 800-63B refuse shorter keys
 _IMPOSSIBLE_LENGTHS = {1, 3, 6}  # base32 lengths (mod 8) no whole number of bytes makes
 MAX_SECRET_LENGTH = 1024  # far above any secret or URI: a pasted file is refused at once
@@ -30,6 +26,9 @@ _CONFUSIONS = {  # which letter was likely meant, without echoing the character
     "8": "; an eight is usually the letter B",
     "9": "; base32 has no 9",
 }
+# The first character after '=' padding, or the first that is no base32 letter, space
+# or hyphen. ASCII letters only: str.upper() would turn a dotless i into I, a long s into S.
+_MISPLACED = r"=[\s=-]*([^\s=-])|([^A-Za-z2-7\s=-])"
 
 
 class TotpSecret(NamedTuple):
@@ -52,7 +51,7 @@ class TotpSecret(NamedTuple):
             ANGEL_ONE_ALGORITHM, ANGEL_ONE_DIGITS, ANGEL_ONE_PERIOD)
 
     def compatibility_warning(self) -> str | None:
-        """A sentence for a warning when Angel One will reject the codes, else None."""
+        """A warning when Angel One will reject the codes, else None."""
         if self.is_angel_one_compatible:
             return None
         return (f"this secret makes {self.algorithm}, {self.digits}-digit, "
@@ -60,8 +59,7 @@ class TotpSecret(NamedTuple):
                 "30 seconds, so its login will reject them")
 
     def storable_text(self) -> str:
-        """What to save as ``TOTP_SECRET``: the base32 key, or an ``otpauth://totp/``
-        URI when the parameters are not Angel One's."""
+        """What to save as ``TOTP_SECRET``: the key, or a URI if the rest is not Angel One's."""
         if self.is_angel_one_compatible:
             return self.base32
         return (f"otpauth://totp/Angel%20One?secret={self.base32}"
@@ -104,8 +102,7 @@ def _parse(given: object) -> TotpSecret:
     stripped = text.strip()  # str.strip() removes every Unicode space
     if not stripped:
         raise InvalidSecretError("the secret is empty", _HINT)
-    head = stripped[:10]
-    if head.isascii() and head.lower() == "otpauth://":
+    if stripped[:10].lower() == "otpauth://":
         return _parse_uri(stripped)
     if "://" in stripped:
         raise InvalidSecretError(
@@ -135,48 +132,34 @@ def _secret(key: object, algorithm: object = ANGEL_ONE_ALGORITHM,
 def _base32(text: str) -> str:
     """Upper-case base32 without separators or padding. Errors give positions in
     ``text`` from 1, so that the user can find the culprit, never the character."""
-    compact = "".join(char for char in text if not (char.isspace() or char == "-"))
+    compact = re.sub(r"[\s-]", "", text)
     if compact.isascii() and compact.isdigit() and 6 <= len(compact) <= 8:
         raise InvalidSecretError(
             f"this is a {len(compact)}-digit code from an authenticator app, not the "
             "secret that makes the codes", _HINT)
-    letters = []
-    padding_from = None
-    for position, char in enumerate(text, start=1):
-        if char.isspace() or char == "-":
-            continue
-        if char == "=":
-            if padding_from is None:
-                padding_from = position
-            continue
-        if padding_from is not None:
-            raise InvalidSecretError(
-                f"character {position} follows '=' padding; '=' may only "
-                "stand at the end of a base32 secret", _HINT)
-        if not char.isascii():
-            # str.upper() would turn some into Latin letters (a dotless i into
-            # I, a long s into S, a ligature into ST): never guess.
-            raise InvalidSecretError(
-                f"character {position} is not a base32 letter (it is not an ASCII "
-                "character; base32 uses A-Z and 2-7)", _HINT)
-        upper = char.upper()
-        if upper not in BASE32_ALPHABET:
-            raise InvalidSecretError(
-                f"character {position} is not a base32 letter "
-                f"(base32 uses A-Z and 2-7{_CONFUSIONS.get(char, '')})", _HINT)
-        letters.append(upper)
-    joined = "".join(letters)
-    if not joined:
+    misplaced = re.search(_MISPLACED, text)
+    if misplaced and misplaced.group(1):
+        raise InvalidSecretError(
+            f"character {misplaced.start(1) + 1} follows '=' padding; '=' may only "
+            "stand at the end of a base32 secret", _HINT)
+    if misplaced:
+        char = misplaced.group(2)
+        why = "base32 uses A-Z and 2-7" if char.isascii() else \
+            "it is not an ASCII character; base32 uses A-Z and 2-7"
+        raise InvalidSecretError(f"character {misplaced.start(2) + 1} is not a base32 letter "
+                                 f"({why}{_CONFUSIONS.get(char, '')})", _HINT)
+    letters = compact.rstrip("=").upper()
+    if not letters:
         raise InvalidSecretError("the secret has no base32 letters", _HINT)
-    if len(joined) % 8 in _IMPOSSIBLE_LENGTHS:
+    if len(letters) % 8 in _IMPOSSIBLE_LENGTHS:
         raise InvalidSecretError(
-            f"{len(joined)} base32 letters cannot be a whole key; "
+            f"{len(letters)} base32 letters cannot be a whole key; "
             "a letter is probably missing or extra", _HINT)
-    if len(joined) * 5 // 8 < MIN_KEY_BITS // 8:
+    if len(letters) * 5 // 8 < MIN_KEY_BITS // 8:
         raise InvalidSecretError(
-            f"too short: {len(joined)} base32 letters; a TOTP secret needs at "
+            f"too short: {len(letters)} base32 letters; a TOTP secret needs at "
             f"least {MIN_KEY_BITS} bits (23 letters), and Angel One's has 26", _HINT)
-    return joined
+    return letters
 
 
 def _parse_uri(uri: str) -> TotpSecret:
@@ -195,23 +178,20 @@ def _parse_uri(uri: str) -> TotpSecret:
         raise InvalidSecretError("not a TOTP URI: expected otpauth://totp/...", _HINT)
     query: dict[str, str] = {}
     for name, value in pairs:
-        known = name.lower() if name.isascii() else ""
-        if not known:
+        name = name.lower() if name.isascii() else ""  # a long s is no s
+        if not name:
             continue
-        if known in query:
+        if name in query:
             # Only known names are shown: an unknown one may be a pasted secret.
-            shown = f"'{known}'" if known in _URI_PARAMETERS else "a parameter"
+            shown = f"'{name}'" if name in _URI_PARAMETERS else "a parameter"
             raise InvalidSecretError(f"the URI gives {shown} more than once", _HINT)
-        query[known] = value.strip()
-
-    raw_secret = query.get("secret")
-    if not raw_secret:
+        query[name] = value.strip()
+    if not query.get("secret"):
         raise InvalidSecretError("the otpauth:// URI has no secret= parameter", _HINT)
     try:
-        base32 = _base32(raw_secret)
+        base32 = _base32(query["secret"])
     except InvalidSecretError as error:
         raise InvalidSecretError(f"the URI's secret: {error.message}", error.hint) from None
-
     algorithm = query.get("algorithm") or ANGEL_ONE_ALGORITHM
     algorithm = algorithm.upper().replace("-", "") if algorithm.isascii() else ""
     return _secret(base32, algorithm, _number(query.get("digits"), ANGEL_ONE_DIGITS),

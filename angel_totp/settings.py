@@ -1,9 +1,6 @@
-"""Settings: the process environment first, then the env file, as ``load_dotenv()``.
-
-An empty value counts as missing wherever it is read (a fresh copy of
-``.env.example`` must lead to "missing", not "invalid"). The one home of those
-rules and of the error about a missing setting.
-"""
+"""Settings: the process environment first, then the env file, as ``load_dotenv()``;
+an empty value counts as missing wherever it is read (a fresh copy of ``.env.example``
+is "missing", not "invalid")."""
 
 from __future__ import annotations
 
@@ -39,7 +36,7 @@ class Setting(NamedTuple):
 
 class Settings:
     """Settings looked up in ``environ`` (default ``os.environ``), then in ``env_file``
-    (None: none; a missing file counts as empty), read at most once, when needed."""
+    (None: none; a missing file counts as empty), read once, when first needed."""
 
     def __init__(self, env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE,
                  environ: Mapping[str, str] | None = None) -> None:
@@ -49,8 +46,7 @@ class Settings:
         self._values: dict[str, str | None] | None = None  # None until the file is read
 
     def file(self) -> EnvFile | None:
-        """The env file as read, or None; expanded at once, so that a file whose
-        ``${VAR}`` cannot be is refused as soon as it is read."""
+        """The env file as read, or None; expanded at once: a bad ``${VAR}`` fails here."""
         if self._values is None and self.env_file is not None:
             from .envfile import read_env_file
             self._file = read_env_file(self.env_file)
@@ -88,7 +84,7 @@ def absolute_path(path: str | os.PathLike[str]) -> str:
 def missing_settings_error(names: list[str], env_file: str | os.PathLike[str] | None, *,
                            empty: bool = False) -> MissingSettingError:
     """The error for settings set nowhere (``empty``: set to nothing), naming the env
-    file's absolute path: a bot that cron starts elsewhere must learn which file."""
+    file's absolute path: a bot that cron starts elsewhere learns which file."""
     where = "the environment"
     if env_file is not None:
         where += " or " + absolute_path(env_file)
