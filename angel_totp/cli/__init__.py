@@ -7,12 +7,12 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import signal as signals
+    import signal as signal  # re-exported: the console uses it too
 else:
-    try:  # signal's C core, as the console uses it: cheaper to import
-        import _signal as signals
+    try:  # signal's C core (the console's too): signal builds three enums, 0.7 ms a run
+        import _signal as signal
     except ImportError:  # a Python other than CPython
-        import signal as signals
+        import signal
 
 EXIT_INTERRUPTED = 130  # Ctrl-C: what a shell shows for SIGINT
 EXIT_CLOSED_OUTPUT = 141  # what a shell shows for SIGPIPE
@@ -42,7 +42,7 @@ def _start(command: str) -> int:
     as_json = command == "login_check" and "--json" in sys.argv[1:]
     try:
         try:  # the console replaces this handler as soon as it runs
-            signals.signal(signals.SIGTERM, _terminated)
+            signal.signal(signal.SIGTERM, _terminated)
         except (ValueError, OSError):  # not the main thread
             pass
         from .console import run

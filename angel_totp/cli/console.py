@@ -17,18 +17,11 @@ from ..errors import (
     MissingSettingError,
     NoAnswerError,
 )
-from . import EXIT_CLOSED_OUTPUT, EXIT_INTERRUPTED, Signalled, ended, silence
+from . import EXIT_CLOSED_OUTPUT, EXIT_INTERRUPTED, Signalled, ended, signal, silence
 
 if TYPE_CHECKING:
-    import signal as signals
-
     from ..envfile import EnvFile
     from ..settings import Settings
-else:
-    try:  # signal's C core: the signal module builds three enums at import, 0.7 ms a run
-        import _signal as signals
-    except ImportError:  # a Python other than CPython
-        import signal as signals
 
 EXIT_OK = 0
 EXIT_FAILED = 1         # the job ran and failed
@@ -218,11 +211,11 @@ def _install_signal_handlers() -> dict[int, Any]:
     # Each ending signal raises Signalled once: a second one would cut the cleanup short.
     def end(signum: int, frame: object) -> None:
         for number in previous:
-            _set_handler(number, signals.SIG_IGN)
+            _set_handler(number, signal.SIG_IGN)
         raise Signalled(signum)
     previous: dict[int, Any] = {}
     for name in ENDING_SIGNALS:
-        number = getattr(signals, name, None)
+        number = getattr(signal, name, None)
         if number is not None:
             previous[number] = _set_handler(number, end)
     return previous
@@ -230,7 +223,7 @@ def _install_signal_handlers() -> dict[int, Any]:
 
 def _set_handler(number: int, handler: Any) -> Any:
     try:
-        return signals.signal(number, handler)
+        return signal.signal(number, handler)
     except (ValueError, OSError):  # not the main thread
         return None
 
@@ -239,9 +232,9 @@ def _restore_signals(previous: dict[int, Any]) -> None:
     # The run is over: a late Ctrl-C or SIGTERM must not show a traceback (ignored
     # first, never given back a handler that raises), and the other signals get
     # back what they had (their default: end quietly).
-    ignored = [getattr(signals, name) for name in ("SIGINT", "SIGTERM")]
+    ignored = [getattr(signal, name) for name in ("SIGINT", "SIGTERM")]
     for number in ignored:
-        _set_handler(number, signals.SIG_IGN)
+        _set_handler(number, signal.SIG_IGN)
     for number, handler in previous.items():
         if handler is not None and number not in ignored:
             _set_handler(number, handler)
