@@ -39,8 +39,6 @@ _SLICE = 0.25
 _CLOSE_WAIT = 1.0
 _HEADER_CAP = 64 * 1024  # a reply's status line and headers, interim replies included
 _CHUNK = 64 * 1024
-_OUT_OF_STEP = "the server sent more than one reply to a request, so the replies cannot " \
-    "be told apart"
 _FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 9110 token
 # Set by the connection itself, so that they cannot disagree with the body.
 _RESERVED = frozenset({"host", "content-length", "transfer-encoding"})
@@ -198,11 +196,9 @@ class Connection:
         if link is None:
             return
         try:
-            in_step = link.replies < 2 or link.closes_within(_CLOSE_WAIT)
+            _check_step(link, lambda: not link.closes_within(_CLOSE_WAIT))
         finally:
             self.close()
-        if not in_step:
-            raise TransportError("BAD_REPLY", _OUT_OF_STEP, sent=True)
 
     def local_ipv4(self) -> str:
         """This end's IPv4 address (``127.0.0.1`` over IPv6), connecting if needed: the
@@ -241,13 +237,10 @@ class Connection:
 
     def _exchange(self, method: str, payload: _Payload, deadline: float,
                   last: bool) -> HttpReply:
-        link = self._link
-        if link is not None and not link.quiet():
+        idle = self._link
+        if idle is not None and not idle.quiet():
             self.close()  # closed by the server, or out of step: nothing was lost
-            if link.stray and link.replies > 1:
-                # The last reply taken may itself have been a stray, with its real
-                # answer the bytes waiting now: every answer since the first is suspect.
-                raise TransportError("BAD_REPLY", _OUT_OF_STEP)
+            _check_step(idle, lambda: idle.stray, sent=False)
         while True:
             reused = self._link is not None
             if self._link is None:
@@ -304,9 +297,7 @@ class Connection:
         link.replies += 1
         if buffered.peek(1):  # bytes nobody asked for
             self.close()
-            if link.replies > 1:
-                # This "reply" may be bytes sent after the last one, not this request's answer.
-                raise TransportError("BAD_REPLY", _OUT_OF_STEP, sent=True)
+            _check_step(link, lambda: True)
         elif last or will_close:
             # It may be a stray that says "Connection: close", the real answer behind it.
             self.check_in_step()
@@ -563,6 +554,15 @@ def _connect_one(family: int, kind: int, proto: int, sockaddr: Any,
     except BaseException:
         sock.close()
         raise
+
+
+def _check_step(link: _Link, stray: Callable[[], bool], sent: bool = True) -> None:
+    # Bytes nobody asked for (``stray()``) after a connection's second reply or later:
+    # that reply may itself have been a stray, its real answer behind it, so every answer
+    # since the first is suspect. After the first reply they are only a server's excess.
+    if link.replies > 1 and stray():
+        raise TransportError("BAD_REPLY", "the server sent more than one reply to a "
+                             "request, so the replies cannot be told apart", sent=sent)
 
 
 class _Link:
