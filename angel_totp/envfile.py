@@ -23,6 +23,7 @@ from .errors import EnvFileError, InvalidInputError
 from .hidden import Hidden
 from .safefile import O_BINARY, O_CLOEXEC, O_NOFOLLOW, READ, WINDOWS, read_start
 from .safefile import try_lock as _try_flock  # a module global: tests replace it
+from .settings import blank
 
 if TYPE_CHECKING:
     from dotenv.parser import Binding
@@ -88,7 +89,7 @@ class EnvFile:
         """Whether ``key`` has a value other than empty or spaces (a fresh copy
         of an example file has ``TOTP_SECRET=``: that counts as none)."""
         found = self.values().get(key)
-        return found is not None and found.strip() != ""
+        return found is not None and not blank(found)
 
 
 def _expanded(bindings: list[Binding],

@@ -37,7 +37,7 @@ from .hidden import Hidden
 from .redact import clean
 from .secret import TotpSecret, parse_secret
 from .servertime import check_room, code_for_server, measure
-from .settings import DEFAULT_ENV_FILE, Settings, missing_settings_error
+from .settings import DEFAULT_ENV_FILE, Settings, blank, missing_settings_error
 
 # After Ctrl-C with a session open: how long its one logout may take.
 LOGOUT_AFTER_INTERRUPT_S = 2.0
@@ -147,8 +147,8 @@ def _check(key: str, value: object, name: str) -> str | Hidden | TotpSecret:
 
 def _blank(value: object) -> bool:
     if isinstance(value, Hidden):
-        return not value.reveal().strip()
-    return value is None or (isinstance(value, str) and not value.strip())
+        return blank(value.reveal())
+    return value is None or (isinstance(value, str) and blank(value))
 
 
 class Options(NamedTuple):

@@ -67,8 +67,13 @@ class Settings:
         return self.get(name).value
 
 
+def blank(value: str) -> bool:
+    """Whether a value counts as missing, wherever it is read: empty, or only spaces."""
+    return not value.strip()
+
+
 def _setting(name: str, raw: str | None, source: str) -> Setting:
-    if raw is None or not raw.strip():
+    if raw is None or blank(raw):
         return Setting(name, None, source, empty=True)
     return Setting(name, Hidden(raw), source)
 
