@@ -423,10 +423,8 @@ def _check_folder(shown: str, folder: str) -> None:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise _os_error("write", shown, PermissionError(errno.EACCES, "permission denied"),
                         folder=folder)
-    if safefile.append_only_or_immutable(folder):
-        raise _refused(shown, "read_only", f"cannot write {shown}: files cannot be removed or "
-                       f"renamed in its folder {folder} (append-only or immutable)",
-                       f"check the folder's attributes (lsattr -d {folder})")
+    safefile.check_replaceable(folder, f"the folder {folder} of {shown}",
+                               functools.partial(_refused, shown), folder=True)
 
 
 def _check_file(shown: str, target: str, info: os.stat_result) -> None:
@@ -442,9 +440,7 @@ def _check_file(shown: str, target: str, info: os.stat_result) -> None:
     if not mode & stat.S_IWUSR:
         raise _refused(shown, "read_only", f"{shown} is read-only (mode {mode:04o})",
                        "make it writable if it should be updated (chmod u+w)")
-    if safefile.append_only_or_immutable(target):
-        raise _refused(shown, "read_only", f"cannot write {shown}: it is immutable or "
-                       "append-only", f"check its attributes (lsattr {shown})")
+    safefile.check_replaceable(target, shown, functools.partial(_refused, shown))
     if not WINDOWS and os.geteuid() != 0:
         if info.st_uid != os.geteuid():
             raise _refused(shown, "permission", f"{shown} belongs to another user; a new "
@@ -455,10 +451,6 @@ def _check_file(shown: str, target: str, info: os.stat_result) -> None:
                            "which you are not in; a new copy could not keep that group",
                            "chgrp it to one of your groups, or update it as a member of "
                            "that group")
-    if safefile.mount_point(target):
-        raise _refused(shown, "mount", f"{shown} is a mount point (a bind-mounted file, as "
-                       "with docker -v ./.env:/app/.env); it cannot be replaced",
-                       "mount its folder instead (-v ./config:/app/config)")
     try:  # the real answer to "may I write it?", also as root: nothing is truncated
         os.close(os.open(target, os.O_WRONLY | O_BINARY | safefile.O_NONBLOCK | O_CLOEXEC
                          | O_NOFOLLOW))

@@ -18,6 +18,7 @@ O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO would hang an open without i
 READ = os.O_RDONLY | O_BINARY | O_CLOEXEC | O_NONBLOCK
 _LOCK_BUSY = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES, errno.EDEADLK}
 _WINDOWS_LOCK_OFFSET = 1 << 30  # msvcrt locks bytes: one far from any content
+Refuse = Callable[[str, str, str], Exception]  # (reason, message, hint): the caller's error
 
 
 def strerror(error: OSError) -> str:
@@ -110,6 +111,19 @@ def append_only_or_immutable(path: str) -> bool:
     finally:
         os.close(fd)
     return bool(flags[0] & (0x20 | 0x10))  # FS_APPEND_FL | FS_IMMUTABLE_FL
+
+
+def check_replaceable(path: str, subject: str, refuse: Refuse, folder: bool = False) -> None:
+    """Refuse a file that cannot be replaced (append-only or immutable, a mount point),
+    or a ``folder`` in which no file can be renamed or removed (append-only or immutable)."""
+    if append_only_or_immutable(path):
+        raise refuse("read_only", f"{subject} is append-only or immutable: " + (
+            "no file in it can be renamed or removed" if folder else "it cannot be replaced"),
+            f"check its attributes (lsattr{' -d' if folder else ''} {path})")
+    if not folder and mount_point(path):
+        raise refuse("mount", f"{subject} is a mount point (a file bind-mounted on its own, "
+                     "as docker -v does); it cannot be replaced",
+                     "mount its folder instead (-v ./config:/app/config)")
 
 
 def mount_point(path: str) -> bool:

@@ -30,10 +30,9 @@ from .safefile import (
     O_NOFOLLOW,
     READ,
     WINDOWS,
-    append_only_or_immutable,
+    check_replaceable,
     fsync_folder,
     lock_by,
-    mount_point,
     read_start,
     remove_quietly,
     strerror,
@@ -129,7 +128,8 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
             stored.client_code == credentials.client_code else None
         if lock.spent is not None:  # a holder died mid-login: its step may be spent
             last_step = max(lock.spent, lock.spent if last_step is None else last_step)
-        _check_replaceable(path)
+        # Before a login: a session that could not be saved would cost a code for nothing.
+        check_replaceable(path, f"the session store {path}", _refuse(path))
         # The last step a login starting now may use (after at most one wait).
         period = credentials.secret.period if credentials.secret is not None else 30
         now = int(time.time() // period)
@@ -333,11 +333,8 @@ def _ensure_folder(folder: str, store: str) -> None:
                                 reason="unsafe")
     _check_private(f"the session store's folder {folder}", folder, info, 0o022, store,
                    f"chmod 700 {folder}")
-    if append_only_or_immutable(folder):  # a session could be made, but never saved
-        raise SessionStoreError(f"files cannot be replaced in the session store's folder "
-                                f"{folder} (append-only or immutable)",
-                                f"check its attributes (lsattr -d {folder}), or name another "
-                                "store", path=store, reason="io")
+    check_replaceable(folder, f"the session store's folder {folder}", _refuse(store),
+                      folder=True)
 
 
 def _check_private(name: str, path: str, info: os.stat_result, others: int, store: str,
@@ -366,16 +363,9 @@ def _link_of_another_user(folder: str) -> str | None:
         path = os.path.dirname(path)
 
 
-def _check_replaceable(path: str) -> None:
-    # Before a login: a session that could not be saved would cost a code for nothing.
-    if append_only_or_immutable(path):
-        why, hint = "is immutable or append-only", f"check its attributes (lsattr {path})"
-    elif mount_point(path):
-        why, hint = "is a mount point (a bind-mounted file)", "mount its folder instead"
-    else:
-        return
-    raise SessionStoreError(f"the session store {path} {why}; it cannot be replaced", hint,
-                            path=path, reason="io")
+def _refuse(store: str) -> Callable[[str, str, str], SessionStoreError]:
+    return lambda reason, message, hint: SessionStoreError(
+        message, f"{hint}, or name another store", path=store, reason=reason)
 
 
 def _unusable(path: str, error: OSError, store: str | None = None) -> SessionStoreError:
