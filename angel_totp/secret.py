@@ -18,7 +18,10 @@ SUPPORTED_ALGORITHMS = ("SHA1", "SHA256", "SHA512")
 MIN_DIGITS, MAX_DIGITS = 6, 10
 MAX_PERIOD = 120  # pyotp 2.12's limit
 
-_HINT = "copy the 26 letters (A-Z and 2-7) shown beside the QR code when you enable TOTP"
+# Where the secret is found: every hint about a missing or a wrong one says it alike.
+SECRET_AT = ("the 26 letters (A-Z and 2-7) shown beside the QR code at "
+             "smartapi.angelbroking.com/enable-totp")
+_HINT = "copy " + SECRET_AT
 _URI_PARAMETERS = ("secret", "algorithm", "digits", "period", "issuer", "counter")
 _CONFUSIONS = {  # which letter was likely meant, without echoing the character
     "0": "; a zero is usually the letter O",

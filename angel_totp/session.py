@@ -35,7 +35,7 @@ from .errors import (
 )
 from .hidden import Hidden
 from .redact import clean
-from .secret import TotpSecret, parse_secret
+from .secret import SECRET_AT, TotpSecret, parse_secret
 from .servertime import check_room, code_for_server, measure
 from .settings import DEFAULT_ENV_FILE, Settings, blank, missing_settings_error
 
@@ -98,9 +98,7 @@ def check_credentials(api_key: object, client_code: object, pin: object,
         missing.append(named.get("secret", "secret"))
     if missing:
         raise MissingSettingError(missing, "missing: " + ", ".join(missing),
-                                  hint="give each of them; the TOTP secret is the one shown "
-                                       "beside the QR code at smartapi.angelbroking.com/"
-                                       "enable-totp")
+                                  hint=f"give each of them; the TOTP secret is {SECRET_AT}")
     checked = {key: _checked(key, value, named.get(key, key)) for key, value in given.items()}
     made = checked.get("secret")
     to_mask = (checked["api_key"], checked["pin"], checked.get("totp"), given.get("secret"))

@@ -12,6 +12,7 @@ from .checks import check_environ, check_path, check_text
 from .codes import DEFAULT_MIN_VALIDITY, Code, fresh_code
 from .errors import MissingSecretError, MissingSettingError
 from .hidden import Hidden
+from .secret import SECRET_AT
 
 if TYPE_CHECKING:  # the env-file reader loads when a file is read (start-up of --secret-stdin)
     from .envfile import EnvFile
@@ -96,8 +97,7 @@ def missing_settings_error(names: list[str], env_file: str | os.PathLike[str] | 
     state = "empty" if empty else "not set"
     if list(names) == ["TOTP_SECRET"]:
         return MissingSecretError(names, f"TOTP_SECRET is {state} in {where}",
-                                  hint="set it to the secret shown beside the QR code "
-                                       "at smartapi.angelbroking.com/enable-totp")
+                                  hint=f"set it to {SECRET_AT}")
     if len(names) == 1:
         return MissingSettingError(names, f"{names[0]} is {state} in {where}",
                                    hint="see .env.example for what it is")

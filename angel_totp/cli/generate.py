@@ -292,9 +292,7 @@ def _parse(run: Run, text: str, source: str) -> TotpSecret:
     try:
         secret = parse_secret(text)
     except InvalidSecretError as error:
-        fail(f"{source} is not a valid TOTP secret: {error.message}",
-             hint=error.hint or "copy the 26-letter secret shown beside the QR code on "
-                                "smartapi.angelbroking.com/enable-totp")
+        fail(f"{source} is not a valid TOTP secret: {error.message}", hint=error.hint)
     console.hide(secret.base32, secret.storable_text())
     caution = secret.compatibility_warning()
     if caution:
