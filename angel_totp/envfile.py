@@ -429,11 +429,7 @@ def _check_folder(shown: str, folder: str) -> None:
 
 def _check_file(shown: str, target: str, info: os.stat_result) -> None:
     _need_regular(shown, info)
-    if info.st_nlink > 1:
-        raise _refused(shown, "hard_linked", f"{shown} has {info.st_nlink} hard links; "
-                       "replacing it would split them (the other names would keep the old "
-                       "text)", "keep one name for it (remove the other links), or copy it to "
-                       "a file of its own")
+    safefile.check_one_name(info, shown, functools.partial(_refused, shown))
     mode = stat.S_IMODE(info.st_mode)
     if not os.access(target, os.R_OK):  # what it holds must be read to be kept
         raise _os_error("read", shown, PermissionError(errno.EACCES, os.strerror(errno.EACCES)))

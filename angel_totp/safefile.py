@@ -113,6 +113,15 @@ def append_only_or_immutable(path: str) -> bool:
     return bool(flags[0] & (0x20 | 0x10))  # FS_APPEND_FL | FS_IMMUTABLE_FL
 
 
+def check_one_name(info: os.stat_result, subject: str, refuse: Refuse) -> None:
+    """Refuse a file with other names (hard links): replacing it would split them from it,
+    and writing it in place (a lock file's record) would change them too."""
+    if info.st_nlink > 1:  # (0: replaced since it was opened; the writer finds that later)
+        raise refuse("hard_linked", f"{subject} has {info.st_nlink} hard links; an update "
+                     "would split the other names from it or change them too",
+                     "keep one name for it (remove the other links)")
+
+
 def check_replaceable(path: str, subject: str, refuse: Refuse, folder: bool = False) -> None:
     """Refuse a file that cannot be replaced (append-only or immutable, a mount point),
     or a ``folder`` in which no file can be renamed or removed (append-only or immutable)."""

@@ -30,6 +30,7 @@ from .safefile import (
     O_NOFOLLOW,
     READ,
     WINDOWS,
+    check_one_name,
     check_replaceable,
     fsync_folder,
     lock_by,
@@ -295,10 +296,7 @@ def _check_file(path: str, info: os.stat_result, store: str) -> None:
         raise SessionStoreError(f"the session store {path} is not a regular file",
                                 "remove it, or name another store", path=store,
                                 reason="not_a_file")
-    if info.st_nlink != 1:  # a lock file's truncation, or a save, would reach the other names
-        raise SessionStoreError(f"the session store {path} has {info.st_nlink} hard links; "
-                                "it was not used", f"remove the other links to {path}, or "
-                                "name another store", path=store, reason="unsafe")
+    check_one_name(info, f"the session store {path}", _refuse(store))
     if not WINDOWS:
         _check_private(f"the session store {path}", path, info, 0o066, store,
                        f"chmod 600 {path} (and log in again if others may have read it)")
