@@ -523,12 +523,10 @@ def login_settings(env_file: object, base_url: object, environ: Mapping[str, str
     found: dict[str, Any] = {key: settings.get(SETTING_NAMES[key]).hidden
                              for key in ("api_key", "pin", "secret", "totp")}
     found["client_code"] = settings.value("ANGEL_CLIENT_CODE")
-    missing = [SETTING_NAMES[key] for key in ("api_key", "client_code", "pin")
-               if found[key] is None]
-    if found["secret"] is None and found["totp"] is None:
-        missing.append("TOTP_SECRET")
-    if missing:
-        raise missing_settings_error(missing, path)
+    try:  # what login() finds missing, in words that name the file looked in
+        check_credentials(**found, names=SETTING_NAMES)
+    except MissingSettingError as error:
+        raise missing_settings_error(error.names, path) from None
     found["base_url"] = base_url if base_url is not None else (
         settings.value("ANGEL_BASE_URL") or protocol.DEFAULT_BASE_URL)
     names = SETTING_NAMES if base_url is None else {**SETTING_NAMES, "base_url": "base_url"}
