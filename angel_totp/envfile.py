@@ -385,13 +385,9 @@ def _resolve(shown: str) -> str:
         raise
     except OSError as error:
         raise _os_error("write", shown, error) from None
-    try:
-        folder = os.path.realpath(os.path.dirname(path) or ".")
-    except FileNotFoundError:  # os.getcwd(): the current folder was removed
-        raise EnvFileError(f"cannot write {shown}: the current folder no longer exists",
-                           hint="change to an existing folder, or give an absolute path",
-                           path=shown, reason="no_folder") from None
-    return os.path.join(folder, os.path.basename(path))
+    folder = safefile.absolute(os.path.dirname(path) or ".", f"cannot write {shown}",
+                               functools.partial(_refused, shown))
+    return os.path.join(os.path.realpath(folder), os.path.basename(path))
 
 
 def _check_link(shown: str, path: str, info: os.stat_result) -> None:

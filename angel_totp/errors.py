@@ -91,6 +91,5 @@ class NoAnswerError(LoginError):
 
 class SessionStoreError(FileError):
     """Today's session store cannot be used safely: its tokens were not used.
-    ``reason``: ``unsafe`` (others may use it, or another user owns it), ``not_a_file``,
-    ``locked`` (another process held it too long), ``hard_linked``, ``read_only`` or
-    ``mount`` (it cannot be replaced), ``io``."""
+    ``reason``: ``unsafe`` (others may use it, or another user owns it), ``locked``
+    (another process held it too long), else as :class:`EnvFileError`'s."""

@@ -113,6 +113,16 @@ def append_only_or_immutable(path: str) -> bool:
     return bool(flags[0] & (0x20 | 0x10))  # FS_APPEND_FL | FS_IMMUTABLE_FL
 
 
+def absolute(path: str, subject: str, refuse: Refuse) -> str:
+    """``path`` made absolute; refused (``subject``: what could not be done) when it is
+    relative and the current folder was removed."""
+    try:
+        return os.path.abspath(path)
+    except FileNotFoundError:  # os.getcwd()
+        raise refuse("no_folder", f"{subject}: the current folder no longer exists",
+                     "change to an existing folder, or give an absolute path") from None
+
+
 def check_one_name(info: os.stat_result, subject: str, refuse: Refuse) -> None:
     """Refuse a file with other names (hard links): replacing it would split them from it,
     and writing it in place (a lock file's record) would change them too."""

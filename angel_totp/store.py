@@ -30,6 +30,7 @@ from .safefile import (
     O_NOFOLLOW,
     READ,
     WINDOWS,
+    absolute,
     check_one_name,
     check_replaceable,
     fsync_folder,
@@ -107,13 +108,7 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
         raise InvalidInputError("verify must be True or False", what="verify")
     named = default_store_path(credentials.client_code, environ) if store is None else \
         check_path(store, "store")
-    try:
-        path = os.path.abspath(named)
-    except FileNotFoundError:  # os.getcwd(): the current folder was removed
-        raise SessionStoreError(f"the session store {named} cannot be found: the current "
-                                "folder no longer exists", "change to an existing folder, or "
-                                "give the store's absolute path", path=named,
-                                reason="io") from None
+    path = absolute(named, f"cannot use the session store {named}", _refuse(named))
     with _Lock(path, login_time(options.timeout)) as lock:
         remove_quietly(_temporary(path))  # a crashed holder's, tokens in it
         stored = _read(path)
