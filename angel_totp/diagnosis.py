@@ -32,6 +32,8 @@ class Diagnosis(NamedTuple):
 
 _INTERNAL_ERROR = ("Angel One had an internal error",
                    "try again in a few minutes; check Angel One's status if it persists")
+_RATE_HINT = ("wait a minute; Angel One allows one login a second per account, so stop "
+              "other bots or scripts logging in at the same time")
 _EXPIRED = ("the session expired", "log in again; sessions end every day")
 KNOWN_CODES = {
     "AB1050": ("the TOTP code was not accepted", ""),  # the hint depends on the clock
@@ -65,8 +67,7 @@ KNOWN_CODES = {
     "AB1011": ("the client is not logged in (the session ended)", "log in again"),
     "AB8050": ("the refresh token is invalid", "log in again"),
     "AB8051": ("the refresh token expired", "log in again"),
-    "AB1021": ("too many requests", "wait a minute; Angel One allows one login a second "
-                                    "per account, so stop other bots logging in too"),
+    "AB1021": ("too many requests", _RATE_HINT),
 }
 
 
@@ -124,9 +125,7 @@ def clock_warning(clock: ClockOffset | None, terms: dict[str, str] = PROGRAM_TER
 
 # Failures where no usable answer came back (exit 3). errorcode is ours.
 TRANSPORT = {
-    "RATE_LIMITED": ("Angel One refused the request for exceeding its rate limit",
-                     "wait a minute; Angel One allows one login a second per account, "
-                     "so stop other bots or scripts logging in at the same time"),
+    "RATE_LIMITED": ("Angel One refused the request for exceeding its rate limit", _RATE_HINT),
     "HTML_REPLY": ("Angel One answered with an HTML page instead of JSON "
                    "(a firewall 'Request Rejected' page or a maintenance page)",
                    "try again later; if it persists, try another network: some "
