@@ -492,7 +492,7 @@ def update_env_file(path: PathLike, compute: Compute, *, lock_timeout: float = L
         # The new file took the old one's place: whatever failed after, never "untouched".
         if isinstance(error, EnvFileError):
             message, reason = error.message, error.reason
-            hint = (error.hint or "").removesuffix(_UNTOUCHED).removesuffix("; ")
+            hint = next_step(error)
         else:
             message, reason = f"{shown} was written, but checking it afterwards failed: " \
                               f"{safefile.strerror(error)}", "io"
@@ -920,6 +920,11 @@ def _os_error(action: str, shown: str, error: OSError, folder: str | None = None
         errno.ENAMETOOLONG: ("not_a_file", "give a shorter path"),
     }.get(error.errno or 0, ("io", ""))
     return _refused(shown, reason, message, hint)
+
+
+def next_step(error: EnvFileError) -> str:
+    """``error``'s hint without "the file was left untouched" (no news to a reader)."""
+    return (error.hint or "").removesuffix(_UNTOUCHED).removesuffix("; ")
 
 
 def _refused(shown: str, reason: str, message: str, hint: str = "") -> EnvFileError:

@@ -140,9 +140,6 @@ def check_store(store: str, env_file: str) -> None:
 PLACEHOLDER_TOKEN = "<token from the login reply>"
 
 # What to do about an env file that cannot be read, by EnvFileError.reason.
-READ_HINTS = {"not_utf8": "save it as UTF-8 text",
-              "syntax": "fix that line: python-dotenv cannot read it either"}
-
 # The settings a login needs, by the name login() gives each.
 SETTINGS = {name: key for key, name in SETTING_NAMES.items() if key != "base_url"}
 # What is asked for on a terminal when missing: prompt, words for errors, hidden?
@@ -181,9 +178,8 @@ def check(args: Namespace, report: Report) -> int:
     try:  # now: a file that cannot be read or parsed exits 2, before anything is sent
         console.env_file(settings, path, args.env_file is not None, hint="check the path")
     except EnvFileError as error:
-        hint = READ_HINTS.get(error.reason) or error.hint or ""
-        if "untouched" in hint:  # words for a command that writes; this one never does
-            hint = ""
+        from ..envfile import next_step  # loaded by now: the file was read
+        hint = next_step(error)
         hint = f"{hint}; nothing was sent" if hint else "nothing was sent"
         raise CommandError(shown(error.message, 400), shown(hint, 400)) from None
     url = network.base_url(args, settings)
