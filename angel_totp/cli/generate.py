@@ -144,13 +144,11 @@ class Run:
     def file_error(self, error: EnvFileError) -> CommandError:
         # Exit 2 for a bad path the user named, else 1.
         reason = error.reason
-        hint = "check the path, or add --write to create it" if reason == "missing" \
-            else error.hint
         bad_path = self.named and (
             reason in ("missing", "not_a_file")
             # A typo in the folder, not a symlink pointing into a missing one.
             or (reason == "no_folder" and not os.path.lexists(self.path)))
-        return CommandError(shown(error.message, 400), hint and shown(hint, 400),
+        return CommandError(shown(error.message, 400), error.hint and shown(error.hint, 400),
                             console.EXIT_USAGE if bad_path else console.EXIT_FAILED)
 
     def file(self) -> EnvFile | None:
