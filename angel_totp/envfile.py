@@ -356,10 +356,8 @@ def _path_text(path: PathLike) -> str:
 
 
 def _need_regular(shown: str, info: os.stat_result) -> None:
-    if not stat.S_ISREG(info.st_mode):
-        what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-        raise EnvFileError(f"{shown} is {what}", hint="give the path of a .env file",
-                           path=shown, reason="not_a_file")
+    safefile.check_regular(info, shown, functools.partial(_refused, shown),
+                           "give the path of a .env file")
 
 
 def _resolve(shown: str) -> str:

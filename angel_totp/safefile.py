@@ -6,6 +6,7 @@ import contextlib
 import errno
 import os
 import re
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -121,6 +122,13 @@ def absolute(path: str, subject: str, refuse: Refuse) -> str:
     except FileNotFoundError:  # os.getcwd()
         raise refuse("no_folder", f"{subject}: the current folder no longer exists",
                      "change to an existing folder, or give an absolute path") from None
+
+
+def check_regular(info: os.stat_result, subject: str, refuse: Refuse, hint: str) -> None:
+    """Refuse anything but a regular file: a folder, a FIFO, a device..."""
+    if not stat.S_ISREG(info.st_mode):
+        what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise refuse("not_a_file", f"{subject} is {what}", hint)
 
 
 def check_one_name(info: os.stat_result, subject: str, refuse: Refuse) -> None:

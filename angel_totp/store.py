@@ -32,6 +32,7 @@ from .safefile import (
     WINDOWS,
     absolute,
     check_one_name,
+    check_regular,
     check_replaceable,
     fsync_folder,
     lock_by,
@@ -287,10 +288,7 @@ def _shared(session: Session, path: str) -> Session:
 
 
 def _check_file(path: str, info: os.stat_result, store: str) -> None:
-    if not stat.S_ISREG(info.st_mode):
-        raise SessionStoreError(f"the session store {path} is not a regular file",
-                                "remove it, or name another store", path=store,
-                                reason="not_a_file")
+    check_regular(info, f"the session store {path}", _refuse(store), "remove it")
     check_one_name(info, f"the session store {path}", _refuse(store))
     if not WINDOWS:
         _check_private(f"the session store {path}", path, info, 0o066, store,
