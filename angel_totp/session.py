@@ -146,8 +146,8 @@ def _check(key: str, value: object, name: str) -> str | Hidden | TotpSecret:
 
 
 def _blank(value: object) -> bool:
-    if isinstance(value, Hidden):
-        return not value.reveal().strip()
+    if isinstance(value, Hidden):  # of anything but text: not blank, refused as not text
+        return isinstance(value.reveal(), str) and not value.reveal().strip()
     return value is None or (isinstance(value, str) and not value.strip())
 
 

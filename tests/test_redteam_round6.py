@@ -1,0 +1,105 @@
+"""Red team, round six: what the deletion pass of issue 14 (docstrings, merged helpers,
+inlined classes) lost that no test pinned. Each test does what broke; where the old code
+(e7f3ca5) behaved otherwise, the test pins the old behaviour."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+import pytest
+from conftest import ANGEL_SECRET, API_KEY, CLIENT_CODE, PIN, assert_no_plain_credentials
+
+import angel_totp
+from angel_totp import Hidden, InvalidInputError
+from angel_totp.connection import Connection, TransportError
+from angel_totp.protocol import DEFAULT_BASE_URL, check_base_url
+
+PACKAGE = os.path.dirname(angel_totp.__file__)
+
+
+def interrupted_at_every_line(call: Callable[[], object], where: str = PACKAGE
+                              ) -> list[BaseException]:
+    """Ctrl-C at each line the library runs in ``call``, one run per line (counted, not
+    timed): the errors, their tracebacks from the library's first frame on."""
+    errors: list[BaseException] = []
+    at = 1
+    while True:
+        count = 0
+
+        def local(frame, event, arg):  # type: ignore[no-untyped-def]
+            nonlocal count
+            if event == "line":
+                count += 1
+                if count == at:
+                    sys.settrace(None)
+                    raise KeyboardInterrupt
+            return local
+
+        def start(frame, event, arg):  # type: ignore[no-untyped-def]
+            return local if frame.f_code.co_filename.startswith(where) else None
+
+        sys.settrace(start)
+        try:
+            call()
+        except KeyboardInterrupt as error:
+            tb = error.__traceback__
+            while tb is not None and not tb.tb_frame.f_code.co_filename.startswith(PACKAGE):
+                tb = tb.tb_next
+            errors.append(error.with_traceback(tb))
+        finally:
+            sys.settrace(None)
+        if count < at:  # ran to the end: every line had its Ctrl-C
+            return errors
+        at += 1
+
+
+# The base URL: the one rule (check_setting) lost the type check and the hint.
+
+@pytest.mark.time_bound(10)
+def test_a_base_url_that_is_not_text_fails_the_request_not_the_constructor():
+    # Connection's promise: only a bad timeout raises in the constructor; an unusable
+    # URL is INVALID_REQUEST from the first request. 123 raised AttributeError.
+    connection = Connection(123, timeout=1)  # type: ignore[arg-type]
+    with pytest.raises(TransportError) as raised:
+        connection.request("GET", "/", [])
+    assert raised.value.errorcode == "INVALID_REQUEST"
+    with pytest.raises(InvalidInputError, match="must be text"):
+        check_base_url(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.time_bound(10)
+def test_a_base_url_with_a_space_is_answered_with_an_example_url():
+    with pytest.raises(InvalidInputError) as raised:
+        check_base_url("https://api connect.angelone.in")
+    assert raised.value.hint == f"for example {DEFAULT_BASE_URL}"
+    assert "space" in raised.value.message
+
+
+# Credentials: a Hidden that holds no text.
+
+@pytest.mark.time_bound(10)
+@pytest.mark.parametrize("call", [angel_totp.login, angel_totp.daily_login])
+def test_a_client_code_hidden_around_a_number_is_invalid_input(call, tmp_path):
+    extra = {"store": str(tmp_path / "s.json")} if call is angel_totp.daily_login else {}
+    with pytest.raises(InvalidInputError, match="client_code"):
+        call(API_KEY, Hidden(5), PIN, ANGEL_SECRET,  # type: ignore[arg-type]
+             base_url="http://127.0.0.1:9", timeout=0.5, **extra)
+
+
+# Ctrl-C while the secret is parsed: its frames hold the text.
+
+@pytest.mark.time_bound(30)
+def test_ctrl_c_anywhere_in_parsing_a_secret_leaves_it_in_no_frame():
+    errors = interrupted_at_every_line(
+        lambda: angel_totp.code_at(Hidden(ANGEL_SECRET), 1111111109),
+        os.path.join(PACKAGE, "secret.py"))
+    assert len(errors) > 10
+    for error in errors:
+        assert_no_plain_credentials(error, ANGEL_SECRET)
+    uri = f"otpauth://totp/Angel%20One:{CLIENT_CODE}?secret={ANGEL_SECRET}&digits=8"
+    errors = interrupted_at_every_line(lambda: angel_totp.parse_secret(Hidden(uri)),
+                                       os.path.join(PACKAGE, "secret.py"))
+    for error in errors:
+        assert_no_plain_credentials(error, ANGEL_SECRET)
