@@ -11,6 +11,9 @@ class AngelTotpError(Exception):
         self.message = message
         self.hint = hint
 
+    def __str__(self) -> str:  # not args[0]: a copy or an unpickled error rebuilds those
+        return self.message
+
 
 class InvalidInputError(AngelTotpError, ValueError):
     """A value given is not usable; ``what`` names the parameter or setting at fault."""

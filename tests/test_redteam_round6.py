@@ -4,7 +4,9 @@ inlined classes) lost that no test pinned. Each test does what broke; where the 
 
 from __future__ import annotations
 
+import copy
 import os
+import pickle
 import sys
 from collections.abc import Callable
 
@@ -103,3 +105,18 @@ def test_ctrl_c_anywhere_in_parsing_a_secret_leaves_it_in_no_frame():
                                        os.path.join(PACKAGE, "secret.py"))
     for error in errors:
         assert_no_plain_credentials(error, ANGEL_SECRET)
+
+
+# Errors that cross a process boundary (a bot's worker pool pickles them) or are copied.
+
+@pytest.mark.time_bound(10)
+@pytest.mark.parametrize("copy_of", [copy.copy, lambda error: pickle.loads(pickle.dumps(error))])
+def test_a_copied_or_unpickled_missing_setting_error_says_what_is_missing(copy_of):
+    # Without AngelTotpError.__str__, str() came from args, which the copy rebuilds
+    # through __init__(names=message): "missing settings: m, i, s, s, ..."
+    for error in (angel_totp.MissingSettingError(["ANGEL_PIN", "TOTP_SECRET"]),
+                  angel_totp.MissingSecretError(["TOTP_SECRET"], "TOTP_SECRET is not set",
+                                                "set it")):
+        again = copy_of(error)
+        assert str(again) == str(error) == error.message
+        assert again.names == error.names and again.hint == error.hint
