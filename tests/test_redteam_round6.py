@@ -120,3 +120,16 @@ def test_a_copied_or_unpickled_missing_setting_error_says_what_is_missing(copy_o
         again = copy_of(error)
         assert str(again) == str(error) == error.message
         assert again.names == error.names and again.hint == error.hint
+
+
+@pytest.mark.time_bound(10)
+def test_a_login_error_survives_a_worker_pool():
+    # A bot that logs in from a ProcessPoolExecutor gets the error pickled back; a
+    # LoginError could not be rebuilt (TypeError), which breaks the whole pool.
+    for error in (angel_totp.LoginRefusedError("AB1050", "Invalid totp", "the code was refused",
+                                               "wait for the next code", stage="login"),
+                  angel_totp.NoAnswerError("TIMEOUT", "", "no reply", "try again",
+                                           stage="profile", proxy_variable="HTTPS_PROXY")):
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error) and str(again) == str(error)
+        assert vars(again) == vars(error)
