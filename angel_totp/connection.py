@@ -187,9 +187,11 @@ class Connection:
         deadline = time.monotonic() + max(self._timeout - spent, 0.0)
         try:
             return self._exchange(method, payload, deadline, last)
-        except BaseException:
+        except BaseException as error:
             self.close()
-            raise
+            if isinstance(error, Exception):
+                raise
+            raise error.with_traceback(None) from None  # Ctrl-C: the frames hold the reply
 
     def check_in_step(self) -> None:
         """Close the connection where its use ends, even without ``last`` (a refused login

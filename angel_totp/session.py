@@ -223,6 +223,8 @@ class _Exchange:
                                          reply.body)
         except protocol.BadReply as bad:  # without the frames that read the reply
             answer = bad.with_traceback(None)
+        except BaseException as error:  # Ctrl-C: those frames hold the reply's tokens
+            raise error.with_traceback(None) from None
         if stage == "login" and (isinstance(answer, protocol.BadReply) or not answer.ok):
             # No logout follows a failed login to show the replies out of step, so look
             # behind this one now (out of the except: Ctrl-C here chains no reply).
@@ -402,6 +404,8 @@ def log_in(credentials: Credentials, options: Options, environ: Mapping[str, str
             tokens = protocol.read_tokens(exchange.send(request, "login").data)
         except protocol.BadReply as bad:
             raise exchange.no_answer(bad, "login") from None
+        except BaseException as error:  # Ctrl-C: read_tokens' frames hold the tokens
+            raise error.with_traceback(None) from None
         exchange.hidden.extend(token for token in tokens if token)
     except BaseException:
         exchange.connection.close()

@@ -12,19 +12,23 @@ from collections.abc import Callable
 
 import pytest
 from conftest import ANGEL_SECRET, API_KEY, CLIENT_CODE, PIN, assert_no_plain_credentials
+from test_redteam_net import CREDENTIALS, DONE, LOGIN_OK, PROFILE_OK, Scripted
 
 import angel_totp
 from angel_totp import Hidden, InvalidInputError
+from angel_totp import session as session_module
 from angel_totp.connection import Connection, TransportError
 from angel_totp.protocol import DEFAULT_BASE_URL, check_base_url
 
 PACKAGE = os.path.dirname(angel_totp.__file__)
 
 
-def interrupted_at_every_line(call: Callable[[], object], where: str = PACKAGE
-                              ) -> list[BaseException]:
-    """Ctrl-C at each line the library runs in ``call``, one run per line (counted, not
-    timed): the errors, their tracebacks from the library's first frame on."""
+def interrupted_at_every_line(call: Callable[[], object],
+                              where: str | tuple[str, ...] = PACKAGE,
+                              functions: frozenset[str] | None = None) -> list[BaseException]:
+    """Ctrl-C at each line the library runs in ``call`` (in files under ``where``, in
+    ``functions`` if given), one run per line, counted, not timed: the errors, their
+    tracebacks from the library's first frame on."""
     errors: list[BaseException] = []
     at = 1
     while True:
@@ -40,7 +44,10 @@ def interrupted_at_every_line(call: Callable[[], object], where: str = PACKAGE
             return local
 
         def start(frame, event, arg):  # type: ignore[no-untyped-def]
-            return local if frame.f_code.co_filename.startswith(where) else None
+            code = frame.f_code
+            wanted = code.co_filename.startswith(where) and (
+                functions is None or code.co_name in functions)
+            return local if wanted else None
 
         sys.settrace(start)
         try:
@@ -133,3 +140,23 @@ def test_a_login_error_survives_a_worker_pool():
         again = pickle.loads(pickle.dumps(error))
         assert type(again) is type(error) and str(again) == str(error)
         assert vars(again) == vars(error)
+
+
+# Ctrl-C while a reply is read: the frames that read it hold the session tokens.
+
+@pytest.mark.time_bound(50)
+def test_ctrl_c_anywhere_in_reading_the_login_replies_leaves_no_token_in_a_frame():
+    def log_in() -> None:
+        session_module._last_steps.clear()  # each run its own login: no wait for a step
+        with Scripted(LOGIN_OK, PROFILE_OK, DONE) as server:
+            angel_totp.login(API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET, base_url=server.url,
+                             timeout=5, min_validity=0, _keep_open=True).logout()
+
+    reading = frozenset({"_exchange", "_read_reply", "readinto", "recv_into", "header", "date",
+                         "read_reply", "_text", "read_tokens", "check_tokens", "read_profile"})
+    errors = interrupted_at_every_line(
+        log_in, (os.path.join(PACKAGE, "protocol.py"), os.path.join(PACKAGE, "connection.py")),
+        reading)
+    assert len(errors) > 100
+    for error in errors:
+        assert_no_plain_credentials(error, *CREDENTIALS)
