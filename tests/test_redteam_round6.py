@@ -160,3 +160,25 @@ def test_ctrl_c_anywhere_in_reading_the_login_replies_leaves_no_token_in_a_frame
     assert len(errors) > 100
     for error in errors:
         assert_no_plain_credentials(error, *CREDENTIALS)
+
+
+# Ctrl-C while an env file is parsed: the frames that parse it hold its text.
+
+@pytest.mark.time_bound(30)
+def test_ctrl_c_anywhere_in_parsing_an_env_file_leaves_its_text_in_no_frame(tmp_path):
+    from angel_totp.envfile import read_env_file
+    path = tmp_path / ".env"
+    path.write_text(f"ANGEL_API_KEY={API_KEY}\nANGEL_PIN={PIN}\nTOTP_SECRET={ANGEL_SECRET}\n")
+    parsing = frozenset({"_parsed", "_parse_checked", "_regex_steps", "_parse", "<genexpr>",
+                         "_expanded"})
+
+    def read_values() -> None:
+        found = read_env_file(path)
+        assert found is not None
+        found.values({})
+
+    errors = interrupted_at_every_line(read_values, os.path.join(PACKAGE, "envfile.py"),
+                                       parsing)
+    assert len(errors) > 10
+    for error in errors:
+        assert_no_plain_credentials(error, API_KEY, PIN, ANGEL_SECRET)
