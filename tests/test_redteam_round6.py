@@ -34,7 +34,7 @@ def interrupted_at_every_line(call: Callable[[], object],
     while True:
         count = 0
 
-        def local(frame, event, arg):  # type: ignore[no-untyped-def]
+        def local(frame, event, arg, at=at):  # type: ignore[no-untyped-def]
             nonlocal count
             if event == "line":
                 count += 1
