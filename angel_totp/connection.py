@@ -331,7 +331,8 @@ class Connection:
         if isinstance(error, (http.client.HTTPException, ValueError)):
             # Its text may quote the server: only its kind is shown.
             return TransportError("BAD_REPLY", f"malformed reply ({type(error).__name__})")
-        return TransportError("NETWORK", f"the connection failed ({_reason(error)})")
+        what = "TLS connection" if isinstance(error, ssl.SSLError) else "connection"
+        return TransportError("NETWORK", f"the {what} failed ({_reason(error)})")
 
     def _open(self, deadline: float) -> _Link:
         link = _Link(self._connect(self._addresses(deadline), deadline), deadline)

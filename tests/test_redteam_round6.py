@@ -182,3 +182,39 @@ def test_ctrl_c_anywhere_in_parsing_an_env_file_leaves_its_text_in_no_frame(tmp_
     assert len(errors) > 10
     for error in errors:
         assert_no_plain_credentials(error, API_KEY, PIN, ANGEL_SECRET)
+
+
+# A TLS record that fails its check after the handshake: the detail said TLS, and lost it.
+
+@pytest.mark.time_bound(10)
+def test_a_broken_tls_record_in_a_reply_is_named_a_tls_failure():
+    import socket
+    import ssl
+    import threading
+
+    from hostile_server import CERT, KEY
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(CERT, KEY)
+    done = threading.Event()
+
+    def serve() -> None:
+        sock, _ = listener.accept()
+        with context.wrap_socket(sock, server_side=True) as tls:
+            tls.recv(65536)
+            os.write(tls.fileno(), b"\x17\x03\x03\x00\x20" + bytes(32))  # fails its MAC
+            done.wait(5)
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"https://localhost:{listener.getsockname()[1]}"
+    try:
+        with Connection(url, timeout=5,
+                        tls_context=ssl.create_default_context(cafile=str(CERT))) as connection:
+            with pytest.raises(TransportError) as raised:
+                connection.request("GET", "/", [])
+    finally:
+        done.set()
+        listener.close()
+    assert raised.value.errorcode == "NETWORK"
+    assert raised.value.detail.startswith("the TLS connection failed (")
