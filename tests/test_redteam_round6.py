@@ -209,10 +209,10 @@ def test_a_broken_tls_record_in_a_reply_is_named_a_tls_failure():
     threading.Thread(target=serve, daemon=True).start()
     url = f"https://localhost:{listener.getsockname()[1]}"
     try:
-        with Connection(url, timeout=5,
-                        tls_context=ssl.create_default_context(cafile=str(CERT))) as connection:
-            with pytest.raises(TransportError) as raised:
-                connection.request("GET", "/", [])
+        trusted = ssl.create_default_context(cafile=str(CERT))
+        with Connection(url, timeout=5, tls_context=trusted) as connection, \
+                pytest.raises(TransportError) as raised:
+            connection.request("GET", "/", [])
     finally:
         done.set()
         listener.close()
