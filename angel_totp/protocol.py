@@ -74,11 +74,11 @@ def check_totp(value: str, name: str = "TOTP") -> str:
 def check_base_url(url: str, name: str = "ANGEL_BASE_URL") -> str:
     """An ``http(s)://host[:port][/path]`` URL, without its trailing slash: the one rule,
     the connection's too."""
-    url = check_setting(name, url, hint=f"for example {DEFAULT_BASE_URL}")
+    example = f"for example {DEFAULT_BASE_URL}"
+    url = check_setting(name, url, hint=example)
 
     def refused(why: str) -> InvalidSettingError:
-        return InvalidSettingError(f"{name} {why}", hint=f"for example {DEFAULT_BASE_URL}",
-                                   what=name)
+        return InvalidSettingError(f"{name} {why}", hint=example, what=name)
 
     try:
         parts = urlsplit(url)
