@@ -185,9 +185,11 @@ class Connection:
         deadline = time.monotonic() + max(self._timeout - spent, 0.0)
         try:
             return self._exchange(method, payload, deadline, last)
-        except BaseException:
+        except BaseException as error:
             self.close()
-            raise
+            if isinstance(error, Exception):
+                raise
+            raise error.with_traceback(None) from None  # Ctrl-C: the frames hold the reply
 
     def check_in_step(self) -> None:
         """Close the connection where its use ends, even without ``last`` (a refused login
@@ -320,7 +322,8 @@ class Connection:
         if isinstance(error, (http.client.HTTPException, ValueError)):
             # Its text may quote the server: only its kind is shown.
             return TransportError("BAD_REPLY", f"malformed reply ({type(error).__name__})")
-        return TransportError("NETWORK", f"the connection failed ({_reason(error)})")
+        what = "TLS connection" if isinstance(error, ssl.SSLError) else "connection"
+        return TransportError("NETWORK", f"the {what} failed ({_reason(error)})")
 
     def _open(self, deadline: float) -> _Link:
         link = _Link(self._connect(self._addresses(deadline), deadline), deadline)

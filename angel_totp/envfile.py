@@ -78,7 +78,10 @@ class EnvFile:
     def values(self, environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
         """Every key's value as ``load_dotenv()`` loads it, ``${VAR}`` expanded from
         ``environ`` (default ``os.environ``), then the file; EnvFileError past 4 MiB."""
-        loaded = _expanded(self._bindings, os.environ if environ is None else environ)
+        try:
+            loaded = _expanded(self._bindings, os.environ if environ is None else environ)
+        except BaseException as error:  # Ctrl-C: the frames below hold the values
+            raise error.with_traceback(None) from None
         if loaded is None:  # raised here, where no frame holds a value
             raise _refused(self.path, "too_large", f"{self.path} expands ${{VAR}} to over "
                            f"{MAX_EXPANDED >> 20} MiB of values; not an env file?",
@@ -154,6 +157,8 @@ def _parsed(shown: str, found: _Seen, mode: int | None) -> EnvFile:
         result = _parse_checked(found.data.decode("utf-8"))
     except UnicodeDecodeError as error:
         result = "not_utf8", f"is not UTF-8 text (byte {error.start + 1} cannot be decoded)"
+    except BaseException as error:  # Ctrl-C: the frames below (dotenv's too) hold the text
+        raise error.with_traceback(None) from None
     if isinstance(result, EnvFile):
         result.path, result.mode = shown, mode
         return result

@@ -11,6 +11,9 @@ class AngelTotpError(Exception):
         self.message = message
         self.hint = hint
 
+    def __str__(self) -> str:  # not args[0]: a copy or an unpickled error rebuilds those
+        return self.message
+
 
 class InvalidInputError(AngelTotpError, ValueError):
     """A value given is not usable; ``what`` names the parameter or setting at fault."""
@@ -66,7 +69,8 @@ class LoginError(AngelTotpError):
     what went wrong, ``stage`` the request that failed, ``clock`` Angel One's clock if
     measured (a ``ClockOffset``), ``proxy_variable`` the proxy setting at fault."""
 
-    def __init__(self, errorcode: str, message: str, cause: str, hint: str, *,
+    # Defaults so that a copy, or pickle (a bot's worker pool), can rebuild it from args.
+    def __init__(self, errorcode: str, message: str = "", cause: str = "", hint: str = "", *,
                  stage: str = "login", clock: object = None,
                  proxy_variable: str | None = None) -> None:
         super().__init__(cause, hint)

@@ -30,13 +30,15 @@ PATH = re.compile(r"/[!-~]*")
 _LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 
 
-def check_setting(name: str, value: str) -> str:
-    """``value`` stripped; refused, naming the setting and not the value, if it has a
-    control, format or space character inside."""
+def check_setting(name: str, value: str, hint: str = "copy it again; it is one word") -> str:
+    """``value`` stripped; refused, naming the setting and not the value, if it is not
+    text or has a control, format or space character inside."""
+    if not isinstance(value, str):
+        raise InvalidSettingError(f"{name} must be text", what=name)
     value = value.strip()
     if CONTROL.search(value) or any(char.isspace() for char in value):
         raise InvalidSettingError(f"{name} has a control character or a space inside",
-                                  hint="copy it again; it is one word", what=name)
+                                  hint=hint, what=name)
     return value
 
 
@@ -72,11 +74,11 @@ def check_totp(value: str, name: str = "TOTP") -> str:
 def check_base_url(url: str, name: str = "ANGEL_BASE_URL") -> str:
     """An ``http(s)://host[:port][/path]`` URL, without its trailing slash: the one rule,
     the connection's too."""
-    url = check_setting(name, url)
+    example = f"for example {DEFAULT_BASE_URL}"
+    url = check_setting(name, url, hint=example)
 
     def refused(why: str) -> InvalidSettingError:
-        return InvalidSettingError(f"{name} {why}", hint=f"for example {DEFAULT_BASE_URL}",
-                                   what=name)
+        return InvalidSettingError(f"{name} {why}", hint=example, what=name)
 
     try:
         parts = urlsplit(url)

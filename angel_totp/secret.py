@@ -76,7 +76,7 @@ def parse_secret(text: str | Hidden | TotpSecret) -> TotpSecret:
     text = hide_secret(text)  # from here no frame of ours holds the plain text
     try:
         return _parse(text)
-    except InvalidSecretError as error:
+    except BaseException as error:  # Ctrl-C too
         # The frames below hold the text, and error trackers record their locals.
         raise error.with_traceback(None) from None
 

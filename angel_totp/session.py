@@ -144,8 +144,8 @@ def _check(key: str, value: object, name: str) -> str | Hidden | TotpSecret:
 
 
 def _blank(value: object) -> bool:
-    if isinstance(value, Hidden):
-        return blank(value.reveal())
+    if isinstance(value, Hidden):  # of anything but text: not blank, refused as not text
+        return isinstance(value.reveal(), str) and blank(value.reveal())
     return value is None or (isinstance(value, str) and blank(value))
 
 
@@ -221,6 +221,8 @@ class _Exchange:
                                          reply.body)
         except protocol.BadReply as bad:  # without the frames that read the reply
             answer = bad.with_traceback(None)
+        except BaseException as error:  # Ctrl-C: those frames hold the reply's tokens
+            raise error.with_traceback(None) from None
         if stage == "login" and (isinstance(answer, protocol.BadReply) or not answer.ok):
             # No logout follows a failed login to show the replies out of step, so look
             # behind this one now (out of the except: Ctrl-C here chains no reply).
@@ -400,6 +402,8 @@ def log_in(credentials: Credentials, options: Options, environ: Mapping[str, str
             tokens = protocol.read_tokens(exchange.send(request, "login").data)
         except protocol.BadReply as bad:
             raise exchange.no_answer(bad, "login") from None
+        except BaseException as error:  # Ctrl-C: read_tokens' frames hold the tokens
+            raise error.with_traceback(None) from None
         exchange.hidden.extend(token for token in tokens if token)
     except BaseException:
         exchange.connection.close()
