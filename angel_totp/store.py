@@ -387,6 +387,10 @@ class _Lock:
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | O_NOFOLLOW | O_BINARY, 0o600)
             _held.add(self)
             _check_file(self.path, os.fstat(self.fd), self.store)
+            # Its record is written in place: a bind-mounted one would write the file
+            # mounted over it, as a hard link's other name (check_one_name).
+            check_replaceable(self.path, f"the session store's lock file {self.path}",
+                              _refuse(self.store))
             if not lock_by(self.fd, time.monotonic() + self.wait):
                 pid = (self._content().split() or [""])[0]
                 holder = f"process {pid}" if pid.isdigit() else "another process"

@@ -1,0 +1,38 @@
+"""Red team, round seven: the rules that envfile.py and store.py each decided, moved into
+safefile (check_regular, check_one_name, check_replaceable, absolute). Each test does what
+broke; where the old code (12f4743) behaved otherwise, the test says so."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from conftest import ANGEL_SECRET, API_KEY, CLIENT_CODE, PIN, assert_no_leak
+from test_daily_session import store  # noqa: F401 - fixture
+from test_redteam_local import MOUNTED_CHILD, _in_a_mount_namespace, needs_posix
+
+
+@needs_posix
+@pytest.mark.time_bound(20)
+def test_a_bind_mounted_lock_file_is_refused_not_written_through(store, tmp_path):
+    # The lock file's record is written in place: bind-mounted (docker -v of the whole
+    # state folder's files, or a mount namespace), the pid would land in the file mounted
+    # over it, one the user never asked to be written, as a hard link's other name would.
+    # check_one_name refuses the hard link; the mount, another name of the same kind, went
+    # through (old code too).
+    elsewhere = tmp_path / "host.txt"
+    elsewhere.write_bytes(b"keep me\n")
+    elsewhere.chmod(0o600)
+    store.parent.mkdir(mode=0o700, exist_ok=True)
+    lock = store.with_name(store.name + ".lock")
+    lock.write_bytes(b"")
+    lock.chmod(0o600)
+    credentials = json.dumps([API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET])
+    result = _in_a_mount_namespace(
+        'mount --bind "$1" "$2" && exec "$3" -c "$4" "$5" "$6" "http://127.0.0.1:1"',
+        str(elsewhere), str(lock), sys.executable, MOUNTED_CHILD, credentials, str(store))
+    assert_no_leak(result.stdout + result.stderr, API_KEY, PIN, ANGEL_SECRET)
+    assert elsewhere.read_bytes() == b"keep me\n", "the lock's record went into another file"
+    assert result.stdout.startswith("SessionStoreError"), result.stdout + result.stderr[-300:]
+    assert "mount" in result.stdout
