@@ -288,7 +288,8 @@ def _shared(session: Session, path: str) -> Session:
 
 
 def _check_file(path: str, info: os.stat_result, store: str) -> None:
-    check_regular(info, f"the session store {path}", _refuse(store), "remove it")
+    check_regular(info, f"the session store {path}", _refuse(store),
+                  "give the path of a regular file")
     check_one_name(info, f"the session store {path}", _refuse(store))
     if not WINDOWS:
         _check_private(f"the session store {path}", path, info, 0o066, store,

@@ -36,3 +36,24 @@ def test_a_bind_mounted_lock_file_is_refused_not_written_through(store, tmp_path
     assert elsewhere.read_bytes() == b"keep me\n", "the lock's record went into another file"
     assert result.stdout.startswith("SessionStoreError"), result.stdout + result.stderr[-300:]
     assert "mount" in result.stdout
+
+
+@pytest.mark.time_bound(10)
+@pytest.mark.parametrize("named", ["/", ".", "~"])
+def test_a_store_that_is_a_folder_is_never_to_be_removed(named, tmp_path):
+    # daily_session(store=".") or a folder meant as "put it in here": check_regular now
+    # says "is a folder", and the store's hint told the user to remove it (the current
+    # folder, their home, /); the old code said the same after "is not a regular file".
+    import os
+
+    import angel_totp
+    path = os.path.expanduser(named)
+    with pytest.raises(angel_totp.SessionStoreError) as caught:
+        angel_totp.daily_login(API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET, store=path,
+                               base_url="http://127.0.0.1:1", timeout=1, min_validity=0)
+    error = caught.value
+    assert error.reason == "not_a_file" and "folder" in error.message
+    assert error.hint and "remove" not in error.hint, error.hint
+    assert "\n" not in error.message + error.hint
+    from conftest import assert_no_plain_credentials
+    assert_no_plain_credentials(error, API_KEY, PIN, ANGEL_SECRET)
