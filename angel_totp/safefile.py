@@ -115,10 +115,11 @@ def append_only_or_immutable(path: str) -> bool:
 
 
 def absolute(path: str, subject: str, refuse: Refuse) -> str:
-    """``path`` made absolute; refused (``subject``: what could not be done) when it is
+    """``path`` made absolute, not normalised ("link/.." is the kernel's to resolve, not
+    the current folder); refused (``subject``: what could not be done) when it is
     relative and the current folder was removed."""
     try:
-        return os.path.abspath(path)
+        return path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
     except FileNotFoundError:  # os.getcwd()
         raise refuse("no_folder", f"{subject}: the current folder no longer exists",
                      "change to an existing folder, or give an absolute path") from None

@@ -109,7 +109,8 @@ def daily_login(api_key: str | Hidden, client_code: str, pin: str | Hidden,
         raise InvalidInputError("verify must be True or False", what="verify")
     named = default_store_path(credentials.client_code, environ) if store is None else \
         check_path(store, "store")
-    path = absolute(named, f"cannot use the session store {named}", _refuse(named))
+    path = os.path.normpath(absolute(named, f"cannot use the session store {named}",
+                                     _refuse(named)))
     with _Lock(path, login_time(options.timeout)) as lock:
         remove_quietly(_temporary(path))  # a crashed holder's, tokens in it
         stored = _read(path)

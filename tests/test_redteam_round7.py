@@ -57,3 +57,25 @@ def test_a_store_that_is_a_folder_is_never_to_be_removed(named, tmp_path):
     assert "\n" not in error.message + error.hint
     from conftest import assert_no_plain_credentials
     assert_no_plain_credentials(error, API_KEY, PIN, ANGEL_SECRET)
+
+
+@needs_posix
+@pytest.mark.time_bound(20)
+def test_a_dotdot_after_a_symlink_writes_the_file_the_kernel_names(tmp_path, monkeypatch):
+    # --env-file link/../.env, link -> other/deep: the kernel (and the read) names
+    # other/.env. safefile.absolute normalised "link/.." to the current folder before
+    # realpath saw the link, so the update read one file and appended TOTP to another,
+    # the .env of the current folder, which the user never named (the old code's
+    # realpath resolved the link first).
+    from conftest import run_generate
+    deep = tmp_path / "other" / "deep"
+    deep.mkdir(parents=True)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / ".env").write_bytes(b"B=2\n")
+    (work / "link").symlink_to(deep)
+    result = run_generate("--secret-stdin", "--write", "--env-file", "link/../.env",
+                          stdin=ANGEL_SECRET + "\n", cwd=work, secrets=(ANGEL_SECRET,))
+    assert result.returncode == 0, result.stderr
+    assert (work / ".env").read_bytes() == b"B=2\n", "a file the user never named changed"
+    assert (tmp_path / "other" / ".env").read_text().startswith("TOTP=")
