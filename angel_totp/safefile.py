@@ -138,7 +138,8 @@ def check_one_name(info: os.stat_result, subject: str, refuse: Refuse) -> None:
     if info.st_nlink > 1:  # (0: replaced since it was opened; the writer finds that later)
         raise refuse("hard_linked", f"{subject} has {info.st_nlink} hard links; an update "
                      "would split the other names from it or change them too",
-                     "keep one name for it (remove the other links)")
+                     "keep one name for it (remove the other links), or copy it to a file "
+                     "of its own (another user's link cannot be removed)")
 
 
 def check_replaceable(path: str, subject: str, refuse: Refuse, folder: bool = False) -> None:

@@ -79,3 +79,44 @@ def test_a_dotdot_after_a_symlink_writes_the_file_the_kernel_names(tmp_path, mon
     assert result.returncode == 0, result.stderr
     assert (work / ".env").read_bytes() == b"B=2\n", "a file the user never named changed"
     assert (tmp_path / "other" / ".env").read_text().startswith("TOTP=")
+
+
+@needs_posix
+@pytest.mark.time_bound(20)
+def test_a_hard_link_another_user_made_leaves_a_way_out():
+    # Another user given rw on .env by an ACL links it into a folder of theirs. The
+    # user cannot remove that name; the old hint offered "or copy it to a file of its
+    # own", check_one_name's shared hint kept only "remove the other links".
+    import os
+    import shutil
+    import subprocess
+
+    from conftest import clean_env, run_generate
+    if os.geteuid() != 0 or not shutil.which("setfacl") or not shutil.which("runuser"):
+        pytest.skip("needs root, setfacl and runuser")
+    import tempfile
+    from pathlib import Path
+    top = Path(tempfile.mkdtemp())  # pytest's folders are 0700: the other user needs a way
+    top.chmod(0o755)
+    folder = top / "project"
+    folder.mkdir(mode=0o755)
+    env = folder / ".env"
+    env.write_bytes(b"TOTP=111111\n")
+    env.chmod(0o600)
+    theirs = top / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, 65534, 65534)
+    if subprocess.run(["setfacl", "-m", "u:nobody:rw", str(env)]).returncode or \
+            subprocess.run(["runuser", "-u", "nobody", "--", "ln", str(env),
+                            str(theirs / "mine")], env=clean_env()).returncode:
+        pytest.skip("the other user could not link it here")
+    try:
+        result = run_generate("--secret-stdin", "--write", stdin=ANGEL_SECRET + "\n",
+                              cwd=folder, secrets=(ANGEL_SECRET,))
+        assert env.read_bytes() == b"TOTP=111111\n"
+    finally:
+        shutil.rmtree(top)
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("hint: ")
+    assert "copy" in lines[1], "the only remedy left to the user is not offered"
