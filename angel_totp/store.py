@@ -385,21 +385,11 @@ class _Lock:
 
     def __enter__(self) -> _Lock:
         _ensure_folder(os.path.dirname(self.store), self.store)
+        deadline = time.monotonic() + self.wait
         try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | O_NOFOLLOW | O_BINARY, 0o600)
-            _held.add(self)
-            _check_file(self.path, os.fstat(self.fd), self.store)
-            # Its record is written in place: a bind-mounted one would write the file
-            # mounted over it, as a hard link's other name (check_one_name).
-            check_replaceable(self.path, f"the session store's lock file {self.path}",
-                              _refuse(self.store))
-            if not lock_by(self.fd, time.monotonic() + self.wait):
-                pid = (self._content().split() or [""])[0]
-                holder = f"process {pid}" if pid.isdigit() else "another process"
-                raise SessionStoreError(
-                    f"the session store {self.store} stayed locked for {self.wait:g} s "
-                    f"by {holder}", "that process is logging in or is stuck: "
-                    "try again, or end it", path=self.store, reason="locked")
+            while not self._locked(deadline):
+                unlock(self.fd)  # removed or replaced while we waited: lock the one there now
+                self._close()
             fields = self._content().partition("\n")[0].split()  # not a longer one's tail
             self.spent = int(fields[1]) if len(fields) == 2 and fields[1].isdigit() else None
             self.record(self.spent)
@@ -409,6 +399,28 @@ class _Lock:
                 raise _unusable(self.path, error, self.store) from None
             raise
         return self
+
+    def _locked(self, deadline: float) -> bool:
+        """Lock the lock file; whether the path still names the file locked."""
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | O_NOFOLLOW | O_BINARY, 0o600)
+        _held.add(self)
+        _check_file(self.path, os.fstat(self.fd), self.store)
+        # Its record is written in place: a bind-mounted one would write the file
+        # mounted over it, as a hard link's other name (check_one_name).
+        check_replaceable(self.path, f"the session store's lock file {self.path}",
+                          _refuse(self.store))
+        if not lock_by(self.fd, deadline):
+            pid = (self._content().split() or [""])[0]
+            holder = f"process {pid}" if pid.isdigit() else "another process"
+            raise SessionStoreError(
+                f"the session store {self.store} stayed locked for {self.wait:g} s "
+                f"by {holder}", "that process is logging in or is stuck: "
+                "try again, or end it", path=self.store, reason="locked")
+        try:
+            return os.path.samestat(os.stat(self.path, follow_symlinks=False),
+                                    os.fstat(self.fd))
+        except FileNotFoundError:
+            return False
 
     def __exit__(self, *exc_info: object) -> None:
         if self.fd >= 0:  # else a forked child's copy, closed: its parent holds the lock

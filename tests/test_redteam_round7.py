@@ -120,3 +120,46 @@ def test_a_hard_link_another_user_made_leaves_a_way_out():
     lines = result.stderr.splitlines()
     assert len(lines) == 2 and lines[1].startswith("hint: ")
     assert "copy" in lines[1], "the only remedy left to the user is not offered"
+
+
+@needs_posix
+@pytest.mark.time_bound(10)
+def test_a_lock_file_removed_while_waiting_is_not_held_alone(store, monkeypatch):
+    # The lock file removed while a caller waits for it (a clean-up of the state folder,
+    # rm -rf of stale files): the caller locked the nameless file, and the next caller
+    # made a new lock file and locked that too; two logins at once, through one store.
+    # check_one_name says a file with no name left is found "later"; the lock never did.
+    import fcntl
+    import os
+
+    from angel_totp import store as store_module
+    lock = str(store) + ".lock"
+    real = store_module.lock_by
+    removed: list[bool] = []
+
+    def removed_first(fd: int, deadline: float) -> bool:
+        if not removed:
+            removed.append(True)
+            os.unlink(lock)
+        return real(fd, deadline)
+
+    alone: list[bool] = []
+
+    def another_caller(*args: object, **kwargs: object) -> None:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            alone.append(False)
+        except BlockingIOError:
+            alone.append(True)
+        finally:
+            os.close(fd)
+        raise KeyboardInterrupt  # end the run here, as Ctrl-C would
+
+    monkeypatch.setattr(store_module, "lock_by", removed_first)
+    monkeypatch.setattr(store_module, "log_in", another_caller)
+    import angel_totp
+    with pytest.raises(KeyboardInterrupt):
+        angel_totp.daily_login(API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET, store=str(store),
+                               base_url="http://127.0.0.1:1", timeout=1, min_validity=0)
+    assert alone == [True], "another caller got the store's lock at the same time"
