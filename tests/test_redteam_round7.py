@@ -15,7 +15,7 @@ from test_redteam_local import MOUNTED_CHILD, _in_a_mount_namespace, needs_posix
 
 @needs_posix
 @pytest.mark.time_bound(20)
-def test_a_bind_mounted_lock_file_is_refused_not_written_through(store, tmp_path):
+def test_a_bind_mounted_lock_file_is_refused_not_written_through(store, tmp_path):  # noqa: F811
     # The lock file's record is written in place: bind-mounted (docker -v of the whole
     # state folder's files, or a mount namespace), the pid would land in the file mounted
     # over it, one the user never asked to be written, as a hard link's other name would.
@@ -124,7 +124,7 @@ def test_a_hard_link_another_user_made_leaves_a_way_out():
 
 @needs_posix
 @pytest.mark.time_bound(10)
-def test_a_lock_file_removed_while_waiting_is_not_held_alone(store, monkeypatch):
+def test_a_lock_file_removed_while_waiting_is_not_held_alone(store, monkeypatch):  # noqa: F811
     # The lock file removed while a caller waits for it (a clean-up of the state folder,
     # rm -rf of stale files): the caller locked the nameless file, and the next caller
     # made a new lock file and locked that too; two logins at once, through one store.
