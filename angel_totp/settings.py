@@ -80,9 +80,11 @@ def _setting(name: str, raw: str | None, source: str) -> Setting:
 
 
 def absolute_path(path: str | os.PathLike[str]) -> str:
-    """``path`` made absolute, as errors name files; as given if the current folder is gone."""
+    """``path`` made absolute, as errors name files; as given if the current folder is gone.
+    Its folder's links resolved before "..": "link/.." names what the kernel opens."""
     try:
-        return os.path.abspath(path)
+        folder, name = os.path.split(os.path.join(os.getcwd(), path))
+        return os.path.join(os.path.realpath(folder), name)
     except OSError:
         return os.fspath(path)
 

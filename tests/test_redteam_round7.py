@@ -163,3 +163,28 @@ def test_a_lock_file_removed_while_waiting_is_not_held_alone(store, monkeypatch)
         angel_totp.daily_login(API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET, store=str(store),
                                base_url="http://127.0.0.1:1", timeout=1, min_validity=0)
     assert alone == [True], "another caller got the store's lock at the same time"
+
+
+@needs_posix
+@pytest.mark.time_bound(10)
+def test_a_missing_setting_names_the_file_looked_in_after_a_symlink(tmp_path, monkeypatch):
+    # env_file="link/../.env", link -> other/deep: the file read is other/.env, but
+    # settings.absolute_path (a third "made absolute" beside safefile.absolute) normalised
+    # "link/.." away and named the current folder's .env, which here holds the secret:
+    # "TOTP_SECRET is not set in <a file that sets it>".
+    import os
+
+    import angel_totp
+    deep = tmp_path / "other" / "deep"
+    deep.mkdir(parents=True)
+    (tmp_path / "other" / ".env").write_bytes(b"A=1\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / ".env").write_bytes(f"TOTP_SECRET={ANGEL_SECRET}\n".encode())
+    (work / "link").symlink_to(deep)
+    monkeypatch.chdir(work)
+    with pytest.raises(angel_totp.MissingSecretError) as caught:
+        angel_totp.code_from_env("link/../.env", min_validity=0)
+    named = str(caught.value).partition(" or ")[2].split()[0]
+    assert os.path.isabs(named), named
+    assert os.path.realpath(named) == os.path.realpath(tmp_path / "other" / ".env"), named
