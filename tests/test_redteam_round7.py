@@ -188,3 +188,19 @@ def test_a_missing_setting_names_the_file_looked_in_after_a_symlink(tmp_path, mo
     named = str(caught.value).partition(" or ")[2].split()[0]
     assert os.path.isabs(named), named
     assert os.path.realpath(named) == os.path.realpath(tmp_path / "other" / ".env"), named
+
+
+@pytest.mark.time_bound(20)
+def test_a_missing_env_file_in_a_missing_folder_is_not_offered_write(tmp_path):
+    # --env-file nod/x.env without --write: the hint (said where the file is read since
+    # it moved into console.env_file) offered "add --write to create it"; doing so only
+    # fails again: "folder ... does not exist".
+    from conftest import run_generate
+    result = run_generate("--env-file", "nod/x.env", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("hint: ")
+    assert "--write" not in lines[1], lines[1]
+    retried = run_generate("--env-file", "nod/x.env", "--write", "--secret-stdin",
+                           stdin=ANGEL_SECRET + "\n", cwd=tmp_path, secrets=(ANGEL_SECRET,))
+    assert retried.returncode != 0  # what the hint would have led to

@@ -155,9 +155,12 @@ class Run:
         if self._read:
             return self.settings.file()
         creates = self.args.write or self.args.save_secret
+        # --write makes a missing file, never a missing folder.
+        hint = "check the path, or add --write to create it" \
+            if os.path.isdir(os.path.dirname(self.path) or ".") else "check the path"
         try:
             found = console.env_file(self.settings, self.path, self.named and not creates,
-                                     hint="check the path, or add --write to create it")
+                                     hint=hint)
         except EnvFileError as error:
             raise self.file_error(error) from None
         self._read = True
