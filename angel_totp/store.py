@@ -402,7 +402,11 @@ class _Lock:
 
     def _locked(self, deadline: float) -> bool:
         """Lock the lock file; whether the path still names the file locked."""
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | O_NOFOLLOW | O_BINARY, 0o600)
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | O_NOFOLLOW | O_BINARY, 0o600)
+        except IsADirectoryError:  # a folder cannot be opened to write: say it as for a file
+            _check_file(self.path, os.lstat(self.path), self.store)
+            raise
         _held.add(self)
         _check_file(self.path, os.fstat(self.fd), self.store)
         # Its record is written in place: a bind-mounted one would write the file

@@ -206,3 +206,20 @@ def test_a_missing_env_file_in_a_missing_folder_is_not_offered_write(tmp_path):
     retried = run_generate("--env-file", "nod/x.env", "--write", "--secret-stdin",
                            stdin=ANGEL_SECRET + "\n", cwd=tmp_path, secrets=(ANGEL_SECRET,))
     assert retried.returncode != 0  # what the hint would have led to
+
+
+@needs_posix
+@pytest.mark.time_bound(10)
+def test_a_lock_file_that_is_a_folder_is_called_one(store):  # noqa: F811
+    # check_regular decides "a folder" for the store and its lock file alike, but a
+    # folder where the lock file goes never got there: opening it for writing failed
+    # first, and it was "cannot be used (is a directory)", reason io, hint "check its
+    # owner and permissions", which are fine.
+    import angel_totp
+    store.with_name(store.name + ".lock").mkdir()
+    with pytest.raises(angel_totp.SessionStoreError) as caught:
+        angel_totp.daily_login(API_KEY, CLIENT_CODE, PIN, ANGEL_SECRET, store=str(store),
+                               base_url="http://127.0.0.1:1", timeout=1, min_validity=0)
+    error = caught.value
+    assert error.reason == "not_a_file", (error.reason, str(error))
+    assert "folder" in error.message and "permissions" not in (error.hint or "")
