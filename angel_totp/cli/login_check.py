@@ -139,7 +139,6 @@ def check_store(store: str, env_file: str) -> None:
 
 PLACEHOLDER_TOKEN = "<token from the login reply>"
 
-# What to do about an env file that cannot be read, by EnvFileError.reason.
 # The settings a login needs, by the name login() gives each.
 SETTINGS = {name: key for key, name in SETTING_NAMES.items() if key != "base_url"}
 # What is asked for on a terminal when missing: prompt, words for errors, hidden?
