@@ -6,6 +6,8 @@ import base64
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -191,6 +193,25 @@ def messages(result: subprocess.CompletedProcess) -> list[str]:
     """stderr's lines without the --min-validity waiting note, which depends on timing."""
     from angel_totp.cli.waiting import NOTE_START
     return [line for line in result.stderr.splitlines() if not line.startswith(NOTE_START)]
+
+
+def signal_when(proc: subprocess.Popen, ready: Callable[[], object], signum: int, *,
+                within: float, ends_within: float) -> tuple[str, str]:
+    """Send ``signum`` to ``proc`` as soon as ``ready()`` (which must come while it runs,
+    within ``within`` seconds); its output, which must end ``ends_within`` seconds later."""
+    try:
+        deadline = time.monotonic() + within  # a busy machine starts a process slowly
+        while not ready():
+            if proc.poll() is not None:
+                raise AssertionError(f"it ended before it was ready: {proc.communicate()}")
+            assert time.monotonic() < deadline, f"not ready within {within} s"
+            time.sleep(0.01)
+        proc.send_signal(signum)
+        return proc.communicate(timeout=ends_within)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 def assert_clean_output(text: str) -> None:

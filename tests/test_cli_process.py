@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from conftest import (
     assert_no_leak,
     clean_env,
     login_env,
+    signal_when,
 )
 from generate_helpers import STEP_START, fault_env, listing
 from smartapi_standin import LOGIN
@@ -114,17 +114,8 @@ def test_a_signal_during_the_write_ends_cleanly_leaving_no_temp_file(tmp_path, n
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=work,
         env=fault_env(GEN_FAULT_CLOCK=f"{STEP_START + 10}", TOTP_SECRET=ANGEL_SECRET,
                       GEN_FAULT_PAUSE_FSYNC=str(ready)))
-    try:
-        deadline = time.monotonic() + 20  # a busy machine starts a process slowly
-        while not ready.exists():
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.005)
-        proc.send_signal(getattr(signal, name))
-        out, err = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    out, err = signal_when(proc, ready.exists, getattr(signal, name), within=20,
+                           ends_within=15)
     assert proc.returncode == status, err
     assert out == "" and "Traceback" not in err and err.strip() in (
         "interrupted", "terminated", f"terminated by {name}")
@@ -156,17 +147,7 @@ def test_json_prints_one_object_when_interrupted_or_terminated(standin, tmp_path
                              "--timeout", "20"], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=tmp_path, env=login_env(standin))
-    try:
-        deadline = time.monotonic() + 6
-        while not standin.calls(LOGIN):
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.01)
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=5)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    out, err = signal_when(proc, lambda: standin.calls(LOGIN), sig, within=6, ends_within=5)
     assert proc.returncode == status, err
     reply = json.loads(out)
     assert reply["ok"] is False and reply["errorcode"] == code

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import LOGIN_CHECK, PIN, assert_clean_output, clean_env
+from conftest import LOGIN_CHECK, PIN, assert_clean_output, clean_env, signal_when
 from login_helpers import run_in_process, settings_for
 from test_redteam_net import (
     DONE,
@@ -240,24 +240,14 @@ def test_a_signal_during_the_wait_for_the_close_is_one_json_object(tmp_path, nam
     """The logout's reply is read and the check waits for the server to close, which this
     one never does: Ctrl-C or SIGTERM then ends the run at once with its one object."""
     import signal
-    import time
     with Scripted(LOGIN_OK, PROFILE_OK, DONE, honours_close=False) as server:
         env = {**clean_env(), **settings(server.url)}
         proc = subprocess.Popen([sys.executable, str(LOGIN_CHECK), "--json", "--timeout", "5",
                                  "--min-validity", "0"], cwd=tmp_path, env=env,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
-        try:
-            deadline = time.monotonic() + 8
-            while len(server.requests) < 3:  # the logout has been asked for
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.01)
-            proc.send_signal(getattr(signal, name))
-            out, err = proc.communicate(timeout=5)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+        out, err = signal_when(proc, lambda: len(server.requests) >= 3,  # logout asked for
+                               getattr(signal, name), within=8, ends_within=5)
     assert proc.returncode == status, err
     assert json.loads(out)["errorcode"] == errorcode
     assert "Traceback" not in err
